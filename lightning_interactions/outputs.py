@@ -1,0 +1,187 @@
+"""Scalar output functions ``v``: one number per masked input (``docs/theory.md`` section 1).
+
+Every output function has the signature ``fn(model_output, targets) -> (N,)``: ``model_output``
+has leading dimension ``N`` (one row per masked input), ``targets`` is ``(N,)`` or ``None``.
+
+* :func:`log_odds`: ``z_y - logsumexp_{j != y} z_j`` from class logits, computed stably;
+* :func:`binary_logit`: a single logit, sign-flipped to the target class when targets are given;
+* :func:`regression`: a scalar model output as it is.
+
+Example:
+    >>> import torch
+    >>> logits = torch.tensor([[100.0, 0.0], [0.0, 3.0]])
+    >>> log_odds(logits, torch.tensor([0, 0]))  # exact, where log p - log(1 - p) is inf
+    tensor([100.,  -3.])
+    >>> resolve_output("logit") is binary_logit
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "OutputFn",
+    "log_odds",
+    "binary_logit",
+    "regression",
+    "resolve_output",
+    "check_output_values",
+]
+
+OutputFn = Callable[[Tensor, Optional[Tensor]], Tensor]
+
+
+def _check_float(output: object, who: str) -> Tensor:
+    if not isinstance(output, Tensor):
+        raise TypeError(f"{who}: the model output must be a tensor, got {type(output).__name__}")
+    if not output.is_floating_point():
+        raise TypeError(f"{who}: the model output must be floating point, got dtype {output.dtype}")
+    return output
+
+
+def _scalar_per_sample(output: object, who: str) -> Tensor:
+    """Accept ``(N,)`` or ``(N, 1)`` and return ``(N,)``."""
+    output = _check_float(output, who)
+    if output.dim() == 2 and output.shape[1] == 1:
+        return output[:, 0]
+    if output.dim() != 1:
+        raise ValueError(
+            f"{who} expects one scalar per sample, shape (N,) or (N, 1), got shape {tuple(output.shape)}"
+        )
+    return output
+
+
+def _check_targets(targets: object, n: int, who: str) -> Tensor:
+    if targets is None:
+        raise ValueError(f"{who} needs the target of every sample, got targets=None")
+    if not isinstance(targets, Tensor):
+        raise TypeError(f"{who}: targets must be a tensor, got {type(targets).__name__}")
+    if tuple(targets.shape) != (n,):
+        raise ValueError(f"{who}: targets must have shape ({n},), one per sample, got {tuple(targets.shape)}")
+    return targets
+
+
+def log_odds(logits: Tensor, targets: Tensor | None = None) -> Tensor:
+    """Log-odds of the target class, ``log p_y / (1 - p_y) = z_y - logsumexp_{j != y} z_j``.
+
+    ``logits`` is ``(N, C)`` with ``C >= 2`` classes, ``targets`` ``(N,)`` class indices.
+    Computed from the logits directly, never as ``log p - log(1 - p)``, so it is exact and
+    finite for any logit gap, also in float32.
+
+    Example:
+        >>> log_odds(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
+        tensor([1.3069])
+    """
+    logits = _check_float(logits, "log_odds")
+    if logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(
+            f"log_odds expects logits of shape (N, C) with C >= 2 classes, got {tuple(logits.shape)}; "
+            "use 'logit' for a single binary logit"
+        )
+    num_samples, num_classes = logits.shape
+    targets = _check_targets(targets, num_samples, "log_odds")
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise TypeError(f"log_odds: targets must be integer class indices, got dtype {targets.dtype}")
+    targets = targets.long()
+    if num_samples and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+        raise ValueError(
+            f"log_odds: targets must be class indices in 0 .. {num_classes - 1}, got values "
+            f"from {int(targets.min())} to {int(targets.max())}"
+        )
+    index = targets[:, None].to(logits.device)
+    target_logit = logits.gather(1, index)[:, 0]
+    # -inf drops the target class from the logsumexp; at least one other class stays finite.
+    others = logits.scatter(1, index, float("-inf"))
+    return target_logit - torch.logsumexp(others, dim=1)
+
+
+def binary_logit(output: Tensor, targets: Tensor | None = None) -> Tensor:
+    """A single logit per sample, ``(N,)`` or ``(N, 1)``, as the output ``v``.
+
+    Without targets, ``v`` is the logit itself (the log-odds of class 1). With 0/1 targets,
+    ``v`` is the log-odds of the target class: the logit where the target is 1 and minus the
+    logit where it is 0.
+
+    Example:
+        >>> binary_logit(torch.tensor([[2.0], [2.0]]), torch.tensor([1, 0]))
+        tensor([ 2., -2.])
+    """
+    logit = _scalar_per_sample(output, "binary_logit")
+    if targets is None:
+        return logit
+    targets = _check_targets(targets, logit.shape[0], "binary_logit")
+    is_one = targets == 1
+    if not bool((is_one | (targets == 0)).all()):
+        raise ValueError("binary_logit: targets must be 0 or 1")
+    return torch.where(is_one.to(logit.device), logit, -logit)
+
+
+def regression(output: Tensor, targets: Tensor | None = None) -> Tensor:
+    """A scalar model output, ``(N,)`` or ``(N, 1)``, used as it is; ``targets`` are ignored.
+
+    Example:
+        >>> regression(torch.tensor([[0.5], [1.5]]))
+        tensor([0.5000, 1.5000])
+    """
+    return _scalar_per_sample(output, "regression")
+
+
+_OUTPUTS: dict[str, OutputFn] = {
+    "log_odds": log_odds,
+    "gt_log_odds": log_odds,
+    "logit": binary_logit,
+    "binary_logit": binary_logit,
+    "regression": regression,
+}
+
+
+def resolve_output(spec: str | OutputFn) -> OutputFn:
+    """Return the output function for a name (``"log_odds"``, ``"logit"``, ``"regression"``) or a callable.
+
+    Names are case-insensitive and ``-`` counts as ``_``; ``"gt-log-odds"`` and
+    ``"binary_logit"`` are accepted as aliases.
+
+    Example:
+        >>> resolve_output("log-odds") is log_odds
+        True
+    """
+    if isinstance(spec, str):
+        key = spec.strip().lower().replace("-", "_")
+        if key not in _OUTPUTS:
+            raise ValueError(
+                f"unknown output {spec!r}; expected one of 'log_odds', 'logit', 'regression' "
+                "or a callable fn(model_output, targets) -> (N,)"
+            )
+        return _OUTPUTS[key]
+    if callable(spec):
+        return spec
+    raise TypeError(
+        f"output must be a name or a callable fn(model_output, targets), got {type(spec).__name__}"
+    )
+
+
+def check_output_values(values: object, expected_n: int) -> None:
+    """Raise unless an output function gave one floating-point scalar per sample, shape ``(expected_n,)``.
+
+    Example:
+        >>> check_output_values(torch.zeros(4), 4)
+        >>> check_output_values(torch.zeros(4, 2), 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: the output function must return one scalar per masked input, shape (4,); got shape (4, 2)
+    """
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            f"the output function must return a tensor of shape ({expected_n},), got {type(values).__name__}"
+        )
+    if tuple(values.shape) != (expected_n,):
+        raise ValueError(
+            f"the output function must return one scalar per masked input, shape ({expected_n},); "
+            f"got shape {tuple(values.shape)}"
+        )
+    if not values.is_floating_point():
+        raise TypeError(f"the output function must return floating-point values, got dtype {values.dtype}")

@@ -1,0 +1,550 @@
+"""Maskers: checked against a literal loop over masks and players (theory.md section 1)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_interactions.masking import (
+    CallableMasker,
+    FeatureMasker,
+    Masker,
+    PatchMasker,
+    PointCloudMasker,
+    TokenMasker,
+    as_masker,
+    contiguous_segments,
+    presence,
+    resolve_baseline,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Literal definitions
+# ---------------------------------------------------------------------------------------------
+
+
+def literal_masked(inputs, masks, regions, baselines):
+    """x_T by definition: start from the sample, put the baseline on every absent player's region.
+
+    ``regions[b][i]`` is a bool tensor of one sample's shape (the variables of player ``i`` in
+    sample ``b``), ``baselines[b]`` the baseline values of sample ``b`` (one sample's shape).
+    """
+    out = []
+    for b in range(inputs.shape[0]):
+        per_mask = []
+        for mask in masks.tolist():
+            x = inputs[b].clone()
+            for i, region in enumerate(regions[b]):
+                if not (mask >> i) & 1:
+                    x[region] = baselines[b][region]
+            per_mask.append(x)
+        out.append(torch.stack(per_mask))
+    return torch.stack(out)
+
+
+def patch_regions(masker, inputs, players):
+    _, _, height, width = inputs.shape
+    ph, pw = masker.patch_size
+    cols = width // pw
+    regions = []
+    for patches in players["patches"].tolist():
+        sample = []
+        for p in patches:
+            r, c = divmod(p, cols)
+            region = torch.zeros(inputs.shape[1:], dtype=torch.bool)
+            region[:, r * ph : (r + 1) * ph, c * pw : (c + 1) * pw] = True
+            sample.append(region)
+        regions.append(sample)
+    return regions
+
+
+def feature_regions(masker, inputs, players):
+    regions = []
+    for chosen in players["groups"].tolist():
+        sample = []
+        for k in chosen:
+            region = torch.zeros(inputs.shape[1:], dtype=torch.bool)
+            region[..., list(masker.groups[k])] = True
+            sample.append(region)
+        regions.append(sample)
+    return regions
+
+
+def token_regions(masker, inputs, players):
+    regions = []
+    for positions in players["positions"].tolist():
+        sample = []
+        for pos in positions:
+            region = torch.zeros(inputs.shape[1:], dtype=torch.bool)
+            region[pos] = True
+            sample.append(region)
+        regions.append(sample)
+    return regions
+
+
+def cloud_regions(masker, inputs, players):
+    regions = []
+    for ids in players["clusters"]:
+        regions.append([(ids == i)[:, None].expand(-1, 3) for i in range(masker.num_players)])
+    return regions
+
+
+def cloud_baselines(masker, inputs, players):
+    """Every point of cluster i sits at the centroid of cluster i's points."""
+    out = []
+    for x, ids in zip(inputs, players["clusters"]):
+        base = torch.zeros_like(x)
+        for i in range(masker.num_players):
+            if (ids == i).any():
+                base[ids == i] = x[ids == i].mean(dim=0)
+        out.append(base)
+    return out
+
+
+def literal_for(masker, inputs, players, masks):
+    if isinstance(masker, PatchMasker):
+        regions = patch_regions(masker, inputs, players)
+    elif isinstance(masker, FeatureMasker):
+        regions = feature_regions(masker, inputs, players)
+    elif isinstance(masker, TokenMasker):
+        regions = token_regions(masker, inputs, players)
+    else:
+        regions = cloud_regions(masker, inputs, players)
+    if isinstance(masker, PointCloudMasker):
+        baselines = cloud_baselines(masker, inputs, players)
+    elif isinstance(masker, TokenMasker):
+        baselines = [torch.full_like(x, masker.mask_token_id) for x in inputs]
+    else:
+        baselines = [masker.baseline.to(inputs.dtype).expand(inputs.shape[1:]) for _ in inputs]
+    return literal_masked(inputs, masks, regions, baselines), regions
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases: every masker on inputs that fit it
+# ---------------------------------------------------------------------------------------------
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _tokens():
+    ids = torch.randint(5, 50, (3, 9), generator=_gen(1))
+    ids[0, 6:] = 0  # padding at the end of two samples
+    ids[2, 5:] = 0
+    return ids
+
+
+CASES = {
+    "patch_random": lambda: (PatchMasker(4, num_players=4), torch.randn(3, 2, 8, 12, generator=_gen())),
+    "patch_fixed_rect": lambda: (
+        PatchMasker((2, 4), players=[5, 0, 7], baseline=torch.randn(2, 1, 1, generator=_gen(2))),
+        torch.randn(2, 2, 6, 12, generator=_gen()),
+    ),
+    "patch_mean": lambda: (
+        PatchMasker(2, num_players=3, baseline="mean", data=torch.randn(5, 1, 4, 4, generator=_gen(3))),
+        torch.randn(2, 1, 4, 4, generator=_gen()),
+    ),
+    "feature_all": lambda: (FeatureMasker(num_features=5), torch.randn(3, 5, generator=_gen())),
+    "feature_groups_random": lambda: (
+        FeatureMasker(groups=[[0], [2, 3], [5], [6, 9], [7], [1]], num_players=3, baseline=0.5),
+        torch.randn(4, 10, generator=_gen()),
+    ),
+    "feature_segments_signal": lambda: (
+        FeatureMasker.segments(12, 4, baseline="mean", data=torch.randn(6, 2, 12, generator=_gen(4))),
+        torch.randn(3, 2, 12, generator=_gen()),
+    ),
+    "token_random": lambda: (TokenMasker(mask_token_id=3, num_players=4, pad_token_id=0), _tokens()),
+    "token_fixed_int32": lambda: (
+        TokenMasker(mask_token_id=3, players=[4, 1], pad_token_id=0),
+        _tokens().to(torch.int32),
+    ),
+    "cloud_kmeans": lambda: (
+        PointCloudMasker(num_players=4, iters=5),
+        torch.randn(3, 20, 3, generator=_gen()),
+    ),
+    "cloud_given": lambda: (
+        PointCloudMasker(clusters=torch.randint(0, 3, (2, 15), generator=_gen(5))),
+        torch.randn(2, 15, 3, generator=_gen(), dtype=torch.float64),
+    ),
+}
+RANDOM_CASES = ["patch_random", "feature_groups_random", "token_random", "cloud_kmeans"]
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request):
+    return CASES[request.param]()
+
+
+# ---------------------------------------------------------------------------------------------
+# The contract, for every masker
+# ---------------------------------------------------------------------------------------------
+
+
+def test_matches_literal_loop_over_masks_and_players(case):
+    masker, inputs = case
+    players = masker.select_players(inputs, seed=7)
+    masks = torch.arange(2**masker.num_players)
+    expected, _ = literal_for(masker, inputs, players, masks)
+    got = masker.apply(inputs, players, masks)
+    if isinstance(masker, PointCloudMasker):  # centroids summed in another order
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    else:
+        assert torch.equal(got, expected)
+
+
+def test_non_players_untouched_and_full_mask_is_the_input(case):
+    masker, inputs = case
+    players = masker.select_players(inputs)
+    masks = torch.arange(2**masker.num_players)
+    _, regions = literal_for(masker, inputs, players, masks)
+    got = masker.apply(inputs, players, masks)
+    for b, sample_regions in enumerate(regions):
+        outside = ~torch.stack(sample_regions).any(dim=0)
+        assert torch.equal(got[b][:, outside], inputs[b][outside].expand(len(masks), -1))
+    assert torch.equal(got[:, -1], inputs)  # every player present
+
+
+def test_shapes_dtypes_devices_and_players_dict(case):
+    masker, inputs = case
+    players = masker.select_players(inputs)
+    batch = inputs.shape[0]
+    for value in players.values():
+        assert value.shape[0] == batch
+        assert value.device == inputs.device
+        assert value.dtype == torch.int64
+    masks = torch.tensor([0, 3, 1])
+    out = masker.apply(inputs, players, masks)
+    assert out.shape == (batch, 3, *inputs.shape[1:])
+    assert out.dtype == inputs.dtype
+    assert out.device == inputs.device
+
+
+def test_any_subset_of_masks_in_any_order(case):
+    masker, inputs = case
+    players = masker.select_players(inputs)
+    full = masker.apply(inputs, players, torch.arange(2**masker.num_players))
+    masks = torch.tensor([5 % 2**masker.num_players, 0, 2**masker.num_players - 1, 1])
+    assert torch.equal(masker.apply(inputs, players, masks), full[:, masks])
+    assert masker.apply(inputs, players, masks[:0]).shape == (inputs.shape[0], 0, *inputs.shape[1:])
+
+
+def test_per_sample_slices_of_players_give_the_same_masked_sample(case):
+    masker, inputs = case
+    players = masker.select_players(inputs)
+    masks = torch.arange(2**masker.num_players)
+    full = masker.apply(inputs, players, masks)
+    one = {key: value[1:2] for key, value in players.items()}
+    assert torch.equal(masker.apply(inputs[1:2], one, masks), full[1:2])
+
+
+def test_selection_leaves_global_rng_untouched_and_is_stable(case):
+    masker, inputs = case
+    state = torch.get_rng_state()
+    first = masker.select_players(inputs, seed=3)
+    again = masker.select_players(inputs, seed=3)
+    masker.apply(inputs, first, torch.arange(2**masker.num_players))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[key], again[key]) for key in first)
+
+
+@pytest.mark.parametrize("name", RANDOM_CASES)
+def test_random_players_differ_across_seeds(name):
+    masker, inputs = CASES[name]()
+    seeds = [masker.select_players(inputs, seed=s) for s in range(3)]
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        assert any(not torch.equal(seeds[a][k], seeds[b][k]) for k in seeds[a])
+
+
+def test_random_players_are_distinct_units_per_sample():
+    masker = PatchMasker(2, num_players=5)
+    patches = masker.select_players(torch.zeros(6, 1, 6, 6), seed=11)["patches"]
+    for row in patches.tolist():
+        assert len(set(row)) == 5 and all(0 <= p < 9 for p in row)
+
+
+def test_bad_masks_give_clear_errors():
+    masker = FeatureMasker(num_features=3)
+    x = torch.zeros(2, 3)
+    players = masker.select_players(x)
+    with pytest.raises(ValueError, match=r"0 \.\. 2\^3 - 1 = 7"):
+        masker.apply(x, players, torch.tensor([0, 8]))
+    with pytest.raises(ValueError, match=r"0 \.\. 2\^3 - 1"):
+        masker.apply(x, players, torch.tensor([-1]))
+    with pytest.raises(TypeError, match="integer"):
+        masker.apply(x, players, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="1-D"):
+        masker.apply(x, players, torch.tensor([[0, 1]]))
+    with pytest.raises(ValueError, match="'groups' entry"):
+        masker.apply(x, {}, torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        masker.apply(x, {"groups": players["groups"][:1]}, torch.tensor([0]))
+    with pytest.raises(ValueError, match="must be distinct"):
+        masker.apply(x, {"groups": torch.tensor([[0, 1, 1], [0, 1, 2]])}, torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"players\['groups'\] must lie in 0 \.\. 2"):
+        masker.apply(x, {"groups": torch.tensor([[0, 1, 3], [0, 1, 2]])}, torch.tensor([0]))
+
+
+def test_presence_is_the_bits_of_each_mask():
+    masks = torch.tensor([0, 1, 2, 5, 7, 6])
+    expected = torch.tensor([[(m >> i) & 1 == 1 for i in range(3)] for m in masks.tolist()])
+    assert torch.equal(presence(masks, 3), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patches
+# ---------------------------------------------------------------------------------------------
+
+
+def test_patch_fixed_players_keep_their_order_for_every_sample():
+    masker = PatchMasker(2, players=[3, 0])
+    patches = masker.select_players(torch.zeros(4, 1, 4, 4), seed=5)["patches"]
+    assert patches.tolist() == [[3, 0]] * 4
+    out = masker.apply(torch.ones(1, 1, 4, 4), {"patches": patches[:1]}, torch.tensor([1]))
+    # Mask 1: player 0 (patch 3, bottom right) present, player 1 (patch 0, top left) absent.
+    assert out[0, 0, 0, :2, :2].eq(0).all() and out[0, 0, 0, 2:, 2:].eq(1).all()
+
+
+def test_patch_baselines_resolve_once():
+    data = torch.randn(4, 2, 4, 4, generator=_gen())
+    assert torch.equal(PatchMasker(2, baseline="mean", data=data).baseline, data.double().mean(dim=0))
+    assert torch.equal(PatchMasker(2).baseline, torch.zeros(()))
+    assert torch.equal(resolve_baseline(1.5), torch.tensor(1.5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.uint8])
+def test_patch_keeps_dtype(dtype):
+    masker = PatchMasker(2, num_players=2, baseline=7.0)
+    images = torch.ones(1, 1, 4, 4, dtype=dtype)
+    out = masker.apply(images, masker.select_players(images), torch.tensor([0]))
+    assert out.dtype == dtype
+    assert out.eq(1).sum() == 8 and out.eq(7).sum() == 8  # two of four patches masked
+
+
+def test_patch_errors():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        PatchMasker(2).validate(torch.zeros(2, 8, 8))
+    with pytest.raises(ValueError, match="not divisible by the patch size 3x3"):
+        PatchMasker(3, num_players=2).validate(torch.zeros(1, 1, 8, 9))
+    with pytest.raises(ValueError, match="4 patches, fewer than num_players=5"):
+        PatchMasker(4, num_players=5).validate(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="outside the 2x2 grid"):
+        PatchMasker(4, players=[1, 4]).validate(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="baseline of shape"):
+        PatchMasker(4, num_players=2, baseline=torch.zeros(3, 8, 8)).validate(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="needs data"):
+        PatchMasker(4, baseline="mean")
+    with pytest.raises(ValueError, match="only used with baseline='mean'"):
+        PatchMasker(4, data=torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="'zeros', 'mean'"):
+        PatchMasker(4, baseline="median")
+    with pytest.raises(ValueError, match="distinct"):
+        PatchMasker(4, players=[1, 1])
+    with pytest.raises(ValueError, match="num_players=3 but 2 fixed players"):
+        PatchMasker(4, num_players=3, players=[0, 1])
+    with pytest.raises(ValueError, match="patch_size"):
+        PatchMasker((2, 0))
+    with pytest.raises(ValueError, match="num_players must be in 1"):
+        PatchMasker(2, num_players=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Features and signals
+# ---------------------------------------------------------------------------------------------
+
+
+def test_feature_default_players_are_the_features_in_order():
+    masker = FeatureMasker(num_features=4)
+    assert masker.num_players == 4
+    assert masker.select_players(torch.zeros(2, 4))["groups"].tolist() == [[0, 1, 2, 3]] * 2
+    assert FeatureMasker(data=torch.zeros(3, 6), baseline="mean").num_players == 6
+
+
+def test_feature_segments_are_contiguous_and_cover_the_axis():
+    for length, count in [(10, 3), (40, 8), (7, 7), (5, 1)]:
+        segments = contiguous_segments(length, count)
+        assert len(segments) == count
+        assert [f for s in segments for f in s] == list(range(length))
+        sizes = [len(s) for s in segments]
+        assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match="num_segments"):
+        contiguous_segments(3, 4)
+
+
+def test_feature_errors():
+    with pytest.raises(ValueError, match="needs groups, num_features or data"):
+        FeatureMasker()
+    with pytest.raises(ValueError, match=r"disjoint, features \[2\]"):
+        FeatureMasker(groups=[[0, 2], [2, 3]])
+    with pytest.raises(ValueError, match=r"must lie in 0 \.\. 3"):
+        FeatureMasker(groups=[[0], [4]], num_features=4)
+    with pytest.raises(ValueError, match="must lie in 0"):
+        FeatureMasker(groups=[[-1], [2]])
+    with pytest.raises(ValueError, match="non-empty list"):
+        FeatureMasker(groups=[[0], []])
+    with pytest.raises(ValueError, match="exceeds the 2 groups"):
+        FeatureMasker(groups=[[0], [1]], num_players=3)
+    with pytest.raises(ValueError, match="inputs have 5 features .* expected 4"):
+        FeatureMasker(num_features=4).validate(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="groups use feature 6"):
+        FeatureMasker(groups=[[0], [6]]).validate(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"\(B, \.\.\., F\)"):
+        FeatureMasker(num_features=4).validate(torch.zeros(4))
+    with pytest.raises(ValueError, match="baseline of shape"):
+        FeatureMasker(num_features=4, baseline=torch.zeros(3)).validate(torch.zeros(2, 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------------------------
+
+
+def test_token_padding_is_never_a_player():
+    ids = _tokens()
+    masker = TokenMasker(mask_token_id=3, num_players=5, pad_token_id=0)
+    for seed in range(25):
+        positions = masker.select_players(ids, seed=seed)["positions"]
+        assert ids.gather(1, positions).ne(0).all()
+        # Padding keeps its value in every masked sample.
+        out = masker.apply(ids, {"positions": positions}, torch.arange(32))
+        assert torch.equal(out.eq(0), ids.eq(0)[:, None].expand_as(out))
+
+
+def test_token_errors():
+    ids = _tokens()
+    with pytest.raises(ValueError, match="sample 2 has 5 non-padding tokens, fewer than num_players=6"):
+        TokenMasker(3, num_players=6, pad_token_id=0).validate(ids)
+    with pytest.raises(ValueError, match="integer token ids"):
+        TokenMasker(3, num_players=2).validate(ids.float())
+    with pytest.raises(ValueError, match=r"\(B, L\)"):
+        TokenMasker(3, num_players=2).validate(ids[None])
+    with pytest.raises(ValueError, match="position 5 is padding in sample 2"):
+        TokenMasker(3, players=[1, 5], pad_token_id=0).validate(ids)
+    with pytest.raises(ValueError, match="position 9 >= the length 9"):
+        TokenMasker(3, players=[9]).validate(ids)
+    with pytest.raises(TypeError, match="mask_token_id must be an int"):
+        TokenMasker("[MASK]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Point clouds
+# ---------------------------------------------------------------------------------------------
+
+
+def _blobs(batch=2, per_blob=12, seed=0):
+    """Four tight blobs far apart, shuffled; returns the cloud and each point's blob."""
+    gen = _gen(seed)
+    centres = torch.tensor([[0.0, 0, 0], [50, 0, 0], [0, 50, 0], [0, 0, 50]])
+    clouds, labels = [], []
+    for _ in range(batch):
+        label = torch.arange(4).repeat_interleave(per_blob)
+        order = torch.randperm(len(label), generator=gen)
+        label = label[order]
+        clouds.append(centres[label] + 0.1 * torch.randn(len(label), 3, generator=gen))
+        labels.append(label)
+    return torch.stack(clouds), torch.stack(labels)
+
+
+def test_kmeans_recovers_separated_blobs_and_is_deterministic():
+    cloud, labels = _blobs()
+    masker = PointCloudMasker(num_players=4)
+    ids = masker.select_players(cloud, seed=1)["clusters"]
+    for b in range(cloud.shape[0]):
+        # Same partition as the blobs, up to renaming the clusters.
+        pairs = set(zip(ids[b].tolist(), labels[b].tolist()))
+        assert len(pairs) == 4 and len({c for c, _ in pairs}) == 4
+    assert torch.equal(ids, masker.select_players(cloud, seed=1)["clusters"])
+
+
+def test_kmeans_clusters_are_never_empty_with_duplicate_points():
+    # Half the points coincide, so seeded initial centres often coincide too.
+    gen = _gen(9)
+    cloud = torch.randn(4, 16, 3, generator=gen)
+    cloud[:, :8] = cloud[:, :1]
+    masker = PointCloudMasker(num_players=6, iters=10)
+    for seed in range(5):
+        ids = masker.select_players(cloud, seed=seed)["clusters"]
+        counts = torch.stack([torch.bincount(row, minlength=6) for row in ids])
+        assert counts.gt(0).all()
+
+
+def test_kmeans_reseeds_empty_clusters(monkeypatch):
+    import lightning_interactions.masking as masking
+
+    def all_on_first_point(points, k, generator):
+        return points[:, :1].expand(-1, k, -1).clone()  # every cluster but one starts empty
+
+    monkeypatch.setattr(masking, "_kmeans_plus_plus", all_on_first_point)
+    cloud, _ = _blobs()
+    ids = PointCloudMasker(num_players=4, iters=10).select_players(cloud)["clusters"]
+    assert torch.stack([torch.bincount(row, minlength=4) for row in ids]).gt(0).all()
+
+
+def test_cloud_with_fewer_distinct_points_than_players():
+    # Three distinct points, five players: two clusters stay empty and change nothing.
+    cloud = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]).repeat(4, 1)[None]
+    masker = PointCloudMasker(num_players=5)
+    ids = masker.select_players(cloud)["clusters"]
+    assert len(set(ids[0].tolist())) == 3
+    out = masker.apply(cloud, {"clusters": ids}, torch.arange(32))
+    assert torch.equal(out, cloud[:, None].expand_as(out))  # every cluster sits on its centroid
+
+
+def test_cloud_masked_cluster_moves_to_its_centroid():
+    cloud = torch.tensor([[[0.0, 0, 0], [2, 0, 0], [4, 4, 0], [10, 0, 0]]])
+    masker = PointCloudMasker(clusters=torch.tensor([0, 0, 0, 1]))
+    out = masker.apply(cloud, masker.select_players(cloud), torch.tensor([2]))
+    centroid = cloud[0, :3].mean(dim=0)
+    assert torch.allclose(out[0, 0, :3], centroid.expand(3, 3))
+    assert torch.equal(out[0, 0, 3], cloud[0, 3])
+
+
+def test_cloud_errors():
+    with pytest.raises(ValueError, match=r"\(B, P, 3\)"):
+        PointCloudMasker(num_players=2).validate(torch.zeros(2, 10, 2))
+    with pytest.raises(ValueError, match="3 points, fewer than num_players=4"):
+        PointCloudMasker(num_players=4).validate(torch.zeros(2, 3, 3))
+    with pytest.raises(ValueError, match="floating-point"):
+        PointCloudMasker(num_players=2).validate(torch.zeros(2, 10, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"cluster ids must lie in 0 \.\. 1"):
+        PointCloudMasker(num_players=2, clusters=torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="ids for 3 points, the clouds have 4"):
+        PointCloudMasker(clusters=torch.tensor([0, 1, 1])).validate(torch.zeros(1, 4, 3))
+    with pytest.raises(ValueError, match="batch of 2, the inputs have 3"):
+        PointCloudMasker(clusters=torch.zeros(2, 4, dtype=torch.long)).validate(torch.zeros(3, 4, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# User maskers
+# ---------------------------------------------------------------------------------------------
+
+
+def _halves(inputs, masks):
+    """Two players: the first and the second half of the features; zeros when absent."""
+    keep = presence(masks, 2).to(inputs.dtype).repeat_interleave(inputs.shape[1] // 2, dim=1)
+    return inputs[:, None] * keep
+
+
+def test_callable_masker_wraps_a_function():
+    masker = as_masker(_halves, num_players=2)
+    assert isinstance(masker, CallableMasker) and masker.num_players == 2
+    x = torch.arange(1.0, 5.0)[None]
+    assert masker.select_players(x) == {}
+    out = masker.apply(x, {}, torch.tensor([0, 2]))
+    assert torch.equal(out, torch.tensor([[[0.0, 0, 0, 0], [0, 0, 3, 4]]]))
+
+
+def test_as_masker_and_callable_errors():
+    patch = PatchMasker(2, num_players=3)
+    assert as_masker(patch) is patch
+    with pytest.raises(ValueError, match="needs num_players"):
+        as_masker(_halves)
+    with pytest.raises(ValueError, match="disagrees"):
+        as_masker(patch, num_players=4)
+    with pytest.raises(TypeError, match="Masker or a callable"):
+        as_masker(42)
+    bad = CallableMasker(lambda inputs, masks: inputs, num_players=2)
+    with pytest.raises(ValueError, match=r"\(B, M, \.\.\.\).*got \(1, 4\)"):
+        bad.apply(torch.zeros(1, 4), {}, torch.tensor([0, 1]))
+    assert isinstance(bad, Masker)
