@@ -31,6 +31,7 @@ __all__ = [
     "or_interactions",
     "inverse_or_interactions",
     "or_transpose",
+    "inverse_or_transpose",
 ]
 
 # One entry of a 2x2 factor: a number, or a tensor that broadcasts against ``(batch, 1, 1)``.
@@ -151,3 +152,13 @@ def or_transpose(duals: torch.Tensor) -> torch.Tensor:
 def inverse_and_transpose(duals: torch.Tensor) -> torch.Tensor:
     """Apply the transpose of the inverse AND transform: ``y(S) = sum_{T superset of S} x(T)``."""
     return _unit_triangular_butterfly(duals, sign=1.0, upward=False)
+
+
+def inverse_or_transpose(duals: torch.Tensor) -> torch.Tensor:
+    """Apply the transpose of :func:`inverse_or_interactions`."""
+    out = inverse_and_transpose(duals.flip(-1))
+    # Transpose of the step that negates every entry but puts the sum of all at "empty".
+    head = out[..., :1].clone()
+    out = head - out
+    out[..., :1] = head
+    return out

@@ -1,0 +1,199 @@
+"""The AND-OR extraction against an exact LP solver (scipy's HiGHS) and literal definitions."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_interactions.sparsify import and_or_interactions, dual_lower_bound
+
+scipy_optimize = pytest.importorskip("scipy.optimize")
+scipy_sparse = pytest.importorskip("scipy.sparse")
+
+
+def literal_and_matrix(n: int) -> np.ndarray:
+    """Row S, column T: (-1)^{|S|-|T|} for T subset of S (the Harsanyi dividend)."""
+    size = 2**n
+    matrix = np.zeros((size, size))
+    for S in range(size):
+        for T in range(size):
+            if T & S == T:
+                matrix[S, T] = (-1) ** (bin(S).count("1") - bin(T).count("1"))
+    return matrix
+
+
+def literal_or_matrix(n: int) -> np.ndarray:
+    """OR interactions of theory.md: -Moebius of u(T) = v(N \\ T) for nonempty S, v(empty) at empty."""
+    size = 2**n
+    full = size - 1
+    matrix = np.zeros((size, size))
+    moebius = literal_and_matrix(n)
+    for S in range(1, size):
+        for T in range(size):
+            matrix[S, full ^ T] -= moebius[S, T]
+    matrix[0, 0] = 1.0
+    return matrix
+
+
+def exact_optimum(v: np.ndarray, tau: float) -> float:
+    """The LP of theory.md section 3 in its stated form, solved by HiGHS.
+
+    Variables g (free), q (box), t_and, t_or >= 0; minimise sum t over nonempty S subject to
+    -t <= I(g, q) <= t for both families.
+    """
+    n = int(np.log2(len(v)))
+    size = 2**n
+    A = scipy_sparse.csr_matrix(literal_and_matrix(n))[1:]
+    B = scipy_sparse.csr_matrix(literal_or_matrix(n))[1:]
+    const_and, const_or = A @ (v / 2), B @ (v / 2)
+    eye = scipy_sparse.identity(size - 1)
+    zero = scipy_sparse.csr_matrix((size - 1, size - 1))
+    rows = scipy_sparse.vstack(
+        [
+            scipy_sparse.hstack([A, A / 2, -eye, zero]),
+            scipy_sparse.hstack([-A, -A / 2, -eye, zero]),
+            scipy_sparse.hstack([-B, B / 2, zero, -eye]),
+            scipy_sparse.hstack([B, -B / 2, zero, -eye]),
+        ]
+    ).tocsc()
+    bounds_rhs = np.concatenate([-const_and, const_and, -const_or, const_or])
+    cost = np.concatenate([np.zeros(2 * size), np.ones(2 * (size - 1))])
+    bounds = [(None, None)] * size + [(-tau, tau)] * size + [(0, None)] * (2 * (size - 1))
+    solved = scipy_optimize.linprog(cost, A_ub=rows, b_ub=bounds_rhs, bounds=bounds, method="highs")
+    assert solved.status == 0, solved.message
+    return float(solved.fun)
+
+
+def subset_sum_values(n: int, and_terms: dict[int, float], or_terms: dict[int, float]) -> torch.Tensor:
+    """v(T) = sum of AND terms with S subset of T plus OR terms with S meeting T (literal loops)."""
+    values = torch.zeros(2**n, dtype=torch.float64)
+    for T in range(2**n):
+        values[T] = sum(c for S, c in and_terms.items() if S & T == S)
+        values[T] += sum(c for S, c in or_terms.items() if S & T)
+    return values
+
+
+def random_vectors(n: int, count: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(count, 2**n, generator=generator, dtype=torch.float64)
+
+
+def planted_vectors(n: int, count: int, seed: int, noise: float) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        sets = rng.choice(np.arange(1, 2**n), size=6, replace=False)
+        and_terms = {int(S): float(rng.normal(0, 2)) for S in sets[:4]}
+        or_terms = {int(S): float(rng.normal(0, 2)) for S in sets[4:]}
+        clean = subset_sum_values(n, and_terms, or_terms)
+        out.append(clean + noise * torch.from_numpy(rng.standard_normal(2**n)))
+    return torch.stack(out)
+
+
+def mlp_vectors(n: int, count: int, seed: int) -> torch.Tensor:
+    """Log-odds of a small MLP, trained for a few steps on a synthetic task, on all masks."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(256, n, generator=generator)
+    labels = ((features[:, 0] * features[:, 1] > 0) | (features[:, 2] > 1)).long()
+    model = torch.nn.Sequential(torch.nn.Linear(n, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
+    torch.manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(150):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(features), labels).backward()
+        optimiser.step()
+    masks = torch.arange(2**n)
+    present = ((masks[:, None] >> torch.arange(n)) & 1).bool()
+    out = []
+    with torch.no_grad():
+        for sample in features[:count]:
+            logits = model(torch.where(present, sample, torch.zeros(())).float()).double()
+            out.append(logits[:, 1] - logits[:, 0])
+    return torch.stack(out)
+
+
+VECTOR_KINDS = {
+    "random": lambda n, seed: random_vectors(n, 2, seed),
+    "planted": lambda n, seed: planted_vectors(n, 2, seed, noise=0.05),
+    "mlp": lambda n, seed: mlp_vectors(n, 2, seed),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))
+@pytest.mark.parametrize("n", [4, 5, 6, 7, 8])
+def test_extraction_within_one_percent_of_exact_lp(kind: str, n: int) -> None:
+    values = VECTOR_KINDS[kind](n, seed=n)
+    result = and_or_interactions(values, q_ratio=0.04)
+    for i in range(values.shape[0]):
+        optimum = exact_optimum(values[i].numpy(), float(result.tau[i]))
+        objective = float(result.objective[i])
+        # The certificate brackets the true optimum, and the solution is within 1% of it.
+        assert float(result.lower_bound[i]) <= optimum * (1 + 1e-7) + 1e-9
+        assert optimum * (1 - 1e-7) - 1e-9 <= objective <= 1.01 * optimum + 1e-9
+        assert float(result.gap[i]) <= 0.01
+
+
+def test_result_satisfies_definitions_and_box() -> None:
+    """I_and and I_or are the transforms of 0.5 (v + q) +- gamma, and |q| <= tau (literal check)."""
+    n = 5
+    values = mlp_vectors(n, 3, seed=1)
+    result = and_or_interactions(values)
+    A, B = literal_and_matrix(n), literal_or_matrix(n)
+    for i in range(values.shape[0]):
+        v, q, g = values[i].numpy(), result.q[i].numpy(), result.gamma[i].numpy()
+        assert np.all(np.abs(q) <= float(result.tau[i]) + 1e-12)
+        np.testing.assert_allclose(result.I_and[i].numpy(), A @ (0.5 * (v + q) + g), atol=1e-9)
+        np.testing.assert_allclose(result.I_or[i].numpy(), B @ (0.5 * (v + q) - g), atol=1e-9)
+        objective = np.abs(result.I_and[i].numpy()[1:]).sum() + np.abs(result.I_or[i].numpy()[1:]).sum()
+        assert objective == pytest.approx(float(result.objective[i]), rel=1e-12)
+
+
+def test_noise_free_planted_vector_recovers_exactly_the_planted_interactions() -> None:
+    n = 8
+    and_terms = {0b00000011: 2.0, 0b00011100: -1.5, 0b10100001: 1.2}
+    or_terms = {0b01100000: 1.0, 0b10000010: -0.8}
+    values = subset_sum_values(n, and_terms, or_terms)
+    result = and_or_interactions(values)
+    span = abs(float(values[-1] - values[0]))
+    salient_and = {S for S in range(1, 2**n) if abs(float(result.I_and[S])) > 0.03 * span}
+    salient_or = {S for S in range(1, 2**n) if abs(float(result.I_or[S])) > 0.03 * span}
+    assert salient_and == set(and_terms)
+    assert salient_or == set(or_terms)
+    for S, coefficient in itertools.chain(and_terms.items(), or_terms.items()):
+        found = result.I_and[S] if S in and_terms else result.I_or[S]
+        assert float(found) == pytest.approx(coefficient, abs=2 * float(result.tau))
+
+
+def test_lower_bound_is_valid_for_any_multipliers() -> None:
+    """Weak duality: the bound from arbitrary (even poor) multipliers never exceeds the optimum."""
+    n = 5
+    values = random_vectors(n, 1, seed=3)
+    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
+    optimum = exact_optimum(values[0].numpy(), float(tau[0]))
+    generator = torch.Generator().manual_seed(0)
+    for scale in (0.01, 0.3, 3.0):
+        mu = scale * torch.randn(1, 2**n, generator=generator, dtype=torch.float64)
+        assert float(dual_lower_bound(values, tau, mu)[0]) <= optimum + 1e-9
+
+
+def test_runs_on_input_device_and_accepts_one_vector_and_float32() -> None:
+    values = planted_vectors(6, 1, seed=2, noise=0.01)[0].float()
+    result = and_or_interactions(values)
+    assert result.I_and.shape == (64,) and result.I_and.device == values.device
+    assert float(result.gap) <= 0.01
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros(2, 6, dtype=torch.float64), "2\\^n"),
+        (torch.zeros(2, 8, dtype=torch.int64), "floating"),
+        (torch.tensor([[0.0, float("nan"), 0.0, 1.0]]), "NaN"),
+    ],
+)
+def test_bad_input_is_rejected_clearly(bad: torch.Tensor, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        and_or_interactions(bad)
