@@ -6,17 +6,55 @@ Each batch row is one problem of the form (theory.md section 3, restricted to a 
     subject to |M x - v| <= tau   (elementwise over the m rows of M)
 
 where column 0 of ``M`` is the constant (free, unpenalised). It is written in inequality form
-``min c'y s.t. G y <= h`` with ``y = (x, t)`` and ``|x_j| <= t_j``, and solved by Mehrotra's
-predictor-corrector method. The Newton systems reduce to one ``(k+1) x (k+1)`` Cholesky solve per
-problem, with ``M' D M`` formed by a batched matrix product: ``O(m k^2)`` per iteration, where
-``k`` is the number of columns (kept small by column generation in :mod:`sparsify`).
+``min c'y s.t. G y <= h`` with ``y = (x, t, e)``, ``|x_j| <= t_j`` and elastic slacks ``e``, and
+solved by Mehrotra's predictor-corrector method. The Newton systems reduce to one
+``(k+1) x (k+1)`` Cholesky solve per problem. ``M`` is only touched through a
+:class:`Columns` operator (products with ``M``, ``M'`` and ``M' diag(w) M``), so the extraction
+can supply fast lattice-sum versions of them; :class:`DenseColumns` is the plain one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
+
+
+class Columns(Protocol):
+    """A batch of ``m x (k + 1)`` column matrices ``M``, known only through products."""
+
+    num_rows: int
+    num_columns: int  # k + 1, the constant included
+
+    def matvec(self, x: torch.Tensor) -> torch.Tensor:
+        """``M x``: ``(batch, k + 1)`` to ``(batch, m)``."""
+        ...
+
+    def rmatvec(self, z: torch.Tensor) -> torch.Tensor:
+        """``M' z``: ``(batch, m)`` to ``(batch, k + 1)``."""
+        ...
+
+    def gram(self, weights: torch.Tensor) -> torch.Tensor:
+        """``M' diag(weights) M``: ``(batch, m)`` to ``(batch, k + 1, k + 1)``."""
+        ...
+
+
+class DenseColumns:
+    """:class:`Columns` from an explicit ``(batch, m, k + 1)`` tensor."""
+
+    def __init__(self, M: torch.Tensor) -> None:
+        self.M = M
+        self.num_rows, self.num_columns = M.shape[1], M.shape[2]
+
+    def matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(self.M, x.unsqueeze(2)).squeeze(2)
+
+    def rmatvec(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(self.M.transpose(1, 2), z.unsqueeze(2)).squeeze(2)
+
+    def gram(self, weights: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(self.M.transpose(1, 2) * weights.unsqueeze(1), self.M)
 
 
 @dataclass
@@ -37,10 +75,10 @@ class _Problem:
     ``x - t <= 0``, ``-x - t <= 0``, ``M x - e <= v + tau``, ``-M x - e <= tau - v``, ``-e <= 0``.
     """
 
-    def __init__(self, M: torch.Tensor, v: torch.Tensor, tau: torch.Tensor, penalty: torch.Tensor) -> None:
+    def __init__(self, M: Columns, v: torch.Tensor, tau: torch.Tensor, penalty: torch.Tensor) -> None:
         self.M = M
-        self.k = M.shape[2] - 1
-        self.m = M.shape[1]
+        self.k = M.num_columns - 1
+        self.m = M.num_rows
         batch = v.shape[0]
         zeros_k, zeros_m = v.new_zeros(batch, self.k), v.new_zeros(batch, self.m)
         tau = tau[:, None]
@@ -58,12 +96,12 @@ class _Problem:
 
     def apply(self, y: torch.Tensor) -> torch.Tensor:
         x, t, e = self.split_y(y)
-        Mx = torch.bmm(self.M, x.unsqueeze(2)).squeeze(2)
+        Mx = self.M.matvec(x)
         return torch.cat((x[:, 1:] - t, -x[:, 1:] - t, Mx - e, -Mx - e, -e), dim=1)
 
     def apply_transpose(self, z: torch.Tensor) -> torch.Tensor:
         z1, z2, z3, z4, z5 = self.split(z)
-        x_part = torch.bmm(self.M.transpose(1, 2), (z3 - z4).unsqueeze(2)).squeeze(2)
+        x_part = self.M.rmatvec(z3 - z4)
         x_part[:, 1:] += z1 - z2
         return torch.cat((x_part, -z1 - z2, -z3 - z4 - z5), dim=1)
 
@@ -74,7 +112,7 @@ class _Problem:
         self._e_diag = d3 + d4 + d5
         # d3 + d4 - (d4 - d3)^2 / (d3 + d4 + d5), written without the cancellation.
         row_weight = (4 * d3 * d4 + (d3 + d4) * d5) / self._e_diag
-        H = torch.bmm(self.M.transpose(1, 2) * row_weight.unsqueeze(1), self.M)
+        H = self.M.gram(row_weight)
         diag = H.diagonal(dim1=1, dim2=2)
         diag[:, 1:] += 4 * d1 * d2 / (d1 + d2)
         # A relative jitter keeps the factorisation alive when the active set is degenerate.
@@ -87,11 +125,11 @@ class _Problem:
         r_x, r_t, r_e = self.split_y(r)
         r_x = r_x.clone()
         e_coupling = (d4 - d3) / self._e_diag
-        r_x -= torch.bmm(self.M.transpose(1, 2), (e_coupling * r_e).unsqueeze(2)).squeeze(2)
+        r_x -= self.M.rmatvec(e_coupling * r_e)
         r_x[:, 1:] -= (d2 - d1) / (d1 + d2) * r_t
         dx = torch.cholesky_solve(r_x.unsqueeze(2), self._chol).squeeze(2)
         dt = (r_t - (d2 - d1) * dx[:, 1:]) / (d1 + d2)
-        Mdx = torch.bmm(self.M, dx.unsqueeze(2)).squeeze(2)
+        Mdx = self.M.matvec(dx)
         de = (r_e - (d4 - d3) * Mdx) / self._e_diag
         return torch.cat((dx, dt, de), dim=1)
 
@@ -117,7 +155,7 @@ def _starting_point(problem: _Problem) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def solve_master(
-    M: torch.Tensor,
+    M: Columns,
     v: torch.Tensor,
     tau: torch.Tensor,
     penalty: torch.Tensor,
@@ -126,7 +164,7 @@ def solve_master(
 ) -> MasterSolution:
     """Solve ``min sum_{j>=1} |x_j| + penalty * sum_T e_T s.t. |M x - v| <= tau + e, e >= 0``.
 
-    ``M`` is ``(batch, m, k + 1)`` with the constant in column 0, ``v`` is ``(batch, m)``, ``tau``
+    ``M`` holds ``(batch, m, k + 1)`` columns, the constant first, ``v`` is ``(batch, m)``, ``tau``
     and ``penalty`` are ``(batch,)`` and positive. With ``penalty`` above the largest optimal row
     multiplier the
     elastic slacks vanish and this is the restricted extraction LP. Works in the dtype and on

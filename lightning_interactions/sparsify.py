@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lightning_interactions._gram import TriggerColumns
 from lightning_interactions._lp import solve_master
 from lightning_interactions.transforms import (
     and_interactions,
@@ -83,15 +84,6 @@ def dual_lower_bound(v: torch.Tensor, tau: torch.Tensor, mu: torch.Tensor) -> to
     mu = mu - mu.mean(dim=-1, keepdim=True)
     scale = 1.0 / _max_reduced_cost(mu, v.shape[-1]).clamp(min=1.0)
     return scale * (-(mu * v).sum(dim=-1) - tau * mu.abs().sum(dim=-1))
-
-
-def _trigger_columns(n: int, sets: torch.Tensor, is_or: torch.Tensor) -> torch.Tensor:
-    """Dense ``(batch, 2^n, k)`` trigger matrix: column j is AND or OR of set ``sets[:, j]``."""
-    masks = torch.arange(2**n, device=sets.device)[None, :, None]
-    common = masks & sets[:, None, :]
-    and_trigger = common == sets[:, None, :]
-    or_trigger = common != 0
-    return torch.where(is_or[:, None, :], or_trigger, and_trigger)
 
 
 def _initial_candidates(v: torch.Tensor, count: int) -> torch.Tensor:
@@ -181,11 +173,11 @@ def and_or_interactions(
     rounds = 0
     for rounds in range(1, max_rounds + 1):
         v_act, tau_act, col_act = values[active], tau[active], columns
-        sets = col_act % size
-        is_or = col_act >= size
-        triggers = _trigger_columns(n, sets, is_or).to(values.dtype)
-        constant = values.new_ones(len(active), size, 1)
-        solution = solve_master(torch.cat((constant, triggers), dim=2), v_act, tau_act, penalty)
+        # Column 0 of every restricted problem is the constant: the AND trigger of the empty set.
+        empty = col_act.new_zeros(len(active), 1)
+        sets = torch.cat((empty, col_act % size), dim=1)
+        is_or = torch.cat((empty.bool(), col_act >= size), dim=1)
+        solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty)
         I_and, I_or, gamma, q = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
         objective = extraction_objective(I_and, I_or)
         bound = dual_lower_bound(v_act, tau_act, solution.mu)

@@ -134,6 +134,7 @@ def or_interactions(values: torch.Tensor) -> torch.Tensor:
 
 def inverse_or_interactions(interactions: torch.Tensor) -> torch.Tensor:
     """Values from OR interactions: ``v(T) = I(empty) + sum_{S nonempty, S n T nonempty} I(S)``."""
+    _as_batch(interactions)  # validate before indexing
     # Undo the negation; the Moebius value at the empty set is u(empty) = v(N), the sum of all.
     moebius = -interactions
     moebius[..., 0] = interactions.sum(dim=-1)
