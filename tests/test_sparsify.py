@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_interactions.reference import exact_extraction_optimum
 from lightning_interactions.sparsify import and_or_interactions, dual_lower_bound
 
-scipy_optimize = pytest.importorskip("scipy.optimize")
-scipy_sparse = pytest.importorskip("scipy.sparse")
+pytest.importorskip("scipy")
 
 
 def literal_and_matrix(n: int) -> np.ndarray:
@@ -39,32 +39,9 @@ def literal_or_matrix(n: int) -> np.ndarray:
 
 
 def exact_optimum(v: np.ndarray, tau: float) -> float:
-    """The LP of theory.md section 3 in its stated form, solved by HiGHS.
-
-    Variables g (free), q (box), t_and, t_or >= 0; minimise sum t over nonempty S subject to
-    -t <= I(g, q) <= t for both families.
-    """
+    """HiGHS on the LP of theory.md section 3, with transform matrices from the literal loops above."""
     n = int(np.log2(len(v)))
-    size = 2**n
-    A = scipy_sparse.csr_matrix(literal_and_matrix(n))[1:]
-    B = scipy_sparse.csr_matrix(literal_or_matrix(n))[1:]
-    const_and, const_or = A @ (v / 2), B @ (v / 2)
-    eye = scipy_sparse.identity(size - 1)
-    zero = scipy_sparse.csr_matrix((size - 1, size - 1))
-    rows = scipy_sparse.vstack(
-        [
-            scipy_sparse.hstack([A, A / 2, -eye, zero]),
-            scipy_sparse.hstack([-A, -A / 2, -eye, zero]),
-            scipy_sparse.hstack([-B, B / 2, zero, -eye]),
-            scipy_sparse.hstack([B, -B / 2, zero, -eye]),
-        ]
-    ).tocsc()
-    bounds_rhs = np.concatenate([-const_and, const_and, -const_or, const_or])
-    cost = np.concatenate([np.zeros(2 * size), np.ones(2 * (size - 1))])
-    bounds = [(None, None)] * size + [(-tau, tau)] * size + [(0, None)] * (2 * (size - 1))
-    solved = scipy_optimize.linprog(cost, A_ub=rows, b_ub=bounds_rhs, bounds=bounds, method="highs")
-    assert solved.status == 0, solved.message
-    return float(solved.fun)
+    return exact_extraction_optimum(v, tau, literal_and_matrix(n), literal_or_matrix(n))
 
 
 def subset_sum_values(n: int, and_terms: dict[int, float], or_terms: dict[int, float]) -> torch.Tensor:
