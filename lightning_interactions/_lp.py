@@ -84,7 +84,11 @@ class _Problem:
         tau = tau[:, None]
         self.h = torch.cat((zeros_k, zeros_k, v + tau, tau - v, zeros_m), dim=1)
         self.c = torch.cat(
-            (v.new_zeros(batch, self.k + 1), v.new_ones(batch, self.k), penalty[:, None].expand(batch, self.m)),
+            (
+                v.new_zeros(batch, self.k + 1),
+                v.new_ones(batch, self.k),
+                penalty[:, None].expand(batch, self.m),
+            ),
             dim=1,
         )
 
@@ -133,6 +137,25 @@ class _Problem:
         de = (r_e - (d4 - d3) * Mdx) / self._e_diag
         return torch.cat((dx, dt, de), dim=1)
 
+    def newton_step(
+        self,
+        s: torch.Tensor,
+        z: torch.Tensor,
+        r_primal: torch.Tensor,
+        r_dual: torch.Tensor,
+        r_center: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Newton direction ``(dy, ds, dz)`` for the last :meth:`factor` (made with ``d = z/s``).
+
+        Solves ``G' dz = -r_dual``, ``G dy + ds = -r_primal``, ``S dz + Z ds = -r_center``.
+        """
+        d = z / s
+        dy = self.solve(-r_dual - self.apply_transpose(d * r_primal - r_center / s))
+        G_dy = self.apply(dy)
+        dz = d * (G_dy + r_primal) - r_center / s
+        ds = -r_primal - G_dy
+        return dy, ds, dz
+
 
 def _max_step(values: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     """Largest ``alpha`` (at most 1e30) with ``values + alpha * steps >= 0``, per batch row."""
@@ -166,17 +189,16 @@ def solve_master(
 
     ``M`` holds ``(batch, m, k + 1)`` columns, the constant first, ``v`` is ``(batch, m)``, ``tau``
     and ``penalty`` are ``(batch,)`` and positive. With ``penalty`` above the largest optimal row
-    multiplier the
-    elastic slacks vanish and this is the restricted extraction LP. Works in the dtype and on
-    the device of ``v``.
+    multiplier the elastic slacks vanish and this is the restricted extraction LP. Works in the
+    dtype and on the device of ``v``.
     """
     problem = _Problem(M, v, tau, penalty)
-    batch, rows = v.shape[0], problem.h.shape[1]
+    rows = problem.h.shape[1]
     y, s, z = _starting_point(problem)
     scale = 1.0 + problem.h.abs().amax(dim=1)
     dual_scale = 1.0 + problem.c.abs().amax(dim=1)
-    iteration = 0
-    for iteration in range(1, max_iter + 1):
+    iterations = 0
+    while iterations < max_iter:
         r_dual = problem.c + problem.apply_transpose(z)
         r_primal = problem.apply(y) + s - problem.h
         gap = (s * z).sum(dim=1)
@@ -191,24 +213,17 @@ def solve_master(
         )
         if bool(converged.all()):
             break
-        d = z / s
-        problem.factor(d)
-
-        def newton(r_center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            dy = problem.solve(-r_dual - problem.apply_transpose(d * r_primal - r_center / s))
-            Gdy = problem.apply(dy)
-            dz = d * (Gdy + r_primal) - r_center / s
-            ds = -r_primal - Gdy
-            return dy, ds, dz
-
+        iterations += 1
+        problem.factor(z / s)
         # Predictor (affine scaling), then Mehrotra's centring-corrector.
-        _, ds_aff, dz_aff = newton(s * z)
+        _, ds_aff, dz_aff = problem.newton_step(s, z, r_primal, r_dual, s * z)
         alpha_p = _max_step(s, ds_aff).clamp(max=1.0)
         alpha_d = _max_step(z, dz_aff).clamp(max=1.0)
         mu = gap / rows
         mu_aff = ((s + alpha_p[:, None] * ds_aff) * (z + alpha_d[:, None] * dz_aff)).sum(dim=1) / rows
         sigma = (mu_aff / mu).clamp(0.0, 1.0) ** 3
-        dy, ds, dz = newton(s * z + ds_aff * dz_aff - (sigma * mu)[:, None])
+        centring = s * z + ds_aff * dz_aff - (sigma * mu)[:, None]
+        dy, ds, dz = problem.newton_step(s, z, r_primal, r_dual, centring)
         # Converged rows stay where they are while the others finish.
         alpha_p = torch.where(converged, 0.0, (0.99 * _max_step(s, ds)).clamp(max=1.0))
         alpha_d = torch.where(converged, 0.0, (0.99 * _max_step(z, dz)).clamp(max=1.0))
@@ -216,4 +231,4 @@ def solve_master(
         s = s + alpha_p[:, None] * ds
         z = z + alpha_d[:, None] * dz
     _, _, z3, z4, _ = problem.split(z)
-    return MasterSolution(x=y[:, : problem.k + 1], mu=z3 - z4, iterations=iteration)
+    return MasterSolution(x=y[:, : problem.k + 1], mu=z3 - z4, iterations=iterations)

@@ -43,7 +43,9 @@ def _sum_by_order(values: torch.Tensor, n: int) -> torch.Tensor:
 def per_sample_strength(I_and: torch.Tensor, I_or: torch.Tensor) -> torch.Tensor:
     """Return ``sum_{|S|=k} |I_and(S)| + |I_or(S)|`` for every sample and ``k = 1..n``: ``(batch, n)``."""
     if I_and.shape != I_or.shape:
-        raise ValueError(f"I_and and I_or must have one shape, got {tuple(I_and.shape)} and {tuple(I_or.shape)}")
+        raise ValueError(
+            f"I_and and I_or must have one shape, got {tuple(I_and.shape)} and {tuple(I_or.shape)}"
+        )
     n = num_players_of(I_and)
     flat_and = I_and.reshape(-1, 2**n)
     flat_or = I_or.reshape(-1, 2**n)
@@ -113,7 +115,8 @@ class InteractionStrength(Metric):
         if num_players < 1:
             raise ValueError(f"num_players must be at least 1, got {num_players}")
         self.num_players = num_players
-        self.add_state("strength_sum", default=torch.zeros(num_players, dtype=torch.float64), dist_reduce_fx="sum")
+        zeros = torch.zeros(num_players, dtype=torch.float64)
+        self.add_state("strength_sum", default=zeros, dist_reduce_fx="sum")
         self.add_state("samples", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, I_and: torch.Tensor, I_or: torch.Tensor) -> None:
