@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         regression,
         resolve_output,
     )
+    from lightning_interactions.callback import InteractionMonitor
+    from lightning_interactions.history import append_record, read_history
     from lightning_interactions.phases import PhaseTracker
     from lightning_interactions.sparsify import (
         AndOrResult,
@@ -128,6 +130,8 @@ _SUBMODULES = {
         "prior_shape", "reference_shape", "shape_predictor", "fit_noise_level", "replay",
     ],
     "phases": ["PhaseTracker"],
+    "callback": ["InteractionMonitor"],
+    "history": ["append_record", "read_history"],
 }
 _LOCATION = {name: module for module, names in _SUBMODULES.items() for name in names}
 
@@ -146,67 +150,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = [
-    "__version__",
-    # engine
-    "InteractionResult",
-    "compute_interactions",
-    "masked_outputs",
-    "model_device",
-    # masking
-    "Baseline",
-    "MaskFn",
-    "Masker",
-    "CallableMasker",
-    "as_masker",
-    "PatchMasker",
-    "FeatureMasker",
-    "TokenMasker",
-    "PointCloudMasker",
-    "presence",
-    "resolve_baseline",
-    "contiguous_segments",
-    # outputs
-    "OutputFn",
-    "log_odds",
-    "binary_logit",
-    "regression",
-    "resolve_output",
-    "check_output_values",
-    # transforms
-    "num_players_of",
-    "order_index",
-    "kron_butterfly",
-    "and_interactions",
-    "inverse_and_interactions",
-    "and_transpose",
-    "inverse_and_transpose",
-    "or_interactions",
-    "inverse_or_interactions",
-    "or_transpose",
-    "inverse_or_transpose",
-    # sparsify
-    "AndOrResult",
-    "and_or_interactions",
-    "extraction_objective",
-    "dual_lower_bound",
-    # strength
-    "per_sample_strength",
-    "strength_shape",
-    "complexity",
-    "signed_strength",
-    "InteractionStrength",
-    # theory
-    "NoiseFit",
-    "EpochFit",
-    "noise_transform",
-    "inverse_noise_transform",
-    "noise_transform_or",
-    "prior_shape",
-    "reference_shape",
-    "shape_predictor",
-    "fit_noise_level",
-    "replay",
-    # phases
-    "PhaseTracker",
-]
+__all__ = ["__version__", *_LOCATION]

@@ -359,7 +359,11 @@ def _chunks(batch: int, num_masks: int, batch_size: int) -> list[tuple[int, int,
     ]
 
 
-def _forward_all(setup: _Setup) -> Tensor:
+# Called after every chunk of forward passes with (inputs done, inputs in all).
+Progress = Callable[[int, int], None]
+
+
+def _forward_all(setup: _Setup, progress: Progress | None = None) -> Tensor:
     """``v`` ``(B, 2^n)`` float64 for every sample and mask; the probe pass comes first."""
     n, batch, device = setup.num_players, setup.inputs.shape[0], setup.inputs.device
     num_masks = 2**n
@@ -370,8 +374,12 @@ def _forward_all(setup: _Setup) -> Tensor:
         # A tiny probe (the empty and the full coalition of sample 0) checks the model and the
         # output function before the heavy work.
         _evaluate(setup, 0, 1, masks[[0, -1]] if num_masks > 1 else masks)
+        done, total = 0, batch * num_masks
         for s0, s1, m0, m1 in _chunks(batch, num_masks, setup.batch_size):
             v[s0:s1, m0:m1] = _evaluate(setup, s0, s1, masks[m0:m1])
+            done += (s1 - s0) * (m1 - m0)
+            if progress is not None:
+                progress(done, total)
     return v
 
 
@@ -444,6 +452,7 @@ def compute_interactions(
     tol: float = 0.01,
     *,
     max_players: int = MAX_PLAYERS,
+    progress: Progress | None = None,
 ) -> InteractionResult:
     """Measure the AND-OR interactions of ``model`` on a batch of samples.
 
@@ -470,6 +479,7 @@ def compute_interactions(
         num_players: ``n`` for a masking function (must agree with a masker's own).
         tol: certified relative gap at which the extraction stops.
         max_players: refuse more players than this (``2^n`` forward passes per sample).
+        progress: called as ``progress(done, total)`` after each chunk of forward passes.
 
     Example:
         >>> import torch
@@ -484,7 +494,7 @@ def compute_interactions(
     setup = _setup(
         model, inputs, targets, masker, players, output, batch_size, seed, num_players, max_players
     )
-    v_all = _forward_all(setup)
+    v_all = _forward_all(setup, progress)
     forward_done = time.perf_counter()
 
     kept = _finite_rows(v_all)

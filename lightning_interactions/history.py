@@ -1,0 +1,58 @@
+"""The monitor's history file: one JSON record per measurement, appended as it happens.
+
+A crashed run keeps every measurement made before the crash: each line is written, flushed and
+synced to disk before training goes on.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.jsonl"
+    >>> append_record(path, {"epoch": 0, "complexity": 2.5})
+    >>> read_history(path)
+    [{'epoch': 0, 'complexity': 2.5}]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HISTORY_FILENAME", "append_record", "read_history"]
+
+HISTORY_FILENAME = "interaction_history.jsonl"
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity; write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Append one record as a JSON line and push it to disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(_finite_or_none(record), allow_nan=False)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read every complete record of a history file (a line cut short by a crash is ignored)."""
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
