@@ -1,7 +1,9 @@
 """The monitor's history file: one JSON record per measurement, appended as it happens.
 
 A crashed run keeps every measurement made before the crash: each line is written, flushed and
-synced to disk before training goes on.
+synced to disk before training goes on. Losses become known only at the end of a training
+epoch, after that epoch's measurement, so they follow as lines ``{"epoch": e, "record":
+"losses", "train_loss": ..., "val_loss": ...}`` that :func:`read_history` merges back.
 
 Example:
     >>> import tempfile, pathlib
@@ -47,12 +49,22 @@ def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
 
 
 def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read every complete record of a history file (a line cut short by a crash is ignored)."""
-    records = []
+    """Read the measurements of a history file, with their losses merged in.
+
+    A line cut short by a crash is ignored; a losses line updates the latest measurement of its
+    epoch.
+    """
+    records: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             try:
-                records.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if entry.get("record") != "losses":
+                records.append(entry)
+                continue
+            target = next((r for r in reversed(records) if r.get("epoch") == entry.get("epoch")), None)
+            if target is not None:
+                target.update({k: v for k, v in entry.items() if k not in ("epoch", "record")})
     return records

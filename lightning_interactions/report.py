@@ -268,7 +268,7 @@ def summary_text(
             text += "mean error over phase 2 (epochs >= {}) {}; ".format(
                 onset_epoch, "n/a" if phase2 is None else f"{phase2:.3g}"
             )
-        text += "over all epochs {}.".format("n/a" if overall is None else f"{overall:.3g}")
+        text += "over all other epochs {}.".format("n/a" if overall is None else f"{overall:.3g}")
         lines.append(text)
 
     gaps = [float(r["max_gap"]) for r in history if r.get("max_gap") is not None]

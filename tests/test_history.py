@@ -1,0 +1,35 @@
+"""The history file: appended line by line, read back with losses merged, robust to a cut line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from lightning_interactions.history import append_record, read_history
+
+
+def test_records_round_trip_and_losses_merge(tmp_path) -> None:
+    path = tmp_path / "sub" / "history.jsonl"
+    append_record(path, {"epoch": 0, "complexity": 2.0, "train_loss": None})
+    append_record(path, {"epoch": 1, "complexity": 1.5, "train_loss": None})
+    append_record(path, {"epoch": 1, "record": "losses", "train_loss": 0.7, "val_loss": 0.9})
+    assert read_history(path) == [
+        {"epoch": 0, "complexity": 2.0, "train_loss": None},
+        {"epoch": 1, "complexity": 1.5, "train_loss": 0.7, "val_loss": 0.9},
+    ]
+
+
+def test_non_finite_values_become_null_and_each_line_is_json(tmp_path) -> None:
+    path = tmp_path / "history.jsonl"
+    append_record(path, {"epoch": 0, "noise_level": math.inf, "shape": [0.5, math.nan]})
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0]) == {"epoch": 0, "noise_level": None, "shape": [0.5, None]}
+
+
+def test_a_line_cut_by_a_crash_is_ignored(tmp_path) -> None:
+    path = tmp_path / "history.jsonl"
+    append_record(path, {"epoch": 0, "complexity": 2.0})
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"epoch": 1, "compl')
+    assert read_history(path) == [{"epoch": 0, "complexity": 2.0}]
