@@ -21,8 +21,10 @@ from typing import Any, Callable, Optional, Union
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import Tensor
+from torch.utils.data import DataLoader, DistributedSampler
 
 from lightning_interactions import report
 from lightning_interactions._rng import preserved_rng_state
@@ -141,6 +143,7 @@ class InteractionMonitor(Callback):
         self._players: Optional[dict[str, Tensor]] = None
         self.history: list[dict[str, Any]] = []
         self._reference: Optional[dict[str, Tensor]] = None
+        self._history_file: Optional[Path] = None
         self._layout_written = False
 
     # ---------------------------------------------------------------------------------------
@@ -151,16 +154,23 @@ class InteractionMonitor(Callback):
     def state_key(self) -> str:
         return self._generate_state_key(log_prefix=self.log_prefix)
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Resolve the history file on every process: ``trainer.log_dir`` is a collective call under DDP."""
+        if stage == TrainerFn.FITTING:
+            self._history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
+            self._layout_written = False  # each fit's TensorBoard run gets its own layout
+
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Choose the samples and measure the untrained model (skipped when resuming)."""
         if self._inputs is None:
             with preserved_rng_state():
                 self._choose_samples(trainer)
         if not self.history:
-            self._measure(trainer, pl_module, epoch=0)
+            self._measure(trainer, pl_module, epoch=trainer.current_epoch)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or self._inputs is None:
+        # Neither the sanity check nor a trainer.validate() call outside fitting is a measurement.
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self._inputs is None:
             return
         epoch = trainer.current_epoch + 1
         already = any(record["epoch"] == epoch for record in self.history)
@@ -222,19 +232,33 @@ class InteractionMonitor(Callback):
         if self._given_samples is not None:
             inputs, targets = _split_given(self._given_samples)
         else:
-            inputs, targets = self._draw_validation_samples(trainer) if trainer.is_global_zero else (None, None)
+            # Every process finds (or fails to find) the loader; only rank 0 draws, then broadcasts.
+            loader = self._validation_loader(trainer)
+            inputs, targets = (None, None)
+            if trainer.is_global_zero:
+                inputs, targets = self._draw_validation_samples(loader)
             inputs, targets = trainer.strategy.broadcast((inputs, targets), src=0)
         self.masker.validate(inputs)
         self._inputs, self._targets = inputs, targets
         self._players = {k: v.cpu() for k, v in self.masker.select_players(inputs, seed=self.seed).items()}
 
-    def _draw_validation_samples(self, trainer: Trainer) -> tuple[Tensor, Optional[Tensor]]:
+    def _validation_loader(self, trainer: Trainer) -> Any:
+        """The first validation dataloader, unsharded; called on every process (it may synchronise)."""
+        if trainer.val_dataloaders is None and trainer.enable_validation:
+            # Without a sanity check, and with no validation after the first epoch, Lightning builds the
+            # validation loaders only at the first validation; build them now, as its fit loop does.
+            trainer.validating = True
+            trainer.fit_loop.epoch_loop.val_loop.setup_data()
+            trainer.training = True
         loader = _first_loader(trainer.val_dataloaders)
         if loader is None:
             raise ValueError(
                 "InteractionMonitor needs validation data to draw samples from: give the Trainer a "
                 "val_dataloader, or pass samples=(inputs, targets) to the monitor"
             )
+        return _unsharded(loader)
+
+    def _draw_validation_samples(self, loader: Any) -> tuple[Tensor, Optional[Tensor]]:
         pool_size = POOL_FACTOR * self.num_samples
         inputs, targets, count = [], [], 0
         for batch in loader:
@@ -330,7 +354,7 @@ class InteractionMonitor(Callback):
         n = I_and.shape[1].bit_length() - 1
         strength = per_sample_strength(I_and, I_or).mean(dim=0)
         shape = strength_shape(strength)
-        noise_level, error, predicted = self._fit_noise(n, shape)
+        noise_level, error, predicted = self._fit_noise(n, shape, I_and, I_or)
         phase = self.tracker.update(epoch, float(complexity(shape)))
         signed = signed_strength(I_and, I_or)
         return {
@@ -354,16 +378,19 @@ class InteractionMonitor(Callback):
             "seconds": seconds,
         }
 
-    def _fit_noise(self, n: int, shape: Tensor) -> tuple[Optional[float], Optional[float], Optional[list[float]]]:
+    def _fit_noise(
+        self, n: int, shape: Tensor, I_and: Tensor, I_or: Tensor
+    ) -> tuple[Optional[float], Optional[float], Optional[list[float]]]:
         if self.prediction == "prior":
             predictor = shape_predictor("prior", n=n)
             target = shape
         else:
-            # Reference mode online: how much noise separates the previous measurement from now.
-            if not self.history or self._reference is None:
+            # Reference mode online: how much noise separates the previous measurement from now, with
+            # the current measurement (I_and, I_or) as the reference that the noise is added to.
+            if not self.history:
                 return None, None, None
             target = torch.tensor(self.history[-1]["shape"], dtype=torch.float64)
-            predictor = shape_predictor("reference", reference=(self._reference["I_and"], self._reference["I_or"]))
+            predictor = shape_predictor("reference", reference=(I_and, I_or))
         fit = fit_noise_level(target, predictor)
         return fit.s, fit.error, predictor(fit.s).tolist()
 
@@ -372,7 +399,10 @@ class InteractionMonitor(Callback):
     # ---------------------------------------------------------------------------------------
 
     def _history_path(self, trainer: Trainer) -> Path:
-        return Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
+        # Resolved in ``setup`` on every process; resolving it here, on rank 0 alone, would hang under DDP.
+        if self._history_file is None:
+            self._history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
+        return self._history_file
 
     def _tensorboard_writers(self, trainer: Trainer) -> list[Any]:
         return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
@@ -428,6 +458,13 @@ def _first_loader(loaders: Any) -> Any:
     if isinstance(loaders, Sequence) and not isinstance(loaders, (str, bytes)):
         return loaders[0] if len(loaders) else None
     return loaders
+
+
+def _unsharded(loader: Any) -> Any:
+    """``loader``; under a distributed sampler, a loader over its whole dataset, as one process sees it."""
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler) and loader.batch_size is not None:
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, collate_fn=loader.collate_fn)
+    return loader
 
 
 def _split_given(samples: Any) -> tuple[Tensor, Optional[Tensor]]:

@@ -1,0 +1,633 @@
+"""InteractionMonitor in real ``Trainer.fit`` runs on the CPU.
+
+Every expected number comes from outside the callback: the interactions are recomputed with
+``compute_interactions`` on copies of the weights taken at each measurement point, on the samples
+and players the monitor reports in its ``state_dict``; epochs and steps follow from the run's
+length; the phase alert follows from a model whose planted high-order term is set by hand each
+epoch. Models and data are tiny (5 features, 4 samples, 2 to 5 epochs).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import random
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_interactions import callback as callback_module
+from lightning_interactions.callback import InteractionMonitor
+from lightning_interactions.engine import compute_interactions
+from lightning_interactions.history import HISTORY_FILENAME, read_history
+from lightning_interactions.masking import FeatureMasker
+from lightning_interactions.report import scalar_tags
+from lightning_interactions.strength import complexity, strength_shape
+from lightning_interactions.theory import fit_noise_level, shape_predictor
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*does not have many workers"),
+    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval"),
+    pytest.mark.filterwarnings("ignore:.*LeafSpec"),
+]
+
+FEATURES = 5
+NUM_SAMPLES = 4
+TRAIN_SIZE, BATCH = 32, 8
+STEPS_PER_EPOCH = TRAIN_SIZE // BATCH
+TAGS = scalar_tags(FEATURES)  # interactions/order_k, interactions/shape/order_k, complexity, ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Models, data and helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def classification_data(n: int, seed: int, features: int = FEATURES) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=generator)
+    return x, (x[:, 0] * x[:, 1] * x[:, 2] > 0).long()
+
+
+def loaders(features: int = FEATURES, shuffle: bool = False) -> tuple[DataLoader, DataLoader]:
+    x, y = classification_data(TRAIN_SIZE, seed=1, features=features)
+    xv, yv = classification_data(24, seed=2, features=features)
+    train = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=shuffle)
+    return train, DataLoader(TensorDataset(xv, yv), batch_size=8)
+
+
+class Classifier(pl.LightningModule):
+    """A small MLP with batch norm and (optionally) dropout: both would show a wrong train/eval mode."""
+
+    def __init__(
+        self, features: int = FEATURES, dropout: float = 0.0, nan_marker: float | None = None
+    ) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(features, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 2)
+        )
+        self.nan_marker = nan_marker
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.nan_marker is not None:
+            # NaN on a masked copy of the marked sample (feature 4 = marker) whose feature 0 is masked.
+            bad = (x[:, 4] == self.nan_marker) & (x[:, 0] == 0)
+            out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
+        return out
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.3, momentum=0.9)
+
+
+class Planted(pl.LightningModule):
+    """``v(x) = w.x + b + alpha * x0 x1 x2 x3``, with ``alpha`` set by hand for each epoch.
+
+    The optimiser has learning rate zero, so the linear part stays put and the complexity (mean
+    order) of the measured interactions is a function of ``alpha`` alone: it rises with ``alpha``.
+    ``schedule[e]`` is ``alpha`` for the measurement after ``e`` completed epochs.
+    """
+
+    def __init__(self, schedule: list[float]) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.linear = nn.Linear(FEATURES, 1)
+        self.register_buffer("alpha", torch.tensor(float(schedule[0])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.alpha * x[:, :4].prod(dim=1, keepdim=True)
+
+    def on_train_epoch_start(self) -> None:
+        self.alpha.fill_(self.schedule[min(self.current_epoch + 1, len(self.schedule) - 1)])
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).square().mean()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", self(batch[0]).square().mean())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def planted_loaders() -> tuple[DataLoader, DataLoader]:
+    generator = torch.Generator().manual_seed(3)
+    x = 0.5 + torch.rand(TRAIN_SIZE + 16, FEATURES, generator=generator)
+    return (
+        DataLoader(TensorDataset(x[:TRAIN_SIZE]), batch_size=BATCH),
+        DataLoader(TensorDataset(x[TRAIN_SIZE:]), batch_size=8),
+    )
+
+
+class Snapshots(Callback):
+    """Copies of the weights at every measurement point: fit start and each validation end."""
+
+    def __init__(self) -> None:
+        self.weights: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.weights[trainer.current_epoch] = copy.deepcopy(pl_module.state_dict())
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.weights[trainer.current_epoch + 1] = copy.deepcopy(pl_module.state_dict())
+
+
+def make_trainer(root: Path, max_epochs: int = 3, **kwargs: Any) -> pl.Trainer:
+    options: dict[str, Any] = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+        log_every_n_steps=1,
+    )
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+def monitor(**kwargs: Any) -> InteractionMonitor:
+    kwargs.setdefault("num_samples", NUM_SAMPLES)
+    kwargs.setdefault("batch_size", 64)
+    return InteractionMonitor(FeatureMasker(num_features=kwargs.pop("features", FEATURES)), **kwargs)
+
+
+def recompute(
+    model: nn.Module, weights: dict[str, torch.Tensor], mon: InteractionMonitor, rows=None, **kw: Any
+):
+    """The interactions of ``model`` with ``weights`` on the monitor's samples and players, from scratch."""
+    state = mon.state_dict()
+    inputs, targets, players = state["inputs"], state["targets"], state["players"]
+    if rows is not None:
+        inputs, players = inputs[rows], {key: value[rows] for key, value in players.items()}
+        targets = None if targets is None else targets[rows]
+    model.load_state_dict(weights)
+    return compute_interactions(
+        model,
+        inputs,
+        targets,
+        masker=mon.masker,
+        output=mon.output,
+        q_ratio=mon.q_ratio,
+        players=players,
+        tol=mon.tol,
+        **kw,
+    )
+
+
+def assert_record_matches(record: dict[str, Any], expected) -> None:
+    strength = expected.mean_strength
+    assert record["num_samples"] == expected.num_samples
+    assert record["strength"] == pytest.approx(strength.tolist(), rel=1e-6, abs=1e-9)
+    assert record["shape"] == pytest.approx(strength_shape(strength).tolist(), rel=1e-6, abs=1e-9)
+    assert record["complexity"] == pytest.approx(float(complexity(strength_shape(strength))), rel=1e-6)
+
+
+def without_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in record.items() if key != "seconds"} for record in records]
+
+
+def assert_rows_of(samples: torch.Tensor, pool: torch.Tensor) -> None:
+    """Every sample is a distinct row of ``pool``."""
+    hits = [(pool == sample).all(dim=1).nonzero().flatten().tolist() for sample in samples]
+    assert all(len(hit) == 1 for hit in hits), hits
+    assert len({hit[0] for hit in hits}) == len(hits)
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorBoard: every documented tag, the layout, the figures and the summary
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    pl.seed_everything(0)
+    model, snapshots = Classifier(), Snapshots()
+    mon = monitor()
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version=0)
+    trainer = make_trainer(tmp_path, max_epochs=3, logger=logger, callbacks=[mon, snapshots])
+    train, val = loaders()
+    trainer.fit(model, train, val)
+
+    # Epochs count completed training epochs: 0 is the untrained model; one record each.
+    history = mon.history
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3]
+    assert [r["global_step"] for r in history] == [STEPS_PER_EPOCH * epoch for epoch in range(4)]
+    # The samples are fixed validation samples; the numbers are those of compute_interactions.
+    assert_rows_of(mon.state_dict()["inputs"], val.dataset.tensors[0])
+    for record in history:
+        assert_record_matches(record, recompute(Classifier(), snapshots.weights[record["epoch"]], mon))
+        assert record["num_players"] == FEATURES and record["prediction"] == "prior"
+    assert history[0]["train_loss"] is None and history[0]["val_loss"] is None
+    assert all(r["train_loss"] is not None and r["val_loss"] is not None for r in history[1:])
+
+    # The same numbers in trainer.callback_metrics, for EarlyStopping and ModelCheckpoint.
+    last = history[-1]
+    for k in range(1, FEATURES + 1):
+        assert float(trainer.callback_metrics[f"interactions/order_{k}"]) == pytest.approx(
+            last["strength"][k - 1]
+        )
+    for name in ("complexity", "noise_level", "theory_error", "phase", "overfit_alert"):
+        assert float(trainer.callback_metrics[f"interactions/{name}"]) == pytest.approx(last[name], rel=1e-6)
+
+    # The history file in the run's log directory holds the same records, losses merged in.
+    on_disk = read_history(Path(logger.log_dir) / HISTORY_FILENAME)
+    assert [r["epoch"] for r in on_disk] == [0, 1, 2, 3]
+    for disk, memory in zip(on_disk, history):
+        assert disk["strength"] == memory["strength"]
+        assert disk["train_loss"] == memory["train_loss"] and disk["val_loss"] == memory["val_loss"]
+
+    accumulator = EventAccumulator(logger.log_dir, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    accumulator.Reload()
+    tags = accumulator.Tags()
+    assert set(TAGS) <= set(tags["scalars"])
+    for tag in TAGS:
+        events = accumulator.Scalars(tag)
+        assert [e.step for e in events] == [0, 1, 2, 3], tag
+    for record in history:
+        epoch = record["epoch"]
+        for k in range(1, FEATURES + 1):
+            value = accumulator.Scalars(f"interactions/order_{k}")[epoch].value
+            assert value == pytest.approx(record["strength"][k - 1], rel=1e-5, abs=1e-7)
+        assert accumulator.Scalars("interactions/complexity")[epoch].value == pytest.approx(
+            record["complexity"], rel=1e-5
+        )
+        assert accumulator.Scalars("interactions/overfit_alert")[epoch].value == record["overfit_alert"]
+
+    # One multi-line chart of strength by order: each entry picks out exactly one order's tag.
+    assert "custom_scalars__config__" in accumulator.PluginTagToContent("custom_scalars")
+    (config,) = accumulator.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    (category,) = [c for c in layout.category if c.title == "interactions"]
+    charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
+    patterns = charts["strength by order"]
+    assert len(patterns) == FEATURES
+    for k, pattern in enumerate(patterns, start=1):
+        assert [tag for tag in tags["scalars"] if re.match(pattern, tag)] == [f"interactions/order_{k}"]
+    layout_tags = {
+        tag for tag in tags["scalars"] for chart in charts.values() for p in chart if re.match(p, tag)
+    }
+    assert layout_tags == set(TAGS)
+
+    # Figures: measured vs predicted and the heat map at every measurement, the replay at fit end.
+    for tag in ("interactions/measured_vs_predicted", "interactions/shape_heatmap"):
+        images = accumulator.Images(tag)
+        assert [image.step for image in images] == [0, 1, 2, 3]
+        assert all(image.encoded_image_string.startswith(b"\x89PNG") for image in images)
+    (replay,) = accumulator.Images("interactions/replay")
+    assert replay.step == 3 and replay.encoded_image_string.startswith(b"\x89PNG")
+    (summary,) = accumulator.Tensors("interactions/summary/text_summary")
+    text = summary.tensor_proto.string_val[0].decode()
+    assert "Interaction report" in text and "epochs 0 to 3" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics for EarlyStopping / ModelCheckpoint, and the over-fitting alert
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:.*over-fitting alert")
+@pytest.mark.parametrize("at_train_epoch_end", [True, False])
+def test_early_stopping_and_checkpoint_on_rising_complexity(tmp_path: Path, at_train_epoch_end: bool) -> None:
+    # alpha (the planted order-4 term) by completed epochs: the complexity dips at epoch 2, then rises.
+    schedule = [0.0, 1.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
+    pl.seed_everything(0)
+    mon = monitor(output="regression")
+    # Checked at train-epoch end (Lightning's default here) or at the same validation end as the
+    # measurement: either way the metric must be the current epoch's.
+    stopper = EarlyStopping(
+        monitor="interactions/complexity", mode="min", patience=2, check_on_train_epoch_end=at_train_epoch_end
+    )
+    best = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt",
+        monitor="interactions/complexity",
+        mode="min",
+        save_top_k=1,
+        save_on_train_epoch_end=at_train_epoch_end,
+    )
+    trainer = make_trainer(tmp_path, max_epochs=7, callbacks=[mon, stopper, best], enable_checkpointing=True)
+    trainer.fit(Planted(schedule), *planted_loaders())
+
+    c = [r["complexity"] for r in mon.history]
+    assert [r["epoch"] for r in mon.history] == [0, 1, 2, 3, 4], c
+    # The complexity follows alpha: down from epoch 1 to 2, then up at every measurement.
+    assert c[2] < c[1] and c[2] < c[3] < c[4], c
+    # Best after epoch 2; epochs 3 and 4 are worse: patience 2 stops the run after epoch 4. (A metric
+    # one measurement late would make epoch 0 the best and stop after epoch 3.)
+    assert trainer.current_epoch == 4
+    assert stopper.stopped_epoch == 3  # Lightning's 0-based index of the epoch at which it stopped
+    assert float(best.best_model_score) == pytest.approx(c[2], rel=1e-6)
+    assert "epoch=1" in Path(best.best_model_path).name  # 0-based: the second epoch
+
+
+ALERT_SCHEDULE = [4.0, 1.0, 0.25, 1.0, 4.0, 8.0]  # complexity falls to epoch 2, then rises
+
+
+def run_alert(tmp_path: Path, stop_on_alert: bool) -> tuple[pl.Trainer, InteractionMonitor, list[str]]:
+    pl.seed_everything(0)
+    mon = monitor(output="regression", stop_on_alert=stop_on_alert, alert_margin=0.05, alert_patience=2)
+    trainer = make_trainer(tmp_path, max_epochs=5, callbacks=[mon])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Planted(ALERT_SCHEDULE), *planted_loaders())
+    messages = [str(w.message) for w in caught if "over-fitting alert" in str(w.message)]
+    return trainer, mon, messages
+
+
+def test_overfit_alert_warns_once_and_training_goes_on(tmp_path: Path) -> None:
+    trainer, mon, messages = run_alert(tmp_path, stop_on_alert=False)
+    complexities = [r["complexity"] for r in mon.history]
+    # The planted schedule gives: minimum at epoch 2, then two measurements above it by > 5%.
+    assert min(range(len(complexities)), key=complexities.__getitem__) == 2
+    assert complexities[3] > 1.05 * complexities[2] and complexities[4] > 1.05 * complexities[2]
+    assert [r["overfit_alert"] for r in mon.history] == [0, 0, 0, 0, 1, 1]
+    assert [r["phase"] for r in mon.history] == [1, 1, 1, 1, 2, 2]
+    assert len(messages) == 1
+    assert "epoch 4" in messages[0] and "epoch 2" in messages[0]
+    assert trainer.current_epoch == 5  # stop_on_alert is off by default: all epochs ran
+    assert float(trainer.callback_metrics["interactions/overfit_alert"]) == 1.0
+    assert float(trainer.callback_metrics["interactions/phase"]) == 2.0
+
+
+def test_stop_on_alert_stops_at_the_alert(tmp_path: Path) -> None:
+    trainer, mon, messages = run_alert(tmp_path, stop_on_alert=True)
+    assert len(messages) == 1
+    assert trainer.current_epoch == 4
+    assert [r["epoch"] for r in mon.history] == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------------------------
+# The monitor does not change training
+# ---------------------------------------------------------------------------------------------
+
+
+class Probe(Callback):
+    """Records the module's modes, gradients and the RNG states at the hooks where the monitor measures."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def _look(self, hook: str, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        grads = [None if p.grad is None else p.grad.clone() for p in pl_module.parameters()]
+        modes = [m.training for m in pl_module.modules()]
+        rng = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+        self.seen.append((hook, (grads, modes, rng, torch.is_inference_mode_enabled())))
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._look("train_start", trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._look("validation_epoch_end", trainer, pl_module)
+
+
+def assert_same_look(before: Any, after: Any) -> None:
+    (grads_a, modes_a, rng_a, inference_a), (grads_b, modes_b, rng_b, inference_b) = before, after
+    assert modes_a == modes_b and inference_a == inference_b
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    assert torch.equal(rng_a[0], rng_b[0]) and np.array_equal(rng_a[1], rng_b[1]) and rng_a[2] == rng_b[2]
+
+
+@pytest.mark.parametrize("num_sanity_val_steps", [2, 0])
+def test_weights_bit_identical_with_and_without_monitor(tmp_path: Path, num_sanity_val_steps: int) -> None:
+    def train(with_monitor: bool, root: Path):
+        pl.seed_everything(0)
+        model = Classifier(dropout=0.3)
+        before, after = Probe(), Probe()
+        callbacks = [before, monitor(), after] if with_monitor else []
+        logger = TensorBoardLogger(str(root), name="tb", version=0)
+        trainer = make_trainer(
+            root, max_epochs=3, logger=logger, callbacks=callbacks, num_sanity_val_steps=num_sanity_val_steps
+        )
+        trainer.fit(model, *loaders(shuffle=True))
+        rng = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+        return model, rng, before, after, callbacks
+
+    plain, plain_rng, *_ = train(False, tmp_path / "plain")
+    watched, watched_rng, before, after, callbacks = train(True, tmp_path / "watched")
+    assert [r["epoch"] for r in callbacks[1].history] == [0, 1, 2, 3]
+    plain_state, watched_state = plain.state_dict(), watched.state_dict()
+    assert plain_state.keys() == watched_state.keys()
+    for name in plain_state:  # parameters and buffers (batch-norm statistics)
+        assert torch.equal(plain_state[name], watched_state[name]), name
+    assert torch.equal(plain_rng[0], watched_rng[0])
+    assert np.array_equal(plain_rng[1], watched_rng[1]) and plain_rng[2] == watched_rng[2]
+    # Right around each measurement: modes, gradients, RNG and inference mode as they were.
+    sanity = ["validation_epoch_end"] if num_sanity_val_steps else []
+    assert [hook for hook, _ in before.seen] == sanity + ["train_start"] + ["validation_epoch_end"] * 3
+    for (_, look_before), (_, look_after) in zip(before.seen, after.seen):
+        assert_same_look(look_before, look_after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:.*over-fitting alert")
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_resume_continues_the_history(tmp_path: Path) -> None:
+    train, val = loaders()  # unshuffled and without dropout: the run is deterministic
+
+    pl.seed_everything(0)
+    whole = monitor()
+    make_trainer(tmp_path / "whole", max_epochs=4, callbacks=[whole]).fit(Classifier(), train, val)
+
+    pl.seed_everything(0)
+    first = monitor()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    make_trainer(
+        tmp_path / "parts", max_epochs=2, callbacks=[first, checkpoint], enable_checkpointing=True
+    ).fit(Classifier(), train, val)
+    assert [r["epoch"] for r in first.history] == [0, 1, 2]
+
+    pl.seed_everything(123)  # a different seed: everything needed must come from the checkpoint
+    resumed = monitor()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    trainer = make_trainer(
+        tmp_path / "parts", max_epochs=4, callbacks=[resumed, checkpoint], enable_checkpointing=True
+    )
+    trainer.fit(Classifier(), train, val, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert resumed.tracker.state_dict() == whole.tracker.state_dict()
+    assert torch.equal(resumed.state_dict()["inputs"], whole.state_dict()["inputs"])
+    # Both parts of the interrupted run appended to one history file, which equals the whole run's.
+    parts = read_history(tmp_path / "parts" / HISTORY_FILENAME)
+    assert without_timing(parts) == without_timing(read_history(tmp_path / "whole" / HISTORY_FILENAME))
+    assert [r["epoch"] for r in parts] == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------------------------
+# Other loggers, every_n_epochs, reference mode
+# ---------------------------------------------------------------------------------------------
+
+
+def test_csv_logger_gets_the_scalars_every_n_epochs(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    mon = monitor(every_n_epochs=2)
+    logger = CSVLogger(str(tmp_path), name="csv", version=0)
+    trainer = make_trainer(tmp_path, max_epochs=4, logger=logger, callbacks=[mon])
+    trainer.fit(Classifier(), *loaders())
+
+    assert [r["epoch"] for r in mon.history] == [0, 2, 4]
+    with open(Path(logger.log_dir) / "metrics.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    rows = [row for row in table if row.get("interactions/complexity")]
+    assert [int(row["step"]) for row in rows] == [0, 2, 4]  # the epoch is the step, each logged once
+    # Each measured epoch's record carries that epoch's losses as Lightning logged them.
+    for name in ("train_loss", "val_loss"):
+        logged = {int(row["epoch"]) + 1: float(row[name]) for row in table if row.get(name)}
+        assert [r[name] for r in mon.history] == [None] + [pytest.approx(logged[e]) for e in (2, 4)]
+    for row, record in zip(rows, mon.history):
+        for tag, value in (
+            ("interactions/complexity", record["complexity"]),
+            ("interactions/phase", record["phase"]),
+            ("interactions/noise_level", record["noise_level"]),
+        ):
+            assert float(row[tag]) == pytest.approx(value, rel=1e-9)
+        for k in range(1, FEATURES + 1):
+            assert float(row[f"interactions/order_{k}"]) == pytest.approx(record["strength"][k - 1], rel=1e-9)
+            assert float(row[f"interactions/shape/order_{k}"]) == pytest.approx(
+                record["shape"][k - 1], rel=1e-9
+            )
+    assert [r["epoch"] for r in read_history(Path(logger.log_dir) / HISTORY_FILENAME)] == [0, 2, 4]
+
+
+def test_no_logger_validation_every_second_epoch_without_sanity_check(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    mon, snapshots = monitor(), Snapshots()
+    trainer = make_trainer(
+        tmp_path, max_epochs=4, callbacks=[mon, snapshots], num_sanity_val_steps=0, check_val_every_n_epoch=2
+    )
+    model = Classifier()
+    train, val = loaders()
+    trainer.fit(model, train, val)
+
+    assert [r["epoch"] for r in mon.history] == [0, 2, 4]  # measured where validation ran
+    for record in mon.history:
+        assert_record_matches(record, recompute(Classifier(), snapshots.weights[record["epoch"]], mon))
+    assert set(TAGS) <= set(trainer.callback_metrics)
+    assert [r["epoch"] for r in read_history(tmp_path / HISTORY_FILENAME)] == [0, 2, 4]
+    # A validation run outside fitting is not a measurement.
+    trainer.validate(model, val, verbose=False)
+    assert [r["epoch"] for r in mon.history] == [0, 2, 4]
+
+
+@pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
+def test_first_measurement_of_a_run_resumed_without_monitor_state(tmp_path: Path) -> None:
+    train, val = loaders()
+    pl.seed_everything(0)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    make_trainer(tmp_path, max_epochs=2, callbacks=[checkpoint], enable_checkpointing=True).fit(
+        Classifier(), train, val
+    )
+    mon = monitor()
+    make_trainer(tmp_path, max_epochs=3, callbacks=[mon]).fit(
+        Classifier(), train, val, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt")
+    )
+    assert [r["epoch"] for r in mon.history] == [2, 3]  # the first measurement is after 2 epochs, not 0
+
+
+def test_reference_mode_fits_the_previous_shape_to_the_current_interactions(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    mon, snapshots = monitor(prediction="reference"), Snapshots()
+    make_trainer(tmp_path, max_epochs=2, callbacks=[mon, snapshots]).fit(Classifier(), *loaders())
+
+    history = mon.history
+    assert history[0]["noise_level"] is None and history[0]["theory_error"] is None
+    for previous, record in zip(history, history[1:]):
+        current = recompute(Classifier(), snapshots.weights[record["epoch"]], mon)
+        predictor = shape_predictor("reference", reference=(current.I_and, current.I_or))
+        fit = fit_noise_level(torch.tensor(previous["shape"], dtype=torch.float64), predictor)
+        assert record["noise_level"] == pytest.approx(fit.s, rel=1e-4)
+        assert record["theory_error"] == pytest.approx(fit.error, rel=1e-4, abs=1e-9)
+
+
+def test_given_samples_are_used_as_they_are(tmp_path: Path) -> None:
+    x, y = classification_data(3, seed=9)
+    mon = monitor(samples=(x, y))
+    pl.seed_everything(0)
+    make_trainer(tmp_path, max_epochs=1, callbacks=[mon]).fit(Classifier(), *loaders())
+    assert torch.equal(mon.state_dict()["inputs"], x) and torch.equal(mon.state_dict()["targets"], y)
+    assert [r["num_samples"] for r in mon.history] == [3, 3]
+
+
+def test_progress_is_shown_for_a_slow_measurement(tmp_path: Path, monkeypatch, capfd) -> None:
+    monkeypatch.setattr(callback_module, "PROGRESS_AFTER_S", -1.0)  # every measurement counts as slow
+    pl.seed_everything(0)
+    make_trainer(tmp_path, max_epochs=1, callbacks=[monitor()]).fit(Classifier(), *loaders())
+    err = capfd.readouterr().err
+    assert "interactions (epoch 0)" in err and "interactions (epoch 1)" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Clear errors, and a NaN output that skips a sample
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+def test_error_without_validation_data_or_samples(tmp_path: Path) -> None:
+    train, _ = loaders()
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor()])
+    with pytest.raises(ValueError, match="needs validation data"):
+        trainer.fit(Classifier(), train)
+    assert trainer.global_step == 0
+
+
+def test_error_for_a_masker_that_does_not_fit(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor(features=FEATURES + 1)])
+    with pytest.raises(ValueError, match="features"):
+        trainer.fit(Classifier(), *loaders())
+    assert trainer.global_step == 0
+
+
+def test_error_for_too_many_players(tmp_path: Path) -> None:
+    features = 21  # above the engine's limit of 20 players (2^21 forward passes per sample)
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor(features=features)])
+    with pytest.raises(ValueError, match="players"):
+        trainer.fit(Classifier(features=features), *loaders(features=features))
+    assert trainer.global_step == 0
+
+
+def test_nan_output_skips_the_sample_and_training_goes_on(tmp_path: Path) -> None:
+    marker = 123.0
+    x, y = classification_data(4, seed=5)
+    x[2, 4] = marker  # sample 2 gives NaN once feature 0 is masked; the others stay finite
+    pl.seed_everything(0)
+    mon, snapshots = monitor(samples=(x, y)), Snapshots()
+    trainer = make_trainer(tmp_path, max_epochs=2, callbacks=[mon, snapshots])
+    with pytest.warns(RuntimeWarning, match="skipped sample"):
+        trainer.fit(Classifier(nan_marker=marker), *loaders())
+    assert trainer.current_epoch == 2
+    assert [r["epoch"] for r in mon.history] == [0, 1, 2]
+    for record in mon.history:
+        expected = recompute(
+            Classifier(nan_marker=marker), snapshots.weights[record["epoch"]], mon, rows=[0, 1, 3]
+        )
+        assert record["num_samples"] == 3
+        assert_record_matches(record, expected)
+        assert all(math.isfinite(value) for value in record["strength"])
