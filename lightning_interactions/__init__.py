@@ -24,12 +24,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from lightning_interactions.callback import InteractionMonitor
     from lightning_interactions.engine import (
         InteractionResult,
         compute_interactions,
         masked_outputs,
         model_device,
     )
+    from lightning_interactions.history import append_record, read_history
     from lightning_interactions.masking import (
         Baseline,
         CallableMasker,
@@ -52,8 +54,6 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         regression,
         resolve_output,
     )
-    from lightning_interactions.callback import InteractionMonitor
-    from lightning_interactions.history import append_record, read_history
     from lightning_interactions.phases import PhaseTracker
     from lightning_interactions.sparsify import (
         AndOrResult,

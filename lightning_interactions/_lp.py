@@ -2,7 +2,7 @@
 
 Each batch row is one problem of the form (theory.md section 3, restricted to a few columns)
 
-    minimise   sum_{j >= 1} |x_j|
+    minimise   sum_{j >= 1} c_j |x_j|
     subject to |M x - v| <= tau   (elementwise over the m rows of M)
 
 where column 0 of ``M`` is the constant (free, unpenalised). It is written in inequality form
@@ -75,7 +75,9 @@ class _Problem:
     ``x - t <= 0``, ``-x - t <= 0``, ``M x - e <= v + tau``, ``-M x - e <= tau - v``, ``-e <= 0``.
     """
 
-    def __init__(self, M: Columns, v: torch.Tensor, tau: torch.Tensor, penalty: torch.Tensor) -> None:
+    def __init__(
+        self, M: Columns, v: torch.Tensor, tau: torch.Tensor, penalty: torch.Tensor, costs: torch.Tensor
+    ) -> None:
         self.M = M
         self.k = M.num_columns - 1
         self.m = M.num_rows
@@ -86,7 +88,7 @@ class _Problem:
         self.c = torch.cat(
             (
                 v.new_zeros(batch, self.k + 1),
-                v.new_ones(batch, self.k),
+                costs,
                 penalty[:, None].expand(batch, self.m),
             ),
             dim=1,
@@ -182,17 +184,20 @@ def solve_master(
     v: torch.Tensor,
     tau: torch.Tensor,
     penalty: torch.Tensor,
+    costs: torch.Tensor | None = None,
     tol: float = 1e-7,
     max_iter: int = 60,
 ) -> MasterSolution:
-    """Solve ``min sum_{j>=1} |x_j| + penalty * sum_T e_T s.t. |M x - v| <= tau + e, e >= 0``.
+    """Solve ``min sum_{j>=1} c_j |x_j| + penalty * sum_T e_T s.t. |M x - v| <= tau + e, e >= 0``.
 
     ``M`` holds ``(batch, m, k + 1)`` columns, the constant first, ``v`` is ``(batch, m)``, ``tau``
     and ``penalty`` are ``(batch,)`` and positive. With ``penalty`` above the largest optimal row
-    multiplier the elastic slacks vanish and this is the restricted extraction LP. Works in the
-    dtype and on the device of ``v``.
+    multiplier the elastic slacks vanish and this is the restricted extraction LP. ``costs``
+    ``c_j`` is ``(batch, k)``, all ones by default. Works in the dtype and on the device of ``v``.
     """
-    problem = _Problem(M, v, tau, penalty)
+    if costs is None:
+        costs = v.new_ones(v.shape[0], M.num_columns - 1)
+    problem = _Problem(M, v, tau, penalty, costs)
     rows = problem.h.shape[1]
     y, s, z = _starting_point(problem)
     scale = 1.0 + problem.h.abs().amax(dim=1)

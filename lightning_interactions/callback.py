@@ -52,7 +52,8 @@ def default_batch_split(batch: Any) -> tuple[Tensor, Optional[Tensor]]:
         targets = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
         return batch[0], targets
     if isinstance(batch, Mapping):
-        inputs = next((batch[k] for k in ("input", "inputs", "x", "input_ids", "image", "points") if k in batch), None)
+        input_keys = ("input", "inputs", "x", "input_ids", "image", "points")
+        inputs = next((batch[k] for k in input_keys if k in batch), None)
         targets = next((batch[k] for k in ("target", "targets", "y", "label", "labels") if k in batch), None)
         if isinstance(inputs, Tensor):
             return inputs, targets
@@ -195,14 +196,16 @@ class InteractionMonitor(Callback):
         history = [dict(record) for record in self.history]
         history[-1].update(self._reference)
         fits = replay(history, reference="last")
-        predictor = shape_predictor("reference", reference=(self._reference["I_and"], self._reference["I_or"]))
+        reference = (self._reference["I_and"], self._reference["I_or"])
+        predictor = shape_predictor("reference", reference=reference)
         predicted = {fit.epoch: predictor(fit.s).tolist() for fit in fits}
         text = report.summary_text(self.history, fits, self.tracker.alert_epoch, self.tracker.onset_epoch)
         for experiment in self._tensorboard_writers(trainer):
             experiment.add_text(f"{self.log_prefix}/summary", text, global_step=self.history[-1]["epoch"])
             if self.log_figures and report.matplotlib_available():
                 figure = report.figure_replay(self.history, fits, predicted)
-                experiment.add_figure(f"{self.log_prefix}/replay", figure, global_step=self.history[-1]["epoch"])
+                last = self.history[-1]["epoch"]
+                experiment.add_figure(f"{self.log_prefix}/replay", figure, global_step=last)
             experiment.flush()
 
     def state_dict(self) -> dict[str, Any]:
@@ -418,9 +421,12 @@ class InteractionMonitor(Callback):
                 step = record["epoch"]
                 if record["predicted_shape"] is not None:
                     figure = report.figure_measured_vs_predicted(record)
-                    experiment.add_figure(f"{self.log_prefix}/measured_vs_predicted", figure, global_step=step)
+                    tag = f"{self.log_prefix}/measured_vs_predicted"
+                    experiment.add_figure(tag, figure, global_step=step)
                 experiment.add_figure(
-                    f"{self.log_prefix}/shape_heatmap", report.figure_shape_heatmap(self.history), global_step=step
+                    f"{self.log_prefix}/shape_heatmap",
+                    report.figure_shape_heatmap(self.history),
+                    global_step=step,
                 )
             experiment.flush()
         self._layout_written = True

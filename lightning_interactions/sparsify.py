@@ -13,6 +13,11 @@ rescaled to be dual feasible, gives the lower bound ``-<mu, v> - tau ||mu||_1`` 
 (weak duality), and the restricted solution is feasible for the full problem, so each round
 yields a certified gap. Rounds stop when ``objective <= (1 + tol) * lower_bound``.
 
+The LP can have several optima (``x0 + x1`` equals ``OR{0,1} + AND{0,1}`` at the same L1 cost).
+An interior-point method would return the centre of such a tie, a mix of orders; the restricted
+problems therefore price each interaction at ``1 + 1e-4 |S|``, which picks the lowest-order
+optimum and moves the certified L1 objective by at most ``1e-4 n`` relative.
+
 Example:
     >>> import torch
     >>> v = torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)  # an AND of two players
@@ -37,12 +42,14 @@ from lightning_interactions.transforms import (
     inverse_or_transpose,
     num_players_of,
     or_interactions,
+    order_index,
 )
 
 # Starting price of one unit of box violation in a restricted problem. Optimal row multipliers
 # on a digits MLP stayed below 8; where a multiplier reaches the price, the price is raised 4x
 # for the next round. The certificate is valid whatever the price.
 INITIAL_PENALTY = 16.0
+ORDER_TIE_BREAK = 1e-4
 
 __all__ = ["AndOrResult", "and_or_interactions", "extraction_objective", "dual_lower_bound"]
 
@@ -82,7 +89,7 @@ def dual_lower_bound(v: torch.Tensor, tau: torch.Tensor, mu: torch.Tensor) -> to
     ``-<mu, v> - tau ||mu||_1`` of that feasible point bounds the optimum from below.
     """
     mu = mu - mu.mean(dim=-1, keepdim=True)
-    scale = 1.0 / _max_reduced_cost(mu, v.shape[-1]).clamp(min=1.0)
+    scale = 1.0 / _reduced_costs(mu, v.shape[-1]).amax(dim=-1).clamp(min=1.0)
     return scale * (-(mu * v).sum(dim=-1) - tau * mu.abs().sum(dim=-1))
 
 
@@ -170,6 +177,12 @@ def and_or_interactions(
     outputs: list[torch.Tensor | None] = [None, None, None, None]
     active = torch.arange(batch, device=values.device)
     penalty = values.new_full((batch,), INITIAL_PENALTY)
+    # Tied optima (x0 + x1 is also OR{0,1} + AND{0,1}) are broken toward lower orders by a cost
+    # of 1 + tie_break * |S| per interaction in the restricted problems; kept well below tol,
+    # since it loosens the certificate of the plain L1 problem by at most a factor 1 + tie_break n.
+    tie_break = min(ORDER_TIE_BREAK, tol / (4 * n))
+    order = order_index(n, device=values.device)
+    column_costs = 1.0 + tie_break * torch.cat((order, order)).to(values.dtype)
     rounds = 0
     for rounds in range(1, max_rounds + 1):
         v_act, tau_act, col_act = values[active], tau[active], columns
@@ -177,7 +190,8 @@ def and_or_interactions(
         empty = col_act.new_zeros(len(active), 1)
         sets = torch.cat((empty, col_act % size), dim=1)
         is_or = torch.cat((empty.bool(), col_act >= size), dim=1)
-        solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty)
+        costs = 1.0 + tie_break * order[col_act % size].to(values.dtype)
+        solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
         I_and, I_or, gamma, q = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
         objective = extraction_objective(I_and, I_or)
         bound = dual_lower_bound(v_act, tau_act, solution.mu)
@@ -196,10 +210,11 @@ def and_or_interactions(
         # A multiplier at the price means the box is violated. While columns are missing that is
         # expected (they come next round); with none missing, the price itself is too low.
         saturated = solution.mu.abs().amax(dim=1) >= 0.99 * penalty
-        complete = _max_reduced_cost(solution.mu, size) <= 1.0 + 1e-6
+        pricing = _reduced_costs(solution.mu, size) / column_costs
+        complete = pricing.amax(dim=1) <= 1.0 + 1e-6
         penalty = torch.where(saturated & complete, 4.0 * penalty, penalty)[keep]
-        active, columns, mu = active[keep], columns[keep], solution.mu[keep]
-        columns = _add_violated(columns, mu, size, step)
+        active, columns = active[keep], columns[keep]
+        columns = _add_violated(columns, pricing[keep], step)
 
     I_and, I_or, gamma, q = outputs
     lower = best["lower_bound"]
@@ -231,15 +246,10 @@ def _reduced_costs(mu: torch.Tensor, size: int) -> torch.Tensor:
     return reduced
 
 
-def _max_reduced_cost(mu: torch.Tensor, size: int) -> torch.Tensor:
-    return _reduced_costs(mu, size).amax(dim=1)
-
-
-def _add_violated(columns: torch.Tensor, mu: torch.Tensor, size: int, count: int) -> torch.Tensor:
-    """Append the ``count`` interactions whose dual constraint ``|reduced cost| <= 1`` is most violated."""
-    reduced = _reduced_costs(mu, size)
-    reduced.scatter_(1, columns, -1.0)
-    count = min(count, 2 * size - 2 - columns.shape[1])
+def _add_violated(columns: torch.Tensor, pricing: torch.Tensor, count: int) -> torch.Tensor:
+    """Append the ``count`` interactions whose dual constraint (``pricing <= 1``) is most violated."""
+    pricing = pricing.scatter(1, columns, -1.0)
+    count = min(count, pricing.shape[1] - 2 - columns.shape[1])
     if count <= 0:
         return columns
-    return torch.cat((columns, reduced.topk(count, dim=1).indices), dim=1)
+    return torch.cat((columns, pricing.topk(count, dim=1).indices), dim=1)

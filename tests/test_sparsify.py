@@ -174,3 +174,19 @@ def test_runs_on_input_device_and_accepts_one_vector_and_float32() -> None:
 def test_bad_input_is_rejected_clearly(bad: torch.Tensor, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         and_or_interactions(bad)
+
+
+def test_tied_optima_resolve_to_the_lowest_orders() -> None:
+    """An additive output is optimal as singletons and as OR{i,j} + AND{i,j}; singletons win."""
+    n = 6
+    weights = {1 << i: w for i, w in enumerate([1.0, 0.8, -0.6, 1.2, 0.5, 0.9])}
+    values = subset_sum_values(n, weights, {})
+    result = and_or_interactions(values)
+    order = [bin(S).count("1") for S in range(2**n)]
+    higher = sum(
+        abs(float(result.I_and[S])) + abs(float(result.I_or[S])) for S in range(2**n) if order[S] > 1
+    )
+    total = float(result.objective)
+    assert higher <= 1e-3 * total
+    optimum = exact_optimum(values.numpy(), float(result.tau))
+    assert total <= 1.01 * optimum
