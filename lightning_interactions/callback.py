@@ -173,6 +173,11 @@ class InteractionMonitor(Callback):
         # Neither the sanity check nor a trainer.validate() call outside fitting is a measurement.
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self._inputs is None:
             return
+        # With val_check_interval < 1 validation also runs mid-epoch; only the run after the
+        # epoch's last batch measures a completed epoch.
+        progress = getattr(trainer.fit_loop.epoch_loop, "batch_progress", None)
+        if not getattr(progress, "is_last_batch", True):
+            return
         epoch = trainer.current_epoch + 1
         already = any(record["epoch"] == epoch for record in self.history)
         if epoch % self.every_n_epochs == 0 and not already:
@@ -357,7 +362,7 @@ class InteractionMonitor(Callback):
         n = I_and.shape[1].bit_length() - 1
         strength = per_sample_strength(I_and, I_or).mean(dim=0)
         shape = strength_shape(strength)
-        noise_level, error, predicted = self._fit_noise(n, shape, I_and, I_or)
+        noise = self._fit_noise(epoch, shape, I_and, I_or)
         phase = self.tracker.update(epoch, float(complexity(shape)))
         signed = signed_strength(I_and, I_or)
         return {
@@ -369,9 +374,7 @@ class InteractionMonitor(Callback):
             "shape": shape.tolist(),
             "complexity": float(complexity(shape)),
             "prediction": self.prediction,
-            "noise_level": noise_level,
-            "theory_error": error,
-            "predicted_shape": predicted,
+            **noise,
             "phase": phase,
             "overfit_alert": int(self.tracker.alert),
             "max_gap": float(gap.max()),
@@ -381,21 +384,29 @@ class InteractionMonitor(Callback):
             "seconds": seconds,
         }
 
-    def _fit_noise(
-        self, n: int, shape: Tensor, I_and: Tensor, I_or: Tensor
-    ) -> tuple[Optional[float], Optional[float], Optional[list[float]]]:
+    def _fit_noise(self, epoch: int, shape: Tensor, I_and: Tensor, I_or: Tensor) -> dict[str, Any]:
+        """The noise fit of this measurement's record: level, error, and what was fitted to what."""
+        n = shape.shape[0]
         if self.prediction == "prior":
             predictor = shape_predictor("prior", n=n)
-            target = shape
+            fitted_epoch, target = epoch, shape
         else:
             # Reference mode online: how much noise separates the previous measurement from now, with
             # the current measurement (I_and, I_or) as the reference that the noise is added to.
             if not self.history:
-                return None, None, None
+                keys = ("noise_level", "theory_error", "predicted_shape", "fitted_epoch", "fitted_shape")
+                return dict.fromkeys(keys)
+            fitted_epoch = self.history[-1]["epoch"]
             target = torch.tensor(self.history[-1]["shape"], dtype=torch.float64)
             predictor = shape_predictor("reference", reference=(I_and, I_or))
         fit = fit_noise_level(target, predictor)
-        return fit.s, fit.error, predictor(fit.s).tolist()
+        return {
+            "noise_level": fit.s,
+            "theory_error": fit.error,
+            "predicted_shape": predictor(fit.s).tolist(),
+            "fitted_epoch": fitted_epoch,
+            "fitted_shape": target.tolist(),
+        }
 
     # ---------------------------------------------------------------------------------------
     # Logging

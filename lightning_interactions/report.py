@@ -341,7 +341,12 @@ def _mark_epochs(ax: Axes, alert_epoch: int | None, onset_epoch: int | None) -> 
 
 def _draw_measured_vs_predicted(ax: Axes, record: Record) -> None:
     orders = _orders(record)
-    ax.bar(orders, record["shape"], color="tab:blue", alpha=0.6, label="measured")
+    # In reference mode a record fits the previous measurement's shape against its own
+    # interactions; fitted_epoch and fitted_shape say which shape the prediction is for.
+    fitted_epoch = record.get("fitted_epoch", record["epoch"])
+    shape = record.get("fitted_shape") or record["shape"]
+    fitted = _fmt(fitted_epoch, ".0f")
+    ax.bar(orders, shape, color="tab:blue", alpha=0.6, label=f"measured, epoch {fitted}")
     predicted = record.get("predicted_shape")
     mode = record.get("prediction", "prior")
     if predicted is not None:
@@ -349,8 +354,10 @@ def _draw_measured_vs_predicted(ax: Axes, record: Record) -> None:
     ax.set_xticks(orders)
     ax.set_xlabel("order k")
     ax.set_ylabel("share of strength A(k) / sum A")
+    own = fitted_epoch in (None, record["epoch"])
+    reference = "" if own else f" (reference: epoch {int(record['epoch'])})"
     ax.set_title(
-        f"epoch {int(record['epoch'])}: noise level s = {_fmt(record.get('noise_level'), '.3g')}, "
+        f"epoch {fitted}{reference}: noise level s = {_fmt(record.get('noise_level'), '.3g')}, "
         f"fit error = {_fmt(record.get('theory_error'), '.3f')}"
     )
     ax.legend(loc="best")
@@ -446,8 +453,10 @@ def _draw_shape_curves(
         )
         if predicted_shapes is not None:
             predicted = predicted_shapes.get(epoch)
-        else:
+        elif record.get("fitted_epoch", epoch) == epoch:
             predicted = record.get("predicted_shape")
+        else:
+            predicted = None  # a reference-mode record predicts the previous epoch's shape
         if predicted is not None:
             ax.plot(orders, predicted, color=colour, linestyle="--", linewidth=1.2)
     ax.plot([], [], color="gray", linestyle="-", label="measured")

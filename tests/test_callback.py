@@ -565,6 +565,8 @@ def test_reference_mode_fits_the_previous_shape_to_the_current_interactions(tmp_
         fit = fit_noise_level(torch.tensor(previous["shape"], dtype=torch.float64), predictor)
         assert record["noise_level"] == pytest.approx(fit.s, rel=1e-4)
         assert record["theory_error"] == pytest.approx(fit.error, rel=1e-4, abs=1e-9)
+        # The record says which shape its prediction is for, so figures pair them correctly.
+        assert record["fitted_epoch"] == previous["epoch"] and record["fitted_shape"] == previous["shape"]
 
 
 def test_given_samples_are_used_as_they_are(tmp_path: Path) -> None:
@@ -631,3 +633,15 @@ def test_nan_output_skips_the_sample_and_training_goes_on(tmp_path: Path) -> Non
         assert record["num_samples"] == 3
         assert_record_matches(record, expected)
         assert all(math.isfinite(value) for value in record["strength"])
+
+
+def test_mid_epoch_validation_is_not_a_measurement(tmp_path: Path) -> None:
+    """With val_check_interval=0.5 validation runs twice per epoch; only the epoch end measures."""
+    pl.seed_everything(0)
+    mon, snapshots = monitor(), Snapshots()
+    trainer = make_trainer(tmp_path, max_epochs=2, val_check_interval=0.5, callbacks=[mon, snapshots])
+    trainer.fit(Classifier(), *loaders())
+    assert [record["epoch"] for record in mon.history] == [0, 1, 2]
+    for record in mon.history[1:]:
+        expected = recompute(Classifier(), snapshots.weights[record["epoch"]], mon)
+        assert record["complexity"] == pytest.approx(expected.complexity, rel=1e-9)
