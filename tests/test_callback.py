@@ -36,12 +36,6 @@ from lightning_interactions.report import scalar_tags
 from lightning_interactions.strength import complexity, strength_shape
 from lightning_interactions.theory import fit_noise_level, shape_predictor
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:.*does not have many workers"),
-    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec"),
-]
-
 FEATURES = 5
 NUM_SAMPLES = 4
 TRAIN_SIZE, BATCH = 32, 8

@@ -23,12 +23,6 @@ import torch
 from lightning_interactions.engine import compute_interactions
 from lightning_interactions.history import HISTORY_FILENAME, read_history
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:.*does not have many workers"),
-    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec"),
-]
-
 REPO = Path(__file__).resolve().parents[1]
 DDP_TIMEOUT_S = 300  # a few seconds normally; generous for a loaded CI machine
 NUM_SAMPLES = 5  # odd: two processes measure 3 and 2 samples (the second pads its share)

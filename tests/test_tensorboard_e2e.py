@@ -31,12 +31,6 @@ from lightning_interactions.callback import InteractionMonitor
 from lightning_interactions.masking import FeatureMasker
 from lightning_interactions.report import scalar_tags
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:.*does not have many workers"),
-    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec"),
-]
-
 FEATURES = 5
 EPOCHS = 2
 HOST = "127.0.0.1"
