@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lightning_interactions import report
 from lightning_interactions._rng import preserved_rng_state
 from lightning_interactions.engine import compute_interactions
-from lightning_interactions.history import HISTORY_FILENAME, append_record
+from lightning_interactions.history import HISTORY_FILENAME, REFERENCE_FILENAME, append_record, save_reference
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.phases import PhaseTracker
 from lightning_interactions.strength import complexity, per_sample_strength, signed_strength, strength_shape
@@ -304,7 +304,9 @@ class InteractionMonitor(Callback):
         metrics = report.record_scalars(record, self.log_prefix)
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         if trainer.is_global_zero:
-            append_record(self._history_path(trainer), record)
+            history_path = self._history_path(trainer)
+            append_record(history_path, record)
+            save_reference(history_path.with_name(REFERENCE_FILENAME), epoch, I_and, I_or)
             self._log(trainer, record, metrics)
         if self.tracker.just_fired:
             rank_zero_warn(

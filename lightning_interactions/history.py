@@ -21,9 +21,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HISTORY_FILENAME", "append_record", "read_history"]
+import torch
+
+__all__ = [
+    "HISTORY_FILENAME",
+    "REFERENCE_FILENAME",
+    "append_record",
+    "read_history",
+    "save_reference",
+    "load_reference",
+]
 
 HISTORY_FILENAME = "interaction_history.jsonl"
+# The latest measurement's interactions, which a reference replay of the run needs.
+REFERENCE_FILENAME = "interaction_reference.pt"
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -68,3 +79,17 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             if target is not None:
                 target.update({k: v for k, v in entry.items() if k not in ("epoch", "record")})
     return records
+
+
+def save_reference(path: str | os.PathLike[str], epoch: int, I_and: torch.Tensor, I_or: torch.Tensor) -> None:
+    """Replace the saved latest interactions atomically (a crash leaves the previous file whole)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"epoch": epoch, "I_and": I_and.cpu(), "I_or": I_or.cpu()}, partial)
+    os.replace(partial, path)
+
+
+def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{"epoch", "I_and", "I_or"}`` as saved by :func:`save_reference`."""
+    return torch.load(path, map_location="cpu", weights_only=True)

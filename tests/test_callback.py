@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_interactions import callback as callback_module
 from lightning_interactions.callback import InteractionMonitor
 from lightning_interactions.engine import compute_interactions
-from lightning_interactions.history import HISTORY_FILENAME, read_history
+from lightning_interactions.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
 from lightning_interactions.masking import FeatureMasker
 from lightning_interactions.report import scalar_tags
 from lightning_interactions.strength import complexity, strength_shape
@@ -254,6 +254,11 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
     for disk, memory in zip(on_disk, history):
         assert disk["strength"] == memory["strength"]
         assert disk["train_loss"] == memory["train_loss"] and disk["val_loss"] == memory["val_loss"]
+    # Beside it, the last measurement's interactions, for a reference replay from disk.
+    saved = load_reference(Path(logger.log_dir) / REFERENCE_FILENAME)
+    assert saved["epoch"] == 3
+    assert torch.equal(saved["I_and"], mon.state_dict()["reference"]["I_and"])
+    assert torch.equal(saved["I_or"], mon.state_dict()["reference"]["I_or"])
 
     accumulator = EventAccumulator(logger.log_dir, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     accumulator.Reload()

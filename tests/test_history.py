@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from lightning_interactions.history import append_record, read_history
+import torch
+
+from lightning_interactions.history import append_record, load_reference, read_history, save_reference
 
 
 def test_records_round_trip_and_losses_merge(tmp_path) -> None:
@@ -33,3 +35,14 @@ def test_a_line_cut_by_a_crash_is_ignored(tmp_path) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write('{"epoch": 1, "compl')
     assert read_history(path) == [{"epoch": 0, "complexity": 2.0}]
+
+
+def test_reference_is_replaced_atomically_and_loads_back(tmp_path) -> None:
+    path = tmp_path / "reference.pt"
+    save_reference(path, 1, torch.ones(2, 4), torch.zeros(2, 4))
+    save_reference(path, 2, torch.full((2, 4), 3.0), torch.ones(2, 4))
+    loaded = load_reference(path)
+    assert loaded["epoch"] == 2
+    assert torch.equal(loaded["I_and"], torch.full((2, 4), 3.0))
+    assert torch.equal(loaded["I_or"], torch.ones(2, 4))
+    assert [p.name for p in tmp_path.iterdir()] == ["reference.pt"]
