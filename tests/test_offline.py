@@ -1,0 +1,221 @@
+"""``report`` (re-render a run from its history file) and ``analyze`` (measure saved checkpoints)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_interactions.cli import main
+from lightning_interactions.demo import build_mlp, load_digits_split
+from lightning_interactions.engine import compute_interactions
+from lightning_interactions.history import HISTORY_FILENAME, append_record, read_history, save_reference
+from lightning_interactions.masking import PatchMasker
+from lightning_interactions.offline import OfflineError, checkpoint_files
+from lightning_interactions.theory import reference_shape
+
+# A reference measurement of two samples over n = 3 players, and the noise levels of the earlier epochs.
+I_AND = torch.tensor([[0.0, 1.0, 0.5, 0.8, 0.2, 0.1, 0.3, 0.9], [0.0, 0.3, 1.0, 0.2, 0.6, 0.7, 0.1, 0.4]])
+I_OR = torch.tensor([[0.0, 0.2, 0.1, 0.0, 0.3, 0.0, 0.1, 0.5], [0.0, 0.0, 0.4, 0.1, 0.0, 0.2, 0.3, 0.2]])
+LEVELS = {0: 0.05, 1: 2.0, 2: 1.0, 3: 0.4, 4: 0.1}
+COMPLEXITY = {0: 2.0, 1: 1.2, 2: 1.0, 3: 1.3, 4: 1.4, 5: 1.6}
+LOSSES = {1: (2.0, 2.1), 2: (1.5, 1.5), 3: (1.0, 1.2), 4: (0.6, 1.1), 5: (0.3, 1.3)}
+
+
+def _history_file(directory):
+    """A history written as the monitor writes it: shapes from the theory at known noise levels."""
+    path = directory / "lightning_logs" / "version_0" / HISTORY_FILENAME
+    for epoch, c in COMPLEXITY.items():
+        s = LEVELS.get(epoch, 0.0)
+        shape = reference_shape(I_AND, I_OR, s).tolist() if epoch in LEVELS else None
+        if shape is None:  # the reference epoch: its own shape
+            shape = reference_shape(I_AND, I_OR, 0.0).tolist()
+        record = {"epoch": epoch, "shape": shape, "strength": shape, "complexity": c,
+                  "num_players": 3, "num_samples": 2, "prediction": "prior", "noise_level": None,
+                  "theory_error": None, "predicted_shape": None, "phase": 1,
+                  "overfit_alert": int(epoch >= 4), "max_gap": 0.001}  # fmt: skip
+        append_record(path, record)
+        if epoch in LOSSES:
+            train, val = LOSSES[epoch]
+            append_record(path, {"epoch": epoch, "record": "losses", "train_loss": train, "val_loss": val})
+    return path
+
+
+def test_report_replays_a_run_from_its_history(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = _history_file(tmp_path)
+    save_reference(path.with_name("interaction_reference.pt"), 5, I_AND, I_OR)
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # The alert fired at epoch 4; the complexity minimum before it is epoch 2.
+    assert (summary["alert_epoch"], summary["onset_epoch"], summary["complexity_min_epoch"]) == (4, 2, 2)
+    assert summary["loss_gap_min_epoch"] == 2  # val - train: 0.1, 0.0, 0.2, 0.5, 1.0
+    assert summary["val_loss_min_epoch"] == 4
+    assert summary["theory_mode"] == "reference" and summary["reference_epoch"] == 5
+    # The shapes were made by the theory at known levels: the replay finds them, with no error left.
+    for epoch, s in LEVELS.items():
+        assert summary["replay"][str(epoch)]["s"] == pytest.approx(s, rel=1e-3)
+    assert summary["theory_error_phase2"] == pytest.approx(0.0, abs=1e-5)
+    assert (tmp_path / "out" / "interaction_report.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "reference interactions from" in printed and "phase-2 onset" in printed
+
+
+def test_report_without_reference_says_so(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = _history_file(tmp_path)
+    assert main(["report", str(tmp_path)]) == 0  # writes next to the history
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert summary["theory_mode"] == "online" and summary["theory_error_phase2"] is None
+    assert "no interaction_reference.pt" in capsys.readouterr().out
+    assert "no reference replay" in (path.parent / "summary.md").read_text()
+
+
+def test_report_ignores_a_reference_of_another_epoch(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = _history_file(tmp_path)
+    save_reference(path.with_name("interaction_reference.pt"), 3, I_AND, I_OR)
+    assert main(["report", str(tmp_path)]) == 0
+    assert json.loads((path.parent / "summary.json").read_text())["theory_mode"] == "online"
+    assert "not the last measured epoch 5" in capsys.readouterr().out
+
+
+def test_report_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no interaction_history.jsonl" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_checkpoint_files_in_epoch_order(tmp_path):
+    for name in ("epoch=10.pt", "epoch=2.pt", "epoch=1.ckpt", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [(e, p.name) for e, p in checkpoint_files(tmp_path)] == [
+        (1, "epoch=1.ckpt"), (2, "epoch=2.pt"), (10, "epoch=10.pt")]  # fmt: skip
+    (tmp_path / "epoch_2.pth").write_bytes(b"")
+    with pytest.raises(OfflineError, match="same epoch"):
+        checkpoint_files(tmp_path)
+    with pytest.raises(OfflineError, match="is not a directory"):
+        checkpoint_files(tmp_path / "epoch=10.pt")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(OfflineError, match="no checkpoint"):
+        checkpoint_files(empty)
+
+
+ANALYZE = ["--num-players", "3", "--num-samples", "3", "--train-size", "30", "--val-size", "20"]
+
+
+def _save_checkpoints(directory):
+    """Three MLPs of width 6 (different seeds) as the demo saves them; returns them by epoch."""
+    directory.mkdir()
+    models = {}
+    for epoch in (0, 1, 2):
+        torch.manual_seed(epoch)
+        models[epoch] = build_mlp(6).eval()
+        torch.save(models[epoch].state_dict(), directory / f"epoch={epoch:03d}.pt")
+    return models
+
+
+def test_analyze_measures_each_checkpoint(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    models = _save_checkpoints(tmp_path / "ckpt")
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), *ANALYZE]) == 0
+    history = read_history(out / HISTORY_FILENAME)
+    assert [r["epoch"] for r in history] == [0, 1, 2]
+
+    # The samples the monitor would draw: 3 of the first 4 * 3 validation digits, seeded permutation.
+    data = load_digits_split(30, 20, 0.25, 0)
+    chosen = torch.randperm(12, generator=torch.Generator().manual_seed(0))[:3].sort().values
+    x, y = data["x_val"][chosen], data["y_val"][chosen]
+    masker = PatchMasker(patch_size=2, num_players=3)
+    players = masker.select_players(x, seed=0)
+    for record in history:
+        model = models[record["epoch"]]
+        direct = compute_interactions(model, x, y, masker, players=players)
+        assert record["shape"] == pytest.approx(direct.shape.tolist(), abs=1e-9)
+        assert record["complexity"] == pytest.approx(sum((k + 1) * s for k, s in enumerate(record["shape"])))
+        with torch.no_grad():
+            val = nn.functional.cross_entropy(model(data["x_val"]), data["y_val"]).item()
+            train = nn.functional.cross_entropy(model(data["x_train"]), data["y_train"]).item()
+        assert record["val_loss"] == pytest.approx(val) and record["train_loss"] == pytest.approx(train)
+    reference = torch.load(out / "interaction_reference.pt", weights_only=True)
+    assert reference["epoch"] == 2
+    last = compute_interactions(models[2], x, y, masker, players=players)
+    assert torch.allclose(reference["I_and"], last.I_and) and torch.allclose(reference["I_or"], last.I_or)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["command"] == "analyze" and summary["theory_mode"] == "reference"
+    assert summary["epochs"] == [0, 1, 2] and (out / "interaction_report.png").is_file()
+    assert "theory fit error" in capsys.readouterr().out
+    # The analysis is itself a run that `report` re-renders.
+    assert main(["report", str(out), "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["complexity"] == summary["complexity"] and again["theory_mode"] == "reference"
+
+
+def test_analyze_a_lightning_module(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from lightning_interactions.demo import DigitsClassifier
+
+    (tmp_path / "ckpt").mkdir()
+    modules = {}
+    for epoch in (1, 2):
+        torch.manual_seed(epoch)
+        modules[epoch] = DigitsClassifier()
+        torch.save(modules[epoch].state_dict(), tmp_path / "ckpt" / f"epoch={epoch}.pt")
+    out = tmp_path / "analysis"
+    spec = "lightning_interactions.demo:DigitsClassifier"
+    args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
+    assert main([*args, *ANALYZE]) == 0
+    history = read_history(out / HISTORY_FILENAME)
+    data = load_digits_split(30, 20, 0.25, 0)
+    with torch.no_grad():
+        val = nn.functional.cross_entropy(modules[2](data["x_val"]), data["y_val"]).item()
+    assert [r["epoch"] for r in history] == [1, 2] and history[-1]["val_loss"] == pytest.approx(val)
+
+
+def test_analyze_errors(tmp_path, capsys):
+    (tmp_path / "ckpt").mkdir()
+    base = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(tmp_path / "o"), *ANALYZE]
+    assert main(base) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main([*base, "--module", "no_such_module:Model"]) == 1
+    assert "cannot import" in capsys.readouterr().err
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "ckpt" / "epoch=1.pt")
+    assert main(base) == 1
+    assert "not a state dict of the demo's MLP" in capsys.readouterr().err
+
+
+def test_analyze_lightning_checkpoints(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_interactions.demo import DigitsClassifier
+
+    data = load_digits_split(30, 20, 0.25, 0)
+    loader = DataLoader(TensorDataset(data["x_train"], data["y_train"]), batch_size=10)
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}", save_top_k=-1)
+    trainer = pl.Trainer(max_epochs=2, callbacks=[saver], logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    pl.seed_everything(0, verbose=False)
+    trainer.fit(DigitsClassifier(hidden=6), loader, loader)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0.ckpt", "epoch=1.ckpt"]
+    out = tmp_path / "analysis"
+    spec = "lightning_interactions.demo:DigitsClassifier"
+    args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
+    assert main([*args, *ANALYZE]) == 0
+    history = read_history(out / HISTORY_FILENAME)
+    final = DigitsClassifier.load_from_checkpoint(tmp_path / "ckpt" / "epoch=1.ckpt").eval()
+    assert final.hparams.hidden == 6
+    with torch.no_grad():
+        val = nn.functional.cross_entropy(final(data["x_val"]), data["y_val"]).item()
+    assert [r["epoch"] for r in history] == [0, 1] and history[-1]["val_loss"] == pytest.approx(val)
