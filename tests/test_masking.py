@@ -12,6 +12,7 @@ from lightning_interactions.masking import (
     PatchMasker,
     PointCloudMasker,
     TokenMasker,
+    accepts_out,
     as_masker,
     contiguous_segments,
     presence,
@@ -191,6 +192,22 @@ def test_matches_literal_loop_over_masks_and_players(case):
         torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
     else:
         assert torch.equal(got, expected)
+
+
+def test_writing_into_a_given_buffer_matches_literal_loop(case):
+    masker, inputs = case
+    if not accepts_out(masker):
+        pytest.skip("this masker builds its own output")
+    players = masker.select_players(inputs, seed=7)
+    masks = torch.arange(2**masker.num_players)
+    expected, _ = literal_for(masker, inputs, players, masks)
+    buffer = torch.full_like(expected, 7)  # stale values that must all be overwritten
+    got = masker.apply(inputs, players, masks, out=buffer)
+    assert got.data_ptr() == buffer.data_ptr()
+    if isinstance(masker, PointCloudMasker):
+        torch.testing.assert_close(buffer, expected, rtol=1e-6, atol=1e-6)
+    else:
+        assert torch.equal(buffer, expected)
 
 
 def test_non_players_untouched_and_full_mask_is_the_input(case):
