@@ -378,9 +378,9 @@ def _masked_input_buffer(setup: _Setup, masks: Tensor) -> Tensor | None:
     """
     if not accepts_out(setup.masker):
         return None
-    example = setup.masker.apply(setup.inputs[:1], _rows(setup.players, 0, 1), masks[:1])
+    # A masked sample has the shape and dtype of the sample itself (the masker contract).
     per_chunk = min(setup.batch_size, setup.inputs.shape[0] * masks.shape[0])
-    return example.new_empty((per_chunk, *example.shape[2:]))
+    return setup.inputs.new_empty((per_chunk, *setup.inputs.shape[1:]))
 
 
 # Called after every chunk of forward passes with (inputs done, inputs in all).

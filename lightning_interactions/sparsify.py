@@ -170,11 +170,9 @@ def and_or_interactions(
     step = candidates_per_round or 12 * n
     columns = _initial_candidates(values, first)
     batch = values.shape[0]
-    best = {
-        "objective": values.new_full((batch,), float("inf")),
-        "lower_bound": values.new_full((batch,), float("-inf")),
-    }
-    outputs: list[torch.Tensor | None] = [None, None, None, None]
+    best_objective = values.new_full((batch,), float("inf"))
+    best_bound = values.new_full((batch,), float("-inf"))
+    outputs = [values.new_zeros(batch, size) for _ in range(4)]  # I_and, I_or, gamma, q
     active = torch.arange(batch, device=values.device)
     penalty = values.new_full((batch,), INITIAL_PENALTY)
     # Tied optima (x0 + x1 is also OR{0,1} + AND{0,1}) are broken toward lower orders by a cost
@@ -190,20 +188,17 @@ def and_or_interactions(
         empty = col_act.new_zeros(len(active), 1)
         sets = torch.cat((empty, col_act % size), dim=1)
         is_or = torch.cat((empty.bool(), col_act >= size), dim=1)
-        costs = 1.0 + tie_break * order[col_act % size].to(values.dtype)
+        costs = column_costs[col_act]
         solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
         I_and, I_or, gamma, q = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
         objective = extraction_objective(I_and, I_or)
         bound = dual_lower_bound(v_act, tau_act, solution.mu)
-        improved = objective < best["objective"][active]
-        for slot, tensor in enumerate((I_and, I_or, gamma, q)):
-            if outputs[slot] is None:
-                outputs[slot] = torch.zeros(batch, size, dtype=values.dtype, device=values.device)
-            target = outputs[slot]
+        improved = objective < best_objective[active]
+        for target, tensor in zip(outputs, (I_and, I_or, gamma, q)):
             target[active[improved]] = tensor[improved]
-        best["objective"][active] = torch.minimum(best["objective"][active], objective)
-        best["lower_bound"][active] = torch.maximum(best["lower_bound"][active], bound)
-        done = best["objective"][active] <= (1.0 + tol) * best["lower_bound"][active]
+        best_objective[active] = torch.minimum(best_objective[active], objective)
+        best_bound[active] = torch.maximum(best_bound[active], bound)
+        done = best_objective[active] <= (1.0 + tol) * best_bound[active]
         if bool(done.all()) or rounds == max_rounds:
             break
         keep = ~done
@@ -217,17 +212,15 @@ def and_or_interactions(
         columns = _add_violated(columns, pricing[keep], step)
 
     I_and, I_or, gamma, q = outputs
-    lower = best["lower_bound"]
-    gap = best["objective"] / lower - 1.0
     result = AndOrResult(
         I_and=I_and,
         I_or=I_or,
         gamma=gamma,
         q=q,
         tau=tau,
-        objective=best["objective"],
-        lower_bound=lower,
-        gap=gap,
+        objective=best_objective,
+        lower_bound=best_bound,
+        gap=best_objective / best_bound - 1.0,
         rounds=rounds,
         num_candidates=int(columns.shape[1]),
     )
