@@ -24,7 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
-    from lightning_interactions.callback import InteractionMonitor
+    from lightning_interactions.callback import InteractionMonitor, MeasurementError, MeasurementWarning
     from lightning_interactions.engine import (
         InteractionResult,
         compute_interactions,
@@ -130,7 +130,7 @@ _SUBMODULES = {
         "prior_shape", "reference_shape", "shape_predictor", "fit_noise_level", "replay",
     ],
     "phases": ["PhaseTracker"],
-    "callback": ["InteractionMonitor"],
+    "callback": ["InteractionMonitor", "MeasurementError", "MeasurementWarning"],
     "history": ["append_record", "read_history"],
 }
 _LOCATION = {name: module for module, names in _SUBMODULES.items() for name in names}

@@ -14,6 +14,7 @@ Add it to ``Trainer(callbacks=[monitor])``; with the default prefix the metrics 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -28,20 +29,40 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lightning_interactions import report
 from lightning_interactions._rng import preserved_rng_state
-from lightning_interactions.engine import compute_interactions
-from lightning_interactions.history import HISTORY_FILENAME, REFERENCE_FILENAME, append_record, save_reference
+from lightning_interactions.engine import MAX_PLAYERS, compute_interactions
+from lightning_interactions.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    append_record,
+    read_history,
+    save_reference,
+)
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.phases import PhaseTracker
 from lightning_interactions.strength import complexity, per_sample_strength, signed_strength, strength_shape
 from lightning_interactions.theory import fit_noise_level, replay, shape_predictor
 
-__all__ = ["InteractionMonitor"]
+__all__ = ["InteractionMonitor", "MeasurementError", "MeasurementWarning"]
 
 PREDICTIONS = ("prior", "reference")
+ON_ERROR = ("warn", "raise")
+# The engine's warnings about samples with non-finite outputs; the monitor words its own.
+ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactions: no sample was kept")
 # Samples are drawn (seeded) from the first POOL_FACTOR * num_samples validation samples.
 POOL_FACTOR = 4
 # A measurement that has run longer than this shows a progress bar.
 PROGRESS_AFTER_S = 2.0
+
+
+class MeasurementError(RuntimeError):
+    """A measurement of :class:`InteractionMonitor` failed and ``on_error="raise"`` was set.
+
+    The exception that made it fail, if any, is its ``__cause__``.
+    """
+
+
+class MeasurementWarning(UserWarning):
+    """A measurement of :class:`InteractionMonitor` failed and was skipped (``on_error="warn"``)."""
 
 
 def default_batch_split(batch: Any) -> tuple[Tensor, Optional[Tensor]]:
@@ -76,6 +97,26 @@ class InteractionMonitor(Callback):
     gets a multi-line chart of strength by order, figures, and at fit end the reference replay.
     Every measurement is appended to ``interaction_history.jsonl`` in the run's log directory.
 
+    Faults: the monitor must never be why a run crashes. Errors in its configuration (no
+    validation data, a masker that does not fit the samples, too many players) are raised when
+    fitting starts, before any training step. An error during a measurement (the model raises or
+    returns the wrong shape, every sample gives a non-finite output, the masker fails, memory runs
+    out) follows ``on_error``: with ``"warn"`` (the default) that measurement is skipped with one
+    warning and training goes on; the history, the phase tracker and the history file stay as they
+    were, and ``trainer.callback_metrics`` keep the last successful measurement's values. If only
+    writing or logging a finished measurement fails, the measurement is kept in the history (and
+    in checkpoints) and the warning says so. With ``"raise"`` a :class:`MeasurementError` naming
+    the epoch is raised from the original exception.
+
+    Resuming: the monitor's state (samples, players, history, phase) is in every checkpoint. A run
+    resumed from a checkpoint older than the last line of its history file (the process was killed
+    after a measurement but before the next checkpoint) measures those epochs again; it marks the
+    file with a ``resume`` line, and :func:`~lightning_interactions.history.read_history` keeps
+    the history of the checkpoint the run resumed from followed by the new measurements: the
+    resumed run's measurement of an epoch wins. No line is ever removed from the file. A run
+    resumed into a new log directory first copies the checkpoint's history into that directory's
+    (empty) history file.
+
     Args:
         masker: how inputs are masked (a :class:`~lightning_interactions.masking.Masker`).
         num_samples: validation samples to measure (split across processes under DDP).
@@ -94,6 +135,8 @@ class InteractionMonitor(Callback):
         tol: certified relative gap at which each extraction stops.
         batch_split: ``fn(batch) -> (inputs, targets)`` for unusual validation batches.
         log_figures: log matplotlib figures to TensorBoard (needs matplotlib).
+        on_error: ``"warn"`` (default) skips a failing measurement with a warning; ``"raise"``
+            stops training with a :class:`MeasurementError`.
     """
 
     def __init__(
@@ -114,6 +157,7 @@ class InteractionMonitor(Callback):
         tol: float = 0.01,
         batch_split: Optional[Callable[[Any], tuple[Tensor, Optional[Tensor]]]] = None,
         log_figures: bool = True,
+        on_error: str = "warn",
     ) -> None:
         super().__init__()
         if not isinstance(num_samples, int) or num_samples < 1:
@@ -124,6 +168,8 @@ class InteractionMonitor(Callback):
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         if q_ratio < 0:
             raise ValueError(f"q_ratio must be >= 0, got {q_ratio}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.masker = as_masker(masker)
         self.num_samples = num_samples
         self.every_n_epochs = every_n_epochs
@@ -137,6 +183,7 @@ class InteractionMonitor(Callback):
         self.tol = tol
         self.batch_split = batch_split or default_batch_split
         self.log_figures = log_figures
+        self.on_error = on_error
         self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
         self._given_samples = samples
         self._inputs: Optional[Tensor] = None
@@ -162,11 +209,17 @@ class InteractionMonitor(Callback):
             self._layout_written = False  # each fit's TensorBoard run gets its own layout
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Choose the samples and measure the untrained model (skipped when resuming)."""
+        """Choose the samples and measure the untrained model; when resuming, continue the history file.
+
+        Configuration errors are raised here whatever ``on_error`` says: no step has run yet.
+        """
+        self._check_num_players()
         if self._inputs is None:
             with preserved_rng_state():
                 self._choose_samples(trainer)
-        if not self.history:
+        if self.history:
+            self._continue_history_file(trainer)
+        else:
             self._measure(trainer, pl_module, epoch=trainer.current_epoch)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -192,12 +245,23 @@ class InteractionMonitor(Callback):
         losses = _find_losses(trainer.callback_metrics, self.log_prefix)
         record.update(losses)
         if trainer.is_global_zero and any(value is not None for value in losses.values()):
-            append_record(self._history_path(trainer), {"epoch": epoch, "record": "losses", **losses})
+            try:
+                append_record(self._history_path(trainer), {"epoch": epoch, "record": "losses", **losses})
+            except Exception as error:
+                what = "writing the losses of the measurement"
+                self._fault(trainer, epoch, error=error, what=what, kept=True)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Replay the whole run against its last measurement and log the summary."""
         if len(self.history) < 2 or self._reference is None or not trainer.is_global_zero:
             return
+        try:
+            self._log_replay(trainer)
+        except Exception as error:
+            what, outcome = "the replay and summary of the run", "the history is complete without them"
+            self._fault(trainer, self.history[-1]["epoch"], error=error, what=what, outcome=outcome)
+
+    def _log_replay(self, trainer: Trainer) -> None:
         history = [dict(record) for record in self.history]
         history[-1].update(self._reference)
         fits = replay(history, reference="last")
@@ -232,8 +296,42 @@ class InteractionMonitor(Callback):
         self._reference = state_dict["reference"]
 
     # ---------------------------------------------------------------------------------------
-    # Samples
+    # Samples, and the history file of a resumed run
     # ---------------------------------------------------------------------------------------
+
+    def _check_num_players(self) -> None:
+        """Refuse more players than the engine measures when fitting starts, not at the first measurement."""
+        n = int(self.masker.num_players)
+        if n > MAX_PLAYERS:
+            raise ValueError(
+                f"InteractionMonitor: {n} players need 2^{n} = {2**n:,} masked forward passes per sample, "
+                f"above the engine's limit of {MAX_PLAYERS} players: lower num_players of the masker "
+                "(8 to 12 is usual)"
+            )
+
+    def _continue_history_file(self, trainer: Trainer) -> None:
+        """Resuming from a checkpoint: mark where its history ends in the file, or copy it to a new file.
+
+        Lines after the checkpoint's last measurement come from the killed or stopped run that went on
+        past the checkpoint; the ``resume`` line tells :func:`read_history` to drop them (they stay in
+        the file). The saved reference becomes the checkpoint's again.
+        """
+        if not trainer.is_global_zero:
+            return
+        last = self.history[-1]["epoch"]
+        try:
+            path = self._history_path(trainer)
+            if path.is_file() and read_history(path, warn=False):
+                append_record(path, {"epoch": last, "record": "resume"})
+            else:
+                for record in self.history:
+                    append_record(path, record)
+            if self._reference is not None:
+                reference_path = path.with_name(REFERENCE_FILENAME)
+                save_reference(reference_path, last, self._reference["I_and"], self._reference["I_or"])
+        except Exception as error:
+            what = "continuing the history file of the resumed run"
+            self._fault(trainer, last, error=error, what=what, kept=True)
 
     def _choose_samples(self, trainer: Trainer) -> None:
         """Fix the samples (the same on every process) and their players."""
@@ -291,23 +389,85 @@ class InteractionMonitor(Callback):
     # ---------------------------------------------------------------------------------------
 
     def _measure(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> None:
+        """Measure, record, write and log one epoch; a failure follows ``on_error`` (see the class doc).
+
+        Three stages, so a failure never leaves half a measurement behind: the forward passes and
+        extraction change nothing of the monitor; the record (which advances the phase tracker) is
+        built against a snapshot of the tracker and committed to the history in one step; only then
+        is it written to the history file and logged, where a failure keeps the committed record.
+        """
         begin = time.perf_counter()
         assert self._inputs is not None and self._players is not None
-        with preserved_rng_state():
-            I_and, I_or, gap = self._measure_shard_and_gather(trainer, pl_module, epoch)
-        if I_and.shape[0] == 0:
-            rank_zero_warn(f"InteractionMonitor: no sample gave finite outputs at epoch {epoch}; skipped")
+        # Stage 1: this process's forward passes and extraction, then every process's results.
+        error: Optional[Exception] = None
+        local: Optional[tuple[Tensor, ...]] = None
+        with warnings.catch_warnings():
+            # The engine's notes on skipped samples are replaced by one from the monitor (below),
+            # which knows every process's samples; the model's own warnings pass as they are.
+            for note in ENGINE_SKIP_NOTES:
+                warnings.filterwarnings("ignore", message=note)
+            try:
+                with preserved_rng_state():
+                    local = self._measure_shard(trainer, pl_module, epoch)
+            except Exception as raised:  # any failure of the user's model or data is the measurement's
+                error = raised
+        failing_rank = self._first_failing_rank(trainer, pl_module, failed=error is not None)
+        if failing_rank is not None:
+            if error is not None and failing_rank == trainer.global_rank:
+                self._fault(trainer, epoch, error=error, this_rank_only=True)
+            elif self.on_error == "raise":
+                # Every process stops, not only the failing one, so none waits for the others forever.
+                raise MeasurementError(
+                    f"InteractionMonitor: the measurement at epoch {epoch} failed on rank {failing_rank} "
+                    "(that process reports the cause); every process stops"
+                )
             return
-        record = self._record(trainer, epoch, I_and, I_or, gap, time.perf_counter() - begin)
+        assert local is not None
+        total = self._inputs.shape[0]
+        try:
+            I_and, I_or, gap, skipped = self._gather(trainer, local, total)
+        except Exception as raised:
+            self._fault(trainer, epoch, error=raised)
+            return
+        if I_and.shape[0] == 0:
+            problem = (
+                f"no sample gave finite outputs (each of the {total} had a non-finite output on some mask)"
+            )
+            self._fault(trainer, epoch, problem=problem)
+            return
+        if skipped:
+            rank_zero_warn(
+                f"InteractionMonitor: skipped sample{'s' if len(skipped) > 1 else ''} {skipped} at epoch "
+                f"{epoch}: the model output was not finite on a masked input; {I_and.shape[0]} of {total} "
+                "samples kept",
+                category=RuntimeWarning,
+            )
+
+        # Stage 2: the record, which updates the phase tracker; undone entirely if anything fails.
+        tracker_state = self.tracker.state_dict()
+        try:
+            record = self._record(trainer, epoch, I_and, I_or, gap, time.perf_counter() - begin)
+            metrics = report.record_scalars(record, self.log_prefix)
+            values = {k: torch.tensor(v) for k, v in metrics.items()}
+        except Exception as raised:
+            self.tracker.load_state_dict(tracker_state)
+            self._fault(trainer, epoch, error=raised)
+            return
         self.history.append(record)
         self._reference = {"I_and": I_and, "I_or": I_or}
-        metrics = report.record_scalars(record, self.log_prefix)
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+        trainer.callback_metrics.update(values)
+
+        # Stage 3: the history file, the reference file and the loggers; the record stays if these fail.
         if trainer.is_global_zero:
-            history_path = self._history_path(trainer)
-            append_record(history_path, record)
-            save_reference(history_path.with_name(REFERENCE_FILENAME), epoch, I_and, I_or)
-            self._log(trainer, record, metrics)
+            try:
+                history_path = self._history_path(trainer)
+                append_record(history_path, record)
+                save_reference(history_path.with_name(REFERENCE_FILENAME), epoch, I_and, I_or)
+                self._log(trainer, record, metrics)
+            except Exception as raised:
+                self._fault(
+                    trainer, epoch, error=raised, what="writing or logging the measurement", kept=True
+                )
         if self.tracker.just_fired:
             rank_zero_warn(
                 f"InteractionMonitor: over-fitting alert at epoch {epoch}: the complexity has risen above "
@@ -317,10 +477,50 @@ class InteractionMonitor(Callback):
             if self.stop_on_alert:
                 trainer.should_stop = True
 
-    def _measure_shard_and_gather(
-        self, trainer: Trainer, pl_module: LightningModule, epoch: int
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Measure this process's share of the samples; return everyone's kept interactions, in order."""
+    def _fault(
+        self,
+        trainer: Trainer,
+        epoch: int,
+        error: Optional[BaseException] = None,
+        problem: str = "",
+        what: str = "the measurement",
+        kept: bool = False,
+        this_rank_only: bool = False,
+        outcome: Optional[str] = None,
+    ) -> None:
+        """Warn about (``on_error="warn"``) or raise (``"raise"``) a failure of ``what`` at ``epoch``."""
+        cause = f" with {type(error).__name__}: {error}" if error is not None else f": {problem}"
+        # Only this process knows the cause when it alone failed; under DDP it may not be rank 0.
+        where = f" on rank {trainer.global_rank}" if this_rank_only and trainer.world_size > 1 else ""
+        text = f"InteractionMonitor: {what} at epoch {epoch} failed{where}{cause}"
+        if self.on_error == "raise":
+            raise MeasurementError(text) from error
+        if outcome is None:
+            outcome = (
+                "the measurement is kept in the monitor's history and checkpoints and training goes on"
+                if kept
+                else "the measurement was skipped and training goes on"
+            )
+        text = (
+            f'{text}; {outcome} (pass on_error="raise" to InteractionMonitor to stop with the full traceback)'
+        )
+        if this_rank_only:
+            warnings.warn(text, MeasurementWarning, stacklevel=2)
+        else:
+            rank_zero_warn(text, category=MeasurementWarning)
+
+    @staticmethod
+    def _first_failing_rank(trainer: Trainer, pl_module: LightningModule, failed: bool) -> Optional[int]:
+        """The lowest rank whose measurement failed, or None; every process learns the same answer."""
+        if trainer.world_size == 1:
+            return trainer.global_rank if failed else None
+        flag = torch.tensor([float(failed)], device=pl_module.device)
+        flags = trainer.strategy.all_gather(flag).reshape(-1)
+        failing = flags.nonzero().flatten()
+        return int(failing[0]) if failing.numel() else None
+
+    def _measure_shard(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> tuple[Tensor, ...]:
+        """Measure this process's share of the samples: padded ``(I_and, I_or, gap, kept, owner)``."""
         total = self._inputs.shape[0]
         world, rank = trainer.world_size, trainer.global_rank
         share = -(-total // world)
@@ -329,19 +529,21 @@ class InteractionMonitor(Callback):
         index = torch.tensor(mine)
         players = {key: value[index] for key, value in self._players.items()}
         bar = _LazyProgress(f"interactions (epoch {epoch})", enabled=trainer.is_global_zero)
-        result = compute_interactions(
-            pl_module,
-            self._inputs[index],
-            None if self._targets is None else self._targets[index],
-            masker=self.masker,
-            output=self.output,
-            batch_size=self.batch_size,
-            q_ratio=self.q_ratio,
-            players=players,
-            tol=self.tol,
-            progress=bar.update,
-        )
-        bar.close()
+        try:
+            result = compute_interactions(
+                pl_module,
+                self._inputs[index],
+                None if self._targets is None else self._targets[index],
+                masker=self.masker,
+                output=self.output,
+                batch_size=self.batch_size,
+                q_ratio=self.q_ratio,
+                players=players,
+                tol=self.tol,
+                progress=bar.update,
+            )
+        finally:
+            bar.close()
         size = 2**result.num_players
         I_and = torch.zeros(share, size, dtype=torch.float64, device=pl_module.device)
         I_or, gap = torch.zeros_like(I_and), torch.zeros(share, dtype=torch.float64, device=pl_module.device)
@@ -351,12 +553,20 @@ class InteractionMonitor(Callback):
         owner = torch.tensor(mine, device=pl_module.device)
         # Padding rows repeat a sample that its owner measures too; they are dropped here.
         valid = torch.arange(rank * share, (rank + 1) * share, device=pl_module.device) < total
-        kept = kept * valid
-        gathered = [trainer.strategy.all_gather(t) for t in (I_and, I_or, gap, kept, owner)]
+        return I_and, I_or, gap, kept * valid, owner
+
+    @staticmethod
+    def _gather(
+        trainer: Trainer, local: tuple[Tensor, ...], total: int
+    ) -> tuple[Tensor, Tensor, Tensor, list[int]]:
+        """Everyone's kept interactions and gaps in sample order, on the CPU; and the skipped samples."""
+        world = trainer.world_size
+        gathered = [trainer.strategy.all_gather(t) for t in local]
         I_and, I_or, gap, kept, owner = (t.reshape(-1, *t.shape[2:]) if world > 1 else t for t in gathered)
         keep = kept > 0
         order = owner[keep].argsort()
-        return I_and[keep][order].cpu(), I_or[keep][order].cpu(), gap[keep][order].cpu()
+        skipped = sorted(set(range(total)) - set(owner[keep].tolist()))
+        return I_and[keep][order].cpu(), I_or[keep][order].cpu(), gap[keep][order].cpu(), skipped
 
     def _record(
         self, trainer: Trainer, epoch: int, I_and: Tensor, I_or: Tensor, gap: Tensor, seconds: float
@@ -500,7 +710,8 @@ def _find_losses(metrics: Mapping[str, Any], prefix: str) -> dict[str, Optional[
 
     def pick(stage: str) -> Optional[float]:
         names = [
-            name for name in metrics
+            name
+            for name in metrics
             if stage in name.lower() and "loss" in name.lower() and not name.startswith(prefix)
         ]
         # Prefer epoch aggregates ("train_loss_epoch") over the last step's value.

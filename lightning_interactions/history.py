@@ -1,9 +1,23 @@
 """The monitor's history file: one JSON record per measurement, appended as it happens.
 
 A crashed run keeps every measurement made before the crash: each line is written, flushed and
-synced to disk before training goes on. Losses become known only at the end of a training
-epoch, after that epoch's measurement, so they follow as lines ``{"epoch": e, "record":
-"losses", "train_loss": ..., "val_loss": ...}`` that :func:`read_history` merges back.
+synced to disk before training goes on, and no line is ever removed. Losses become known only
+at the end of a training epoch, after that epoch's measurement, so they follow as lines
+``{"epoch": e, "record": "losses", "train_loss": ..., "val_loss": ...}`` that
+:func:`read_history` merges back.
+
+A run resumed from a checkpoint can find lines in the file that were written after that
+checkpoint (the process was killed after measuring epoch ``e`` but before saving it). It
+appends ``{"epoch": c, "record": "resume"}``, ``c`` the checkpoint's last measured epoch, and
+measures the later epochs again. :func:`read_history` reads the file as the history of the run
+as it finally went:
+
+* a ``resume`` line drops the measurements read so far whose epoch is after ``c``;
+* a measurement drops those read so far at its epoch or later (a resumed run without the
+  monitor's state, or a new run in the same directory, measures an epoch again), so the
+  latest measurement of an epoch wins and epochs increase;
+* a line cut short by a crash during a write is skipped with a warning; the next
+  :func:`append_record` starts on a new line.
 
 Example:
     >>> import tempfile, pathlib
@@ -18,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,36 +64,83 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one record as a JSON line and push it to disk."""
+    """Append one record as a JSON line and push it to disk.
+
+    If the file does not end with a newline (a write cut short by a crash), the record starts on
+    a new line, so that the cut line alone is lost.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(_finite_or_none(record), allow_nan=False)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+    line = json.dumps(_finite_or_none(record), allow_nan=False) + "\n"
+    with open(path, "ab") as handle:
+        if handle.tell() > 0 and not _ends_with_newline(path):
+            line = "\n" + line
+        # One write of the whole line: a kill leaves either nothing or a prefix of it.
+        handle.write(line.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read the measurements of a history file, with their losses merged in.
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
-    A line cut short by a crash is ignored; a losses line updates the latest measurement of its
-    epoch.
+
+def read_history(path: str | os.PathLike[str], warn: bool = True) -> list[dict[str, Any]]:
+    """Read the measurements of a history file, one per epoch in increasing order, losses merged in.
+
+    The rules for a resumed run and for lines cut short by a crash are in the module's docstring:
+    the latest measurement of an epoch wins, measurements after a resumed checkpoint's last one
+    are dropped, and a line that is not a JSON record is skipped (with a warning if ``warn``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.jsonl"
+        >>> for epoch in (0, 1, 2):  # measured, then the process is killed before saving epoch 2
+        ...     append_record(path, {"epoch": epoch, "complexity": 2.0})
+        >>> append_record(path, {"epoch": 1, "record": "resume"})  # resumed from epoch 1
+        >>> append_record(path, {"epoch": 2, "complexity": 1.5})  # epoch 2 measured again
+        >>> [(r["epoch"], r["complexity"]) for r in read_history(path)]
+        [(0, 2.0), (1, 2.0), (2, 1.5)]
     """
     records: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
+    unreadable: list[int] = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
+                entry = None
+            if not isinstance(entry, dict):
+                unreadable.append(number)
                 continue
-            if entry.get("record") != "losses":
+            kind, epoch = entry.get("record"), entry.get("epoch")
+            if kind == "losses":
+                target = next((r for r in reversed(records) if r.get("epoch") == epoch), None)
+                if target is not None:
+                    target.update({k: v for k, v in entry.items() if k not in ("epoch", "record")})
+            elif kind == "resume":
+                records = [r for r in records if not _later(r.get("epoch"), epoch, or_equal=False)]
+            else:
+                records = [r for r in records if not _later(r.get("epoch"), epoch, or_equal=True)]
                 records.append(entry)
-                continue
-            target = next((r for r in reversed(records) if r.get("epoch") == entry.get("epoch")), None)
-            if target is not None:
-                target.update({k: v for k, v in entry.items() if k not in ("epoch", "record")})
+    if unreadable and warn:
+        warnings.warn(
+            f"read_history: skipped {len(unreadable)} unreadable line{'s' if len(unreadable) > 1 else ''} "
+            f"{unreadable} of {path} (a write cut short by a crash?)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return records
+
+
+def _later(epoch: Any, than: Any, or_equal: bool) -> bool:
+    """``epoch > than`` (or ``>=``); False unless both are numbers, so records without one are kept."""
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (epoch, than))
+    return numbers and (epoch >= than if or_equal else epoch > than)
 
 
 def save_reference(path: str | os.PathLike[str], epoch: int, I_and: torch.Tensor, I_or: torch.Tensor) -> None:

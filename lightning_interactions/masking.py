@@ -507,8 +507,10 @@ def _check_groups(groups: Sequence[Sequence[int]], num_features: int | None) -> 
     checked = []
     for k, group in enumerate(groups):
         members = group.tolist() if isinstance(group, Tensor) else group
-        if not isinstance(members, (list, tuple, range)) or not members or any(
-            isinstance(f, bool) or not isinstance(f, int) for f in members
+        if (
+            not isinstance(members, (list, tuple, range))
+            or not members
+            or any(isinstance(f, bool) or not isinstance(f, int) for f in members)
         ):
             raise ValueError(
                 f"FeatureMasker: group {k} must be a non-empty list of feature indices, got {group!r}"
@@ -687,6 +689,7 @@ class TokenMasker(Masker):
             raise ValueError(f"TokenMasker expects token ids (B, L), got shape {tuple(inputs.shape)}")
         if inputs.dtype not in _INTEGER_DTYPES:
             raise ValueError(f"TokenMasker expects integer token ids, got dtype {inputs.dtype}")
+        self._mask_token(inputs)
         non_padding = self._non_padding(inputs)
         if self.players is not None:
             self._validate_fixed(non_padding)
@@ -698,6 +701,17 @@ class TokenMasker(Masker):
                 f"TokenMasker: sample {sample} has {int(counts[sample])} non-padding tokens, fewer than "
                 f"num_players={self.num_players}"
             )
+
+    def _mask_token(self, inputs: Tensor) -> Tensor:
+        """``mask_token_id`` as a 0-d tensor of the ids' dtype; raise if that dtype cannot hold it."""
+        info = torch.iinfo(inputs.dtype) if inputs.dtype in _INTEGER_DTYPES else None
+        # torch.tensor would wrap -1 to 255 for uint8 silently, or fail with a bare RuntimeError.
+        if info is not None and not info.min <= self.mask_token_id <= info.max:
+            raise ValueError(
+                f"TokenMasker: mask_token_id={self.mask_token_id} does not fit the token ids' dtype "
+                f"{inputs.dtype} (values {info.min} .. {info.max})"
+            )
+        return torch.tensor(self.mask_token_id, dtype=inputs.dtype, device=inputs.device)
 
     def _validate_fixed(self, non_padding: Tensor) -> None:
         length = non_padding.shape[1]
@@ -728,8 +742,7 @@ class TokenMasker(Masker):
         positions = _player_tensor(players, "positions", shape, length, inputs, "TokenMasker")
         present = presence(masks.to(inputs.device), self.num_players)
         keep = _keep(_owner(positions, length), present)
-        mask_token = torch.tensor(self.mask_token_id, dtype=inputs.dtype, device=inputs.device)
-        return torch.where(keep, inputs[:, None], mask_token, out=out)
+        return torch.where(keep, inputs[:, None], self._mask_token(inputs), out=out)
 
 
 # ---------------------------------------------------------------------------------------------

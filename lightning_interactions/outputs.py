@@ -93,10 +93,13 @@ def log_odds(logits: Tensor, targets: Tensor | None = None) -> Tensor:
             f"from {int(targets.min())} to {int(targets.max())}"
         )
     index = targets[:, None].to(logits.device)
-    target_logit = logits.gather(1, index)[:, 0]
+    # Work in at least float32: logsumexp sums exps of up to 1 each, and in float16 that sum
+    # overflows (-> -inf) once more than 65504 classes tie at the maximum.
+    work = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    target_logit = work.gather(1, index)[:, 0]
     # -inf drops the target class from the logsumexp; at least one other class stays finite.
-    others = logits.scatter(1, index, float("-inf"))
-    return target_logit - torch.logsumexp(others, dim=1)
+    others = work.scatter(1, index, float("-inf"))
+    return (target_logit - torch.logsumexp(others, dim=1)).to(logits.dtype)
 
 
 def binary_logit(output: Tensor, targets: Tensor | None = None) -> Tensor:

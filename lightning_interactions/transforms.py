@@ -143,11 +143,14 @@ def inverse_or_interactions(interactions: torch.Tensor) -> torch.Tensor:
 
 
 def or_transpose(duals: torch.Tensor) -> torch.Tensor:
-    """Apply the transpose of the OR transform (the adjoint used by the extraction's solver)."""
-    out = -and_transpose(duals).flip(-1)
-    # Row "empty" of the OR transform reads v(empty) + v(N) - v(N) -> adds dual(empty) there.
+    """Apply the transpose of the OR transform (``<or_interactions(v), y> = <v, or_transpose(y)>``)."""
+    _as_batch(duals)  # validate before indexing
+    # Row "empty" of the OR transform is v(empty) alone, so dual(empty) reaches entry "empty" only;
+    # routing it through the butterfly and cancelling it afterwards would lose tiny entries.
+    rest = duals.clone()
+    rest[..., 0] = 0
+    out = -and_transpose(rest).flip(-1)
     out[..., 0] += duals[..., 0]
-    out[..., -1] += duals[..., 0]
     return out
 
 

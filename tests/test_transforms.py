@@ -392,3 +392,11 @@ def test_property_linearity(vectors, a, b, which):
     rhs = a * fn(x) + b * fn(y)
     atol = _tolerance(x, y) * (abs(a) + abs(b) + 1) * math.sqrt(x.shape[-1])
     assert torch.allclose(lhs, rhs, rtol=0.0, atol=atol)
+
+
+def test_or_transpose_keeps_a_tiny_entry() -> None:
+    # The OR transform's row "empty" reads v(empty) only, so dual(empty) must not pass through the
+    # butterfly: adding 1.0 to entry N and cancelling it afterwards would round 6.6e-124 away.
+    duals = torch.tensor([[1.0, 6.598e-124]], dtype=torch.float64)
+    matrix = torch.stack([or_interactions(row) for row in torch.eye(2, dtype=torch.float64)], dim=1)
+    assert torch.equal(or_transpose(duals), duals @ matrix)
