@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lightning_interactions.callback import InteractionMonitor, MeasurementError, MeasurementWarning
     from lightning_interactions.engine import (
         InteractionResult,
+        MeasurementTooLarge,
         compute_interactions,
         masked_outputs,
         model_device,
@@ -108,7 +109,9 @@ __version__ = _version()
 
 # Public name -> the submodule that defines it.
 _SUBMODULES = {
-    "engine": ["InteractionResult", "compute_interactions", "masked_outputs", "model_device"],
+    "engine": [
+        "InteractionResult", "MeasurementTooLarge", "compute_interactions", "masked_outputs", "model_device",
+    ],
     "masking": [
         "Baseline", "MaskFn", "Masker", "CallableMasker", "as_masker", "PatchMasker", "FeatureMasker",
         "TokenMasker", "PointCloudMasker", "presence", "resolve_baseline", "contiguous_segments",

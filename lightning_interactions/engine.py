@@ -9,6 +9,11 @@ present, ``docs/theory.md`` section 1). :func:`compute_interactions` adds the AN
 Neither function changes the model: every submodule's train/eval mode is restored exactly, no
 gradient is touched, and nothing random is called, so the global RNG states stay as they were.
 
+Before anything runs, a measurement whose estimated memory (``v``, one chunk of masked inputs,
+the extraction; not the model's activations) exceeds what the device has available is refused
+with :class:`MeasurementTooLarge`. A CUDA out-of-memory error in the forward passes retries that
+chunk at half its size (down to one input), and later chunks keep the lowered size.
+
 Example:
     >>> import torch
     >>> from lightning_interactions.masking import FeatureMasker
@@ -31,13 +36,28 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from lightning_interactions._memory import (
+    OOM_ERRORS,
+    MeasurementTooLarge,
+    available_memory,
+    estimate_memory,
+    format_gib,
+    release_cached_memory,
+)
 from lightning_interactions.masking import Masker, MaskFn, accepts_out, as_masker
 from lightning_interactions.outputs import OutputFn, check_output_values, resolve_output
 from lightning_interactions.sparsify import and_or_interactions
 from lightning_interactions.strength import complexity as _complexity
 from lightning_interactions.strength import per_sample_strength, strength_shape
 
-__all__ = ["MAX_PLAYERS", "InteractionResult", "masked_outputs", "compute_interactions", "model_device"]
+__all__ = [
+    "MAX_PLAYERS",
+    "InteractionResult",
+    "MeasurementTooLarge",
+    "masked_outputs",
+    "compute_interactions",
+    "model_device",
+]
 
 # 2^20 masked inputs per sample is about a million forward passes; beyond that the cost (and the
 # (B, 2^n) float64 outputs) is rarely what anyone meant. Raise it with ``max_players``.
@@ -157,8 +177,8 @@ class InteractionResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def model_device(model: Model) -> torch.device:
-    """The device of the model's first parameter or buffer; the CPU if it has none.
+def model_device(model: Model, default: torch.device | str = "cpu") -> torch.device:
+    """The device of the model's first parameter or buffer; ``default`` if it has none.
 
     Example:
         >>> model_device(torch.nn.Linear(2, 1))
@@ -169,7 +189,7 @@ def model_device(model: Model) -> torch.device:
             return tensor.device
         for tensor in model.buffers():
             return tensor.device
-    return torch.device("cpu")
+    return torch.device(default)
 
 
 def _model_float_dtype(model: Model) -> torch.dtype | None:
@@ -223,15 +243,24 @@ def _check_num_players(n: int, max_players: int) -> None:
         )
 
 
+def _check_not_meta(tensor: Tensor, what: str) -> None:
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{what} are on the 'meta' device, which holds shapes but no values; pass real tensors"
+        )
+
+
 def _check_inputs(inputs: object, masker: Masker) -> Tensor:
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a tensor (B, ...), got {type(inputs).__name__}")
+    _check_not_meta(inputs, "inputs")
     if inputs.dim() < 1 or inputs.shape[0] == 0:
         raise ValueError(
             f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(inputs.shape)}"
         )
     masker.validate(inputs)
-    return inputs
+    # A measurement never differentiates: a graph through the inputs would only hold memory.
+    return inputs.detach()
 
 
 def _check_targets(targets: object, batch: int) -> Tensor | None:
@@ -239,12 +268,56 @@ def _check_targets(targets: object, batch: int) -> Tensor | None:
         return None
     if not isinstance(targets, Tensor):
         raise TypeError(f"targets must be a tensor with one entry per sample, got {type(targets).__name__}")
+    _check_not_meta(targets, "targets")
     if targets.dim() < 1 or targets.shape[0] != batch:
         raise ValueError(
             f"targets must have one entry per sample, leading dimension {batch}; "
             f"got shape {tuple(targets.shape)}"
         )
-    return targets
+    return targets.detach()
+
+
+def _check_model_device(model: Model, inputs: Tensor) -> torch.device:
+    """The device to run on: the model's, or the inputs' for a model without parameters or buffers."""
+    device = model_device(model, default=inputs.device)
+    if device.type == "meta":
+        raise ValueError(
+            "the model's parameters are on the 'meta' device (shapes without values): materialise "
+            "them first, e.g. model.to_empty(device='cpu') then load_state_dict(...)"
+        )
+    return device
+
+
+def _check_memory(
+    device: torch.device,
+    batch: int,
+    n: int,
+    batch_size: int,
+    sample: Tensor,
+    dtype: torch.dtype,
+    with_extraction: bool,
+) -> None:
+    """Refuse a measurement whose estimated peak memory exceeds what ``device`` has available."""
+    available = available_memory(device)
+    if available is None:
+        return
+    estimate = estimate_memory(batch, n, batch_size, sample.numel(), dtype.itemsize)
+    needed = estimate.total if with_extraction else estimate.forward
+    if needed <= available:
+        return
+    parts = [
+        f"v table {batch} x 2^{n} float64: {format_gib(estimate.v_table)}",
+        f"masked inputs of one chunk of {min(batch_size, batch * 2**n)}: {format_gib(estimate.masked_chunk)}",
+    ]
+    if with_extraction:
+        parts.append(f"extraction working memory (estimated): {format_gib(estimate.extraction)}")
+    raise MeasurementTooLarge(
+        f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
+        f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "
+        f"samples (now {batch}), batch_size (now {batch_size}) or the number of players (now {n}: each "
+        "player fewer halves the forward passes and v, and divides the extraction's 3^n table by 3), "
+        "or pass check_memory=False to try anyway"
+    )
 
 
 def _check_players(players: object, batch: int, device: torch.device) -> dict[str, Tensor]:
@@ -284,6 +357,8 @@ def _setup(
     seed: int,
     num_players: int | None,
     max_players: int,
+    check_memory: bool = True,
+    with_extraction: bool = True,
 ) -> _Setup:
     """All cheap checks, in order, before any forward pass or player selection."""
     if not callable(model):
@@ -298,12 +373,12 @@ def _setup(
     inputs = _check_inputs(inputs, masker)
     targets = _check_targets(targets, inputs.shape[0])
 
-    device = model_device(model)
+    device = _check_model_device(model, inputs)
     dtype = _model_float_dtype(model)
-    if dtype is not None and inputs.is_floating_point():
-        inputs = inputs.to(device=device, dtype=dtype)
-    else:
-        inputs = inputs.to(device)
+    run_dtype = dtype if dtype is not None and inputs.is_floating_point() else inputs.dtype
+    if check_memory:
+        _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
+    inputs = inputs.to(device=device, dtype=run_dtype)
     if targets is not None:
         targets = targets.to(device)
     if players is None:
@@ -321,9 +396,7 @@ def _rows(players: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor
     return {key: tensor[start:stop] for key, tensor in players.items()}
 
 
-def _evaluate(
-    setup: _Setup, start: int, stop: int, masks: Tensor, buffer: Tensor | None = None
-) -> Tensor:
+def _evaluate(setup: _Setup, start: int, stop: int, masks: Tensor, buffer: Tensor | None = None) -> Tensor:
     """Outputs of samples ``start:stop`` on ``masks``: ``(stop - start, len(masks))`` float64.
 
     With a ``buffer`` (``(batch_size, *input_shape)``, flat storage) the masked inputs are
@@ -355,23 +428,19 @@ def _evaluate(
     return values.to(torch.float64).reshape(batch, num_masks)
 
 
-def _chunks(batch: int, num_masks: int, batch_size: int) -> list[tuple[int, int, int, int]]:
-    """``(sample_start, sample_stop, mask_start, mask_stop)`` chunks of at most ``batch_size`` inputs.
+def _next_chunk(sample: int, mask: int, batch: int, num_masks: int, size: int) -> tuple[int, int, int, int]:
+    """The chunk ``(sample_start, sample_stop, mask_start, mask_stop)`` that starts at a position.
 
-    Several whole samples per chunk when all their masks fit, else one sample and a range of masks.
+    At most ``size`` inputs: several whole samples when all their masks fit, else a range of
+    masks of one sample.
     """
-    if num_masks <= batch_size:
-        per_chunk = batch_size // num_masks
-        return [(s, min(s + per_chunk, batch), 0, num_masks) for s in range(0, batch, per_chunk)]
-    return [
-        (s, s + 1, m, min(m + batch_size, num_masks))
-        for s in range(batch)
-        for m in range(0, num_masks, batch_size)
-    ]
+    if mask == 0 and num_masks <= size:
+        return sample, min(sample + size // num_masks, batch), 0, num_masks
+    return sample, sample + 1, mask, min(mask + size, num_masks)
 
 
-def _masked_input_buffer(setup: _Setup, masks: Tensor) -> Tensor | None:
-    """One buffer for every chunk's masked inputs, when the masker can write into one.
+def _masked_input_buffer(setup: _Setup, masks: Tensor, size: int) -> Tensor | None:
+    """One buffer for every chunk's masked inputs (``size`` at most), when the masker can write into one.
 
     A fresh ~10 MB batch per chunk is returned to the system and faulted in again by the
     allocator each time; reusing one buffer measured 2-2.5x faster for a small CNN on CPU.
@@ -379,7 +448,7 @@ def _masked_input_buffer(setup: _Setup, masks: Tensor) -> Tensor | None:
     if not accepts_out(setup.masker):
         return None
     # A masked sample has the shape and dtype of the sample itself (the masker contract).
-    per_chunk = min(setup.batch_size, setup.inputs.shape[0] * masks.shape[0])
+    per_chunk = min(size, setup.inputs.shape[0] * masks.shape[0])
     return setup.inputs.new_empty((per_chunk, *setup.inputs.shape[1:]))
 
 
@@ -387,24 +456,72 @@ def _masked_input_buffer(setup: _Setup, masks: Tensor) -> Tensor | None:
 Progress = Callable[[int, int], None]
 
 
+def _evaluate_or_none(
+    setup: _Setup, chunk: tuple[int, int, int, int], masks: Tensor, buffer: Tensor | None
+) -> Tensor | None:
+    """Outputs of one chunk, or None when the device ran out of memory on it.
+
+    Returning rather than handling the error inside ``except`` lets the traceback, and with it
+    the chunk's masked inputs and activations, be freed before the cache is emptied.
+    """
+    s0, s1, m0, m1 = chunk
+    try:
+        return _evaluate(setup, s0, s1, masks[m0:m1], buffer)
+    except OOM_ERRORS as error:
+        if (s1 - s0) * (m1 - m0) <= 1:
+            raise type(error)(
+                "out of memory on a single masked input (one forward pass of the model); the chunk "
+                "size cannot go lower: free memory on the device, or measure on a larger one. "
+                f"The original error: {error}"
+            ) from error
+        return None
+
+
 def _forward_all(setup: _Setup, progress: Progress | None = None) -> Tensor:
-    """``v`` ``(B, 2^n)`` float64 for every sample and mask; the probe pass comes first."""
+    """``v`` ``(B, 2^n)`` float64 for every sample and mask; the probe pass comes first.
+
+    A chunk that runs out of memory is retried at half its size, down to one input; later
+    chunks keep the lowered size, and one warning at the end gives it.
+    """
     n, batch, device = setup.num_players, setup.inputs.shape[0], setup.inputs.device
     num_masks = 2**n
     masks = torch.arange(num_masks, device=device)
     # Allocated outside inference mode, so the result is an ordinary tensor.
     v = torch.empty(batch, num_masks, dtype=torch.float64, device=device)
+    size, first_failure = setup.batch_size, 0
     with _EvalMode(setup.model), torch.inference_mode():
         # A tiny probe (the empty and the full coalition of sample 0) checks the model and the
         # output function before the heavy work.
-        _evaluate(setup, 0, 1, masks[[0, -1]] if num_masks > 1 else masks)
-        buffer = _masked_input_buffer(setup, masks)
-        done, total = 0, batch * num_masks
-        for s0, s1, m0, m1 in _chunks(batch, num_masks, setup.batch_size):
-            v[s0:s1, m0:m1] = _evaluate(setup, s0, s1, masks[m0:m1], buffer)
+        probe = masks[[0, -1]] if num_masks > 1 else masks
+        while _evaluate_or_none(setup, (0, 1, 0, len(probe)), probe, None) is None:
+            release_cached_memory()
+            probe = probe[:1]
+        buffer = _masked_input_buffer(setup, masks, size)
+        sample, mask, done, total = 0, 0, 0, batch * num_masks
+        while sample < batch:
+            s0, s1, m0, m1 = chunk = _next_chunk(sample, mask, batch, num_masks, size)
+            values = _evaluate_or_none(setup, chunk, masks, buffer)
+            if values is None:
+                first_failure = first_failure or (s1 - s0) * (m1 - m0)
+                size = (s1 - s0) * (m1 - m0) // 2
+                # A smaller buffer leaves the memory of the rest to the model's activations.
+                buffer = None
+                release_cached_memory()
+                buffer = _masked_input_buffer(setup, masks, size)
+                continue
+            v[s0:s1, m0:m1] = values
+            sample, mask = (s1, 0) if m1 == num_masks else (s0, m1)
             done += (s1 - s0) * (m1 - m0)
             if progress is not None:
                 progress(done, total)
+    if first_failure:
+        warnings.warn(
+            f"the device ran out of memory on a chunk of {first_failure} masked inputs; the chunk size "
+            f"was lowered to {size} and the measurement completed. Pass batch_size={size} to skip "
+            "the retries",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return v
 
 
@@ -420,6 +537,7 @@ def masked_outputs(
     seed: int = 0,
     num_players: int | None = None,
     max_players: int = MAX_PLAYERS,
+    check_memory: bool = True,
 ) -> Tensor:
     """Run ``model`` on all ``2^n`` masked versions of every sample; return ``v`` ``(B, 2^n)`` float64.
 
@@ -437,7 +555,18 @@ def masked_outputs(
         tensor([[ 0.,  1., 10., 11.]], dtype=torch.float64)
     """
     setup = _setup(
-        model, inputs, targets, masker, players, output, batch_size, seed, num_players, max_players
+        model,
+        inputs,
+        targets,
+        masker,
+        players,
+        output,
+        batch_size,
+        seed,
+        num_players,
+        max_players,
+        check_memory=check_memory,
+        with_extraction=False,
     )
     return _forward_all(setup)
 
@@ -478,6 +607,7 @@ def compute_interactions(
     *,
     max_players: int = MAX_PLAYERS,
     progress: Progress | None = None,
+    check_memory: bool = True,
 ) -> InteractionResult:
     """Measure the AND-OR interactions of ``model`` on a batch of samples.
 
@@ -489,7 +619,9 @@ def compute_interactions(
         model: a module (or callable) mapping a batch ``(N, ...)`` of masked inputs to outputs.
             It runs in eval mode under ``torch.inference_mode()``; every submodule's mode is
             restored afterwards. Floating inputs are cast to the model's floating dtype and
-            moved, with the targets, to its device (that of its first parameter or buffer).
+            moved, with the targets, to its device (that of its first parameter or buffer; the
+            inputs' own for a model with neither). Half-precision and bfloat16 outputs are upcast
+            (to float32 for the output function, then float64) before the extraction.
         inputs: ``(B, ...)`` samples, in the form the masker expects.
         targets: ``(B, ...)`` targets for the output function (class indices for log-odds), or None.
         masker: a :class:`~lightning_interactions.masking.Masker`, or a function
@@ -505,6 +637,13 @@ def compute_interactions(
         tol: certified relative gap at which the extraction stops.
         max_players: refuse more players than this (``2^n`` forward passes per sample).
         progress: called as ``progress(done, total)`` after each chunk of forward passes.
+        check_memory: refuse (:class:`MeasurementTooLarge`, before any allocation) a measurement
+            whose estimated memory exceeds what the device has available; the estimate counts
+            ``v``, one chunk of masked inputs and the extraction, not the model's activations.
+
+    A CUDA out-of-memory error during the forward passes retries that chunk at half its size,
+    down to a single input; later chunks keep the lowered size and one warning reports it. The
+    chunks are then those of a run with the lowered ``batch_size`` from the start.
 
     Example:
         >>> import torch
@@ -517,7 +656,17 @@ def compute_interactions(
     """
     begin = time.perf_counter()
     setup = _setup(
-        model, inputs, targets, masker, players, output, batch_size, seed, num_players, max_players
+        model,
+        inputs,
+        targets,
+        masker,
+        players,
+        output,
+        batch_size,
+        seed,
+        num_players,
+        max_players,
+        check_memory=check_memory,
     )
     v_all = _forward_all(setup, progress)
     forward_done = time.perf_counter()
@@ -558,4 +707,3 @@ def compute_interactions(
             "total_s": end - begin,
         },
     )
-
