@@ -528,7 +528,9 @@ class InteractionMonitor(Callback):
         mine = [min(i, total - 1) for i in range(rank * share, (rank + 1) * share)]
         index = torch.tensor(mine)
         players = {key: value[index] for key, value in self._players.items()}
-        bar = _LazyProgress(f"interactions (epoch {epoch})", enabled=trainer.is_global_zero)
+        # Trainer(enable_progress_bar=False) means no bars, the monitor's included.
+        enabled = trainer.is_global_zero and trainer.progress_bar_callback is not None
+        bar = _LazyProgress(f"interactions (epoch {epoch})", enabled=enabled)
         try:
             result = compute_interactions(
                 pl_module,
@@ -593,6 +595,7 @@ class InteractionMonitor(Callback):
             "signed": {key: value.tolist() for key, value in signed.items()},
             "train_loss": None,
             "val_loss": None,
+            # Forward passes, extraction and gather; the fits and logging of this record come after.
             "seconds": seconds,
         }
 

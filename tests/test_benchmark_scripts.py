@@ -68,6 +68,14 @@ def test_gpu_check_quick_on_cpu():
     assert "2 of 2 sizes complete" in out
 
 
+def test_bench_monitor_quick_mlp():
+    out = _run("bench_monitor.py", "--quick", "--only", "mlp", "--threads", "1", timeout=300.0)
+    assert "== digits MLP" in out and "monitor / floor" in out
+    # The floor and the monitor computed the same outputs, for the untrained and the trained model.
+    line = next(line for line in out.splitlines() if "max |v_monitor - v_floor|" in line)
+    assert [float(x) for x in line.split()[-2:]] == [0.0, 0.0]
+
+
 def test_gpu_check_budget_stops_and_says_so(capsys):
     # No time at all: nothing is measured, every size says why, and the run still returns 0.
     gpu_check = _load("gpu_check")

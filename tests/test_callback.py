@@ -577,12 +577,15 @@ def test_given_samples_are_used_as_they_are(tmp_path: Path) -> None:
     assert [r["num_samples"] for r in mon.history] == [3, 3]
 
 
-def test_progress_is_shown_for_a_slow_measurement(tmp_path: Path, monkeypatch, capfd) -> None:
+@pytest.mark.parametrize("progress_bar", [True, False])
+def test_progress_is_shown_for_a_slow_measurement(tmp_path: Path, monkeypatch, capfd, progress_bar) -> None:
     monkeypatch.setattr(callback_module, "PROGRESS_AFTER_S", -1.0)  # every measurement counts as slow
     pl.seed_everything(0)
-    make_trainer(tmp_path, max_epochs=1, callbacks=[monitor()]).fit(Classifier(), *loaders())
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor()], enable_progress_bar=progress_bar)
+    trainer.fit(Classifier(), *loaders())
     err = capfd.readouterr().err
-    assert "interactions (epoch 0)" in err and "interactions (epoch 1)" in err
+    # Trainer(enable_progress_bar=False) silences the monitor's bar too.
+    assert ("interactions (epoch 0)" in err and "interactions (epoch 1)" in err) == progress_bar
 
 
 # ---------------------------------------------------------------------------------------------
