@@ -23,20 +23,32 @@ import torch
 from lightning_interactions.transforms import inverse_and_interactions, inverse_and_transpose
 
 
-def interval_sums(weights: torch.Tensor, n: int) -> torch.Tensor:
+def interval_sums(weights: torch.Tensor, n: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """Sums of ``weights`` over every interval of the lattice, indexed by ternary patterns.
 
     Pattern digit ``d_b`` (weight ``3^b``) is 0 when player ``b`` is fixed absent, 1 when fixed
     present and 2 when free; the entry is the sum over masks matching the pattern. ``(batch,
-    3^n)`` from ``(batch, 2^n)``.
+    3^n)`` from ``(batch, 2^n)``, written into ``out`` when given.
     """
     batch = weights.shape[0]
-    table = weights.reshape((batch,) + (2,) * n)
-    # Axis 1 + (n - 1 - b) holds bit b (bit 0 varies fastest), as in the binary mask layout.
-    for axis in range(1, n + 1):
-        free = table.narrow(axis, 0, 1) + table.narrow(axis, 1, 1)
-        table = torch.cat((table, free), dim=axis)
-    return table.reshape(batch, 3**n)
+    if out is None:
+        out = weights.new_empty(batch, 3**n)
+    # Each step splits the fastest-varying remaining bit into its three digits and moves that
+    # digit to the front, so after n steps the digits sit in mask order (bit 0 fastest). Every
+    # write is a plain block; in-place adds on a strided n-dimensional view were 3x slower.
+    if n == 0:
+        return out.copy_(weights)
+    current = weights.reshape(batch, -1, 2)
+    for step in range(n):
+        rest = current.shape[1]
+        target = out if step == n - 1 else weights.new_empty(batch, 3 * rest)
+        blocks = target.view(batch, 3, rest)
+        blocks[:, 0] = current[..., 0]
+        blocks[:, 1] = current[..., 1]
+        torch.add(current[..., 0], current[..., 1], out=blocks[:, 2])
+        if step < n - 1:
+            current = target.view(batch, -1, 2)
+    return out
 
 
 def _ternary_code(sets: torch.Tensor, n: int) -> torch.Tensor:
@@ -50,17 +62,20 @@ def _ternary_code(sets: torch.Tensor, n: int) -> torch.Tensor:
 class _GramPlan:
     """Where each Gram entry reads its lattice sums, worked out once per set of columns.
 
-    Every entry is a sum of at most four values of one table per sample,
-    ``[U, L, -L, intervals, -intervals, total, 0]`` (superset sums, subset sums, interval sums),
-    so each interior-point step costs the tables plus four gathers of ``k^2`` entries.
+    Every entry is a signed sum of at most four values of one table per sample,
+    ``[U, L, intervals, total, 0]`` (superset sums, subset sums, interval sums), so each
+    interior-point step costs the tables plus four gathers of ``k^2`` entries. The table is
+    written into one buffer that is kept between steps (fresh ones of this size cost more than
+    the butterflies that fill them).
     """
 
     def __init__(self, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> None:
         self.n = n
         size, full = 2**n, 2**n - 1
-        offsets = {"U": 0, "L": size, "-L": 2 * size, "I": 3 * size, "-I": 3 * size + 3**n}
-        total = 3 * size + 2 * 3**n
+        offsets = {"U": 0, "L": size, "I": 2 * size}
+        total = 2 * size + 3**n
         zero = total + 1
+        self.table_size = total + 2
         union = sets[:, :, None] | sets[:, None, :]
         or_i, or_j = is_or[:, :, None], is_or[:, None, :]
         disjoint = (sets[:, :, None] & sets[:, None, :]) == 0
@@ -82,29 +97,44 @@ class _GramPlan:
         complement_i = (full ^ sets)[:, :, None].expand_as(union)
         complement_j = (full ^ sets)[:, None, :].expand_as(union)
         sets_i, sets_j = sets[:, :, None].expand_as(union), sets[:, None, :].expand_as(union)
-        interval = offsets["-I"] + torch.where(and_row, pattern, pattern.transpose(1, 2))
-        self.indices = [
+        interval = offsets["I"] + torch.where(and_row, pattern, pattern.transpose(1, 2))
+        batch, k = sets.shape
+        # (index into the table, sign) per term; terms 1 and 2 are always subtracted.
+        self.terms = [
             # AND-AND: U(S_i u S_j); OR-OR: the total; mixed: U of the AND set.
-            pick((~or_i & ~or_j, offsets["U"] + union), (both_or, torch.full_like(union, total)),
-                 (and_row, offsets["U"] + sets_i), (or_row, offsets["U"] + sets_j)),
+            (
+                pick(
+                    (~or_i & ~or_j, offsets["U"] + union),
+                    (both_or, torch.full_like(union, total)),
+                    (and_row, offsets["U"] + sets_i),
+                    (or_row, offsets["U"] + sets_j),
+                ),
+                1.0,
+            ),
             # OR-OR: -L(N \ S_i) - L(N \ S_j) + L(N \ (S_i u S_j)); mixed: -intervals if disjoint.
-            pick((both_or, offsets["-L"] + complement_i), ((and_row | or_row) & disjoint, interval)),
-            pick((both_or, offsets["-L"] + complement_j)),
-            pick((both_or, offsets["L"] + (full ^ union))),
+            (pick((both_or, offsets["L"] + complement_i), ((and_row | or_row) & disjoint, interval)), -1.0),
+            (pick((both_or, offsets["L"] + complement_j)), -1.0),
+            (pick((both_or, offsets["L"] + (full ^ union))), 1.0),
         ]
+        self.terms = [(index.reshape(batch, k * k), sign) for index, sign in self.terms]
+        self._table: torch.Tensor | None = None
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
-        superset = inverse_and_transpose(weights)
-        subset = inverse_and_interactions(weights)
-        intervals = interval_sums(weights, self.n)
-        total = subset[:, -1:]
-        table = torch.cat(
-            (superset, subset, -subset, intervals, -intervals, total, torch.zeros_like(total)), dim=1
-        )
-        batch, k, _ = self.indices[0].shape
-        gram = table.gather(1, self.indices[0].reshape(batch, k * k))
-        for index in self.indices[1:]:
-            gram += table.gather(1, index.reshape(batch, k * k))
+        batch, size = weights.shape
+        table = self._table
+        if table is None or table.shape[0] != batch or table.dtype != weights.dtype:
+            table = self._table = weights.new_empty(batch, self.table_size)
+        table[:, :size] = inverse_and_transpose(weights)  # U: superset sums
+        subset = table[:, size : 2 * size]
+        subset.copy_(inverse_and_interactions(weights))  # L: subset sums
+        interval_sums(weights, self.n, out=table[:, 2 * size : -2])
+        table[:, -2] = subset[:, -1]  # the total
+        table[:, -1] = 0
+        (first, _), *rest = self.terms
+        gram = table.gather(1, first)
+        for index, sign in rest:
+            gram.add_(table.gather(1, index), alpha=sign)
+        k = int(round(first.shape[1] ** 0.5))
         return gram.reshape(batch, k, k)
 
 

@@ -34,12 +34,12 @@ GIB = 2**30
 # Extraction working memory per sample, in float64 words (sparsify.py, _lp.py, _gram.py):
 # * 2^n terms: v, its four outputs, the transforms of the first candidates and of the pricing
 #   (2 x 2^n each), and about twenty interior-point vectors over 2k + 3 * 2^n inequality rows;
-# * 3^n terms: the interval-sum table of a Gram matrix is built next to its negation and their
-#   concatenation, four 3^n tables at the peak;
+# * 3^n terms: the interval-sum block of a Gram matrix's lookup table, plus the two partial
+#   tables it is built from (2/3 and 4/9 of its size): about 2.1 3^n, counted as 3;
 # * k^2 terms: the Gram plan keeps four k x k int64 index tensors and builds a dozen more of
 #   them as temporaries; the Gram matrix and its Cholesky factor add two.
 _WORDS_PER_MASK = 80
-_WORDS_PER_TERNARY = 4
+_WORDS_PER_TERNARY = 3
 _WORDS_PER_GRAM_ENTRY = 16
 # Candidates grow by 12 n per column-generation round (at most 2^(n+1) - 1 with the constant);
 # the estimate assumes 16 rounds with every sample still active. Measured peak resident memory

@@ -45,10 +45,17 @@ def test_products_equal_dense_trigger_matrix(n: int) -> None:
     )
 
 
-def test_interval_sums_match_literal_intervals() -> None:
-    n = 4
-    weights = torch.randn(2, 2**n, dtype=torch.float64)
-    table = interval_sums(weights, n)
+@pytest.mark.parametrize("n", [0, 1, 2, 4, 5])
+@pytest.mark.parametrize("into_slice", [False, True])
+def test_interval_sums_match_literal_intervals(n: int, into_slice: bool) -> None:
+    weights = torch.randn(3, 2**n, dtype=torch.float64)
+    if into_slice:  # as the Gram plan does: a column block of a wider table, rows not contiguous
+        wider = torch.full((3, 3**n + 5), float("nan"), dtype=torch.float64)
+        table = interval_sums(weights, n, out=wider[:, 2 : 2 + 3**n])
+        assert table.data_ptr() == wider[:, 2:].data_ptr()
+        assert wider[:, :2].isnan().all() and wider[:, 2 + 3**n :].isnan().all()
+    else:
+        table = interval_sums(weights, n)
     for pattern in range(3**n):
         digits = [(pattern // 3**b) % 3 for b in range(n)]
         lower = sum(1 << b for b, d in enumerate(digits) if d == 1)
