@@ -31,21 +31,16 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from lightning_interactions._memory import (
-    OOM_ERRORS,
-    MeasurementTooLarge,
-    available_memory,
-    estimate_memory,
-    format_gib,
-    release_cached_memory,
-)
-from lightning_interactions.masking import Masker, MaskFn, accepts_out, as_masker
-from lightning_interactions.outputs import OutputFn, check_output_values, resolve_output
+from lightning_interactions._forward import Progress, forward_all
+from lightning_interactions._memory import MeasurementTooLarge
+from lightning_interactions._setup import Model, model_device, prepare
+from lightning_interactions.masking import Masker, MaskFn
+from lightning_interactions.outputs import OutputFn
 from lightning_interactions.sparsify import and_or_interactions
 from lightning_interactions.strength import complexity as _complexity
 from lightning_interactions.strength import per_sample_strength, strength_shape
@@ -62,8 +57,6 @@ __all__ = [
 # 2^20 masked inputs per sample is about a million forward passes; beyond that the cost (and the
 # (B, 2^n) float64 outputs) is rarely what anyone meant. Raise it with ``max_players``.
 MAX_PLAYERS = 20
-
-Model = Callable[[Tensor], Any]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,359 +165,6 @@ class InteractionResult:
         return self.to("cpu")
 
 
-# ---------------------------------------------------------------------------------------------
-# Checks and the model's state
-# ---------------------------------------------------------------------------------------------
-
-
-def model_device(model: Model, default: torch.device | str = "cpu") -> torch.device:
-    """The device of the model's first parameter or buffer; ``default`` if it has none.
-
-    Example:
-        >>> model_device(torch.nn.Linear(2, 1))
-        device(type='cpu')
-    """
-    if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
-    return torch.device(default)
-
-
-def _model_float_dtype(model: Model) -> torch.dtype | None:
-    """The dtype of the model's first floating-point parameter or buffer, if any."""
-    if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            if tensor.is_floating_point():
-                return tensor.dtype
-        for tensor in model.buffers():
-            if tensor.is_floating_point():
-                return tensor.dtype
-    return None
-
-
-class _EvalMode:
-    """Put a module in eval mode and restore every submodule's own ``training`` flag afterwards.
-
-    As Lightning's evaluation loop does (``_ModuleMode``): capture the flags, call ``eval()``
-    (so a module's own ``train()`` override still runs), then set each flag back as it was.
-    """
-
-    def __init__(self, model: Model) -> None:
-        self.model = model if isinstance(model, torch.nn.Module) else None
-        self.modules = list(model.modules()) if self.model is not None else []
-        self.flags: list[bool] = []
-
-    def __enter__(self) -> None:
-        self.flags = [m.training for m in self.modules]
-        if self.model is not None:
-            self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for m, flag in zip(self.modules, self.flags):
-            m.training = flag
-
-
-def _check_batch_size(batch_size: object) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"batch_size must be an int >= 1 (masked inputs per forward pass), got {batch_size!r}"
-        )
-    return batch_size
-
-
-def _check_num_players(n: int, max_players: int) -> None:
-    if n > max_players:
-        raise ValueError(
-            f"{n} players need 2^{n} = {2**n:,} masked forward passes per sample, above the limit of "
-            f"max_players={max_players}: lower num_players of the masker (8 to 12 is usual), or raise "
-            "max_players if you mean it"
-        )
-
-
-def _check_not_meta(tensor: Tensor, what: str) -> None:
-    if tensor.device.type == "meta":
-        raise ValueError(
-            f"{what} are on the 'meta' device, which holds shapes but no values; pass real tensors"
-        )
-
-
-def _check_inputs(inputs: object, masker: Masker) -> Tensor:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a tensor (B, ...), got {type(inputs).__name__}")
-    _check_not_meta(inputs, "inputs")
-    if inputs.dim() < 1 or inputs.shape[0] == 0:
-        raise ValueError(
-            f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(inputs.shape)}"
-        )
-    masker.validate(inputs)
-    # A measurement never differentiates: a graph through the inputs would only hold memory.
-    return inputs.detach()
-
-
-def _check_targets(targets: object, batch: int) -> Tensor | None:
-    if targets is None:
-        return None
-    if not isinstance(targets, Tensor):
-        raise TypeError(f"targets must be a tensor with one entry per sample, got {type(targets).__name__}")
-    _check_not_meta(targets, "targets")
-    if targets.dim() < 1 or targets.shape[0] != batch:
-        raise ValueError(
-            f"targets must have one entry per sample, leading dimension {batch}; "
-            f"got shape {tuple(targets.shape)}"
-        )
-    return targets.detach()
-
-
-def _check_model_device(model: Model, inputs: Tensor) -> torch.device:
-    """The device to run on: the model's, or the inputs' for a model without parameters or buffers."""
-    device = model_device(model, default=inputs.device)
-    if device.type == "meta":
-        raise ValueError(
-            "the model's parameters are on the 'meta' device (shapes without values): materialise "
-            "them first, e.g. model.to_empty(device='cpu') then load_state_dict(...)"
-        )
-    return device
-
-
-def _check_memory(
-    device: torch.device,
-    batch: int,
-    n: int,
-    batch_size: int,
-    sample: Tensor,
-    dtype: torch.dtype,
-    with_extraction: bool,
-) -> None:
-    """Refuse a measurement whose estimated peak memory exceeds what ``device`` has available."""
-    available = available_memory(device)
-    if available is None:
-        return
-    estimate = estimate_memory(batch, n, batch_size, sample.numel(), dtype.itemsize)
-    needed = estimate.total if with_extraction else estimate.forward
-    if needed <= available:
-        return
-    parts = [
-        f"v table {batch} x 2^{n} float64: {format_gib(estimate.v_table)}",
-        f"masked inputs of one chunk of {min(batch_size, batch * 2**n)}: {format_gib(estimate.masked_chunk)}",
-    ]
-    if with_extraction:
-        parts.append(f"extraction working memory (estimated): {format_gib(estimate.extraction)}")
-    raise MeasurementTooLarge(
-        f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
-        f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "
-        f"samples (now {batch}), batch_size (now {batch_size}) or the number of players (now {n}: each "
-        "player fewer halves the forward passes and v, and divides the extraction's 3^n table by 3), "
-        "or pass check_memory=False to try anyway"
-    )
-
-
-def _check_players(players: object, batch: int, device: torch.device) -> dict[str, Tensor]:
-    if not isinstance(players, dict) or not all(isinstance(t, Tensor) for t in players.values()):
-        raise TypeError("players must be the dict of tensors returned by masker.select_players(inputs, seed)")
-    for key, tensor in players.items():
-        if tensor.dim() < 1 or tensor.shape[0] != batch:
-            raise ValueError(
-                f"players[{key!r}] must have leading dimension {batch} (one row per sample), "
-                f"got shape {tuple(tensor.shape)}"
-            )
-    return {key: tensor.to(device) for key, tensor in players.items()}
-
-
-@dataclass
-class _Setup:
-    """Everything checked and on the model's device, ready for the forward passes."""
-
-    model: Model
-    inputs: Tensor
-    targets: Tensor | None
-    masker: Masker
-    players: dict[str, Tensor]
-    output_fn: OutputFn
-    batch_size: int
-    num_players: int
-
-
-def _setup(
-    model: Model,
-    inputs: Tensor,
-    targets: Tensor | None,
-    masker: Masker | MaskFn | None,
-    players: dict[str, Tensor] | None,
-    output: str | OutputFn,
-    batch_size: int,
-    seed: int,
-    num_players: int | None,
-    max_players: int,
-    check_memory: bool = True,
-    with_extraction: bool = True,
-) -> _Setup:
-    """All cheap checks, in order, before any forward pass or player selection."""
-    if not callable(model):
-        raise TypeError(f"model must be a callable (an nn.Module), got {type(model).__name__}")
-    batch_size = _check_batch_size(batch_size)
-    output_fn = resolve_output(output)
-    if masker is None:
-        raise TypeError("a masker is needed, e.g. masker=PatchMasker(patch_size=4, num_players=10)")
-    masker = as_masker(masker, num_players)
-    n = int(masker.num_players)
-    _check_num_players(n, max_players)
-    inputs = _check_inputs(inputs, masker)
-    targets = _check_targets(targets, inputs.shape[0])
-
-    device = _check_model_device(model, inputs)
-    dtype = _model_float_dtype(model)
-    run_dtype = dtype if dtype is not None and inputs.is_floating_point() else inputs.dtype
-    if check_memory:
-        _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
-    inputs = inputs.to(device=device, dtype=run_dtype)
-    if targets is not None:
-        targets = targets.to(device)
-    if players is None:
-        players = masker.select_players(inputs, seed)
-    players = _check_players(players, inputs.shape[0], device)
-    return _Setup(model, inputs, targets, masker, players, output_fn, batch_size, n)
-
-
-# ---------------------------------------------------------------------------------------------
-# Forward passes
-# ---------------------------------------------------------------------------------------------
-
-
-def _rows(players: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor]:
-    return {key: tensor[start:stop] for key, tensor in players.items()}
-
-
-def _evaluate(setup: _Setup, start: int, stop: int, masks: Tensor, buffer: Tensor | None = None) -> Tensor:
-    """Outputs of samples ``start:stop`` on ``masks``: ``(stop - start, len(masks))`` float64.
-
-    With a ``buffer`` (``(batch_size, *input_shape)``, flat storage) the masked inputs are
-    written into it rather than into a fresh tensor.
-    """
-    batch, num_masks = stop - start, masks.shape[0]
-    extra: dict[str, Tensor] = {}
-    if buffer is not None:
-        size = batch * num_masks * buffer[0].numel()
-        extra["out"] = buffer.view(-1)[:size].view(batch, num_masks, *buffer.shape[1:])
-    rows = _rows(setup.players, start, stop)
-    masked = setup.masker.apply(setup.inputs[start:stop], rows, masks, **extra)
-    expected = (batch, num_masks)
-    if not isinstance(masked, Tensor) or tuple(masked.shape[:2]) != expected:
-        got = tuple(masked.shape) if isinstance(masked, Tensor) else type(masked).__name__
-        raise ValueError(
-            f"the masker must return masked inputs (B, M, ...) = {expected + ('...',)}, got {got}"
-        )
-    flat = masked.flatten(0, 1)
-    targets = None
-    if setup.targets is not None:
-        targets = setup.targets[start:stop].repeat_interleave(num_masks, dim=0)
-    raw = setup.model(flat)
-    if isinstance(raw, Tensor) and raw.is_floating_point():
-        # At least float32 for the output function, so half-precision logits keep their log-odds.
-        raw = raw.to(torch.promote_types(raw.dtype, torch.float32))
-    values = setup.output_fn(raw, targets)
-    check_output_values(values, flat.shape[0])
-    return values.to(torch.float64).reshape(batch, num_masks)
-
-
-def _next_chunk(sample: int, mask: int, batch: int, num_masks: int, size: int) -> tuple[int, int, int, int]:
-    """The chunk ``(sample_start, sample_stop, mask_start, mask_stop)`` that starts at a position.
-
-    At most ``size`` inputs: several whole samples when all their masks fit, else a range of
-    masks of one sample.
-    """
-    if mask == 0 and num_masks <= size:
-        return sample, min(sample + size // num_masks, batch), 0, num_masks
-    return sample, sample + 1, mask, min(mask + size, num_masks)
-
-
-def _masked_input_buffer(setup: _Setup, masks: Tensor, size: int) -> Tensor | None:
-    """One buffer for every chunk's masked inputs (``size`` at most), when the masker can write into one.
-
-    A fresh ~10 MB batch per chunk is returned to the system and faulted in again by the
-    allocator each time; reusing one buffer measured 2-2.5x faster for a small CNN on CPU.
-    """
-    if not accepts_out(setup.masker):
-        return None
-    # A masked sample has the shape and dtype of the sample itself (the masker contract).
-    per_chunk = min(size, setup.inputs.shape[0] * masks.shape[0])
-    return setup.inputs.new_empty((per_chunk, *setup.inputs.shape[1:]))
-
-
-# Called after every chunk of forward passes with (inputs done, inputs in all).
-Progress = Callable[[int, int], None]
-
-
-def _evaluate_or_none(
-    setup: _Setup, chunk: tuple[int, int, int, int], masks: Tensor, buffer: Tensor | None
-) -> Tensor | None:
-    """Outputs of one chunk, or None when the device ran out of memory on it.
-
-    Returning rather than handling the error inside ``except`` lets the traceback, and with it
-    the chunk's masked inputs and activations, be freed before the cache is emptied.
-    """
-    s0, s1, m0, m1 = chunk
-    try:
-        return _evaluate(setup, s0, s1, masks[m0:m1], buffer)
-    except OOM_ERRORS as error:
-        if (s1 - s0) * (m1 - m0) <= 1:
-            raise type(error)(
-                "out of memory on a single masked input (one forward pass of the model); the chunk "
-                "size cannot go lower: free memory on the device, or measure on a larger one. "
-                f"The original error: {error}"
-            ) from error
-        return None
-
-
-def _forward_all(setup: _Setup, progress: Progress | None = None) -> Tensor:
-    """``v`` ``(B, 2^n)`` float64 for every sample and mask; the probe pass comes first.
-
-    A chunk that runs out of memory is retried at half its size, down to one input; later
-    chunks keep the lowered size, and one warning at the end gives it.
-    """
-    n, batch, device = setup.num_players, setup.inputs.shape[0], setup.inputs.device
-    num_masks = 2**n
-    masks = torch.arange(num_masks, device=device)
-    # Allocated outside inference mode, so the result is an ordinary tensor.
-    v = torch.empty(batch, num_masks, dtype=torch.float64, device=device)
-    size, first_failure = setup.batch_size, 0
-    with _EvalMode(setup.model), torch.inference_mode():
-        # A tiny probe (the empty and the full coalition of sample 0) checks the model and the
-        # output function before the heavy work.
-        probe = masks[[0, -1]] if num_masks > 1 else masks
-        while _evaluate_or_none(setup, (0, 1, 0, len(probe)), probe, None) is None:
-            release_cached_memory()
-            probe = probe[:1]
-        buffer = _masked_input_buffer(setup, masks, size)
-        sample, mask, done, total = 0, 0, 0, batch * num_masks
-        while sample < batch:
-            s0, s1, m0, m1 = chunk = _next_chunk(sample, mask, batch, num_masks, size)
-            values = _evaluate_or_none(setup, chunk, masks, buffer)
-            if values is None:
-                first_failure = first_failure or (s1 - s0) * (m1 - m0)
-                size = (s1 - s0) * (m1 - m0) // 2
-                # A smaller buffer leaves the memory of the rest to the model's activations.
-                buffer = None
-                release_cached_memory()
-                buffer = _masked_input_buffer(setup, masks, size)
-                continue
-            v[s0:s1, m0:m1] = values
-            sample, mask = (s1, 0) if m1 == num_masks else (s0, m1)
-            done += (s1 - s0) * (m1 - m0)
-            if progress is not None:
-                progress(done, total)
-    if first_failure:
-        warnings.warn(
-            f"the device ran out of memory on a chunk of {first_failure} masked inputs; the chunk size "
-            f"was lowered to {size} and the measurement completed. Pass batch_size={size} to skip "
-            "the retries",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return v
-
-
 def masked_outputs(
     model: Model,
     inputs: Tensor,
@@ -554,7 +194,7 @@ def masked_outputs(
         >>> masked_outputs(model, torch.ones(1, 2), masker=FeatureMasker(num_features=2), output="regression")
         tensor([[ 0.,  1., 10., 11.]], dtype=torch.float64)
     """
-    setup = _setup(
+    setup = prepare(
         model,
         inputs,
         targets,
@@ -568,7 +208,7 @@ def masked_outputs(
         check_memory=check_memory,
         with_extraction=False,
     )
-    return _forward_all(setup)
+    return forward_all(setup)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -655,7 +295,7 @@ def compute_interactions(
         (torch.Size([2, 8]), torch.Size([2, 3]), [0, 1])
     """
     begin = time.perf_counter()
-    setup = _setup(
+    setup = prepare(
         model,
         inputs,
         targets,
@@ -668,7 +308,7 @@ def compute_interactions(
         max_players,
         check_memory=check_memory,
     )
-    v_all = _forward_all(setup, progress)
+    v_all = forward_all(setup, progress)
     forward_done = time.perf_counter()
 
     kept = _finite_rows(v_all)

@@ -19,7 +19,7 @@ import warnings
 import pytest
 import torch
 
-from lightning_interactions import _memory, engine
+from lightning_interactions import _forward, _memory, _setup
 from lightning_interactions.engine import MeasurementTooLarge, compute_interactions, masked_outputs
 from lightning_interactions.masking import FeatureMasker, PatchMasker
 
@@ -77,7 +77,7 @@ def _available(monkeypatch, num_bytes: int | None) -> list[torch.device]:
         asked.append(device)
         return num_bytes
 
-    monkeypatch.setattr(engine, "available_memory", fake)
+    monkeypatch.setattr(_setup, "available_memory", fake)
     return asked
 
 
@@ -235,7 +235,7 @@ def test_the_extraction_estimate_covers_its_measured_peak(n):
 
 def test_an_out_of_memory_chunk_is_retried_at_half_size_and_later_chunks_keep_it(monkeypatch):
     released = []
-    monkeypatch.setattr(engine, "release_cached_memory", lambda: released.append(1))
+    monkeypatch.setattr(_forward, "release_cached_memory", lambda: released.append(1))
     x = _inputs(4)  # 4 samples x 2^5 masks = 128 masked inputs
     model = Counting(Polynomial(), limit=20)
     with pytest.warns(

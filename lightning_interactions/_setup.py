@@ -1,0 +1,208 @@
+"""Checks of a measurement's arguments, all made before any forward pass or allocation.
+
+:func:`prepare` validates the model, inputs, targets, masker, players and output function in
+order, refuses a measurement that would not fit in memory, and returns a :class:`Setup` with
+everything on the model's device and dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from lightning_interactions._memory import MeasurementTooLarge, available_memory, estimate_memory, format_gib
+from lightning_interactions.masking import Masker, MaskFn, as_masker
+from lightning_interactions.outputs import OutputFn, resolve_output
+
+Model = Callable[[Tensor], Any]
+
+
+def model_device(model: Model, default: torch.device | str = "cpu") -> torch.device:
+    """The device of the model's first parameter or buffer; ``default`` if it has none.
+
+    Example:
+        >>> model_device(torch.nn.Linear(2, 1))
+        device(type='cpu')
+    """
+    if isinstance(model, torch.nn.Module):
+        for tensor in model.parameters():
+            return tensor.device
+        for tensor in model.buffers():
+            return tensor.device
+    return torch.device(default)
+
+
+def _model_float_dtype(model: Model) -> torch.dtype | None:
+    """The dtype of the model's first floating-point parameter or buffer, if any."""
+    if isinstance(model, torch.nn.Module):
+        for tensor in model.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        for tensor in model.buffers():
+            if tensor.is_floating_point():
+                return tensor.dtype
+    return None
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be an int >= 1 (masked inputs per forward pass), got {batch_size!r}"
+        )
+    return batch_size
+
+
+def _check_num_players(n: int, max_players: int) -> None:
+    if n > max_players:
+        raise ValueError(
+            f"{n} players need 2^{n} = {2**n:,} masked forward passes per sample, above the limit of "
+            f"max_players={max_players}: lower num_players of the masker (8 to 12 is usual), or raise "
+            "max_players if you mean it"
+        )
+
+
+def _check_not_meta(tensor: Tensor, what: str) -> None:
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{what} are on the 'meta' device, which holds shapes but no values; pass real tensors"
+        )
+
+
+def _check_inputs(inputs: object, masker: Masker) -> Tensor:
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a tensor (B, ...), got {type(inputs).__name__}")
+    _check_not_meta(inputs, "inputs")
+    if inputs.dim() < 1 or inputs.shape[0] == 0:
+        raise ValueError(
+            f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(inputs.shape)}"
+        )
+    masker.validate(inputs)
+    # A measurement never differentiates: a graph through the inputs would only hold memory.
+    return inputs.detach()
+
+
+def _check_targets(targets: object, batch: int) -> Tensor | None:
+    if targets is None:
+        return None
+    if not isinstance(targets, Tensor):
+        raise TypeError(f"targets must be a tensor with one entry per sample, got {type(targets).__name__}")
+    _check_not_meta(targets, "targets")
+    if targets.dim() < 1 or targets.shape[0] != batch:
+        raise ValueError(
+            f"targets must have one entry per sample, leading dimension {batch}; "
+            f"got shape {tuple(targets.shape)}"
+        )
+    return targets.detach()
+
+
+def _check_model_device(model: Model, inputs: Tensor) -> torch.device:
+    """The device to run on: the model's, or the inputs' for a model without parameters or buffers."""
+    device = model_device(model, default=inputs.device)
+    if device.type == "meta":
+        raise ValueError(
+            "the model's parameters are on the 'meta' device (shapes without values): materialise "
+            "them first, e.g. model.to_empty(device='cpu') then load_state_dict(...)"
+        )
+    return device
+
+
+def _check_memory(
+    device: torch.device,
+    batch: int,
+    n: int,
+    batch_size: int,
+    sample: Tensor,
+    dtype: torch.dtype,
+    with_extraction: bool,
+) -> None:
+    """Refuse a measurement whose estimated peak memory exceeds what ``device`` has available."""
+    available = available_memory(device)
+    if available is None:
+        return
+    estimate = estimate_memory(batch, n, batch_size, sample.numel(), dtype.itemsize)
+    needed = estimate.total if with_extraction else estimate.forward
+    if needed <= available:
+        return
+    parts = [
+        f"v table {batch} x 2^{n} float64: {format_gib(estimate.v_table)}",
+        f"masked inputs of one chunk of {min(batch_size, batch * 2**n)}: {format_gib(estimate.masked_chunk)}",
+    ]
+    if with_extraction:
+        parts.append(f"extraction working memory (estimated): {format_gib(estimate.extraction)}")
+    raise MeasurementTooLarge(
+        f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
+        f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "
+        f"samples (now {batch}), batch_size (now {batch_size}) or the number of players (now {n}: each "
+        "player fewer halves the forward passes and v, and divides the extraction's 3^n table by 3), "
+        "or pass check_memory=False to try anyway"
+    )
+
+
+def _check_players(players: object, batch: int, device: torch.device) -> dict[str, Tensor]:
+    if not isinstance(players, dict) or not all(isinstance(t, Tensor) for t in players.values()):
+        raise TypeError("players must be the dict of tensors returned by masker.select_players(inputs, seed)")
+    for key, tensor in players.items():
+        if tensor.dim() < 1 or tensor.shape[0] != batch:
+            raise ValueError(
+                f"players[{key!r}] must have leading dimension {batch} (one row per sample), "
+                f"got shape {tuple(tensor.shape)}"
+            )
+    return {key: tensor.to(device) for key, tensor in players.items()}
+
+
+@dataclass
+class Setup:
+    """Everything checked and on the model's device, ready for the forward passes."""
+
+    model: Model
+    inputs: Tensor
+    targets: Tensor | None
+    masker: Masker
+    players: dict[str, Tensor]
+    output_fn: OutputFn
+    batch_size: int
+    num_players: int
+
+
+def prepare(
+    model: Model,
+    inputs: Tensor,
+    targets: Tensor | None,
+    masker: Masker | MaskFn | None,
+    players: dict[str, Tensor] | None,
+    output: str | OutputFn,
+    batch_size: int,
+    seed: int,
+    num_players: int | None,
+    max_players: int,
+    check_memory: bool = True,
+    with_extraction: bool = True,
+) -> Setup:
+    """All cheap checks, in order, before any forward pass or player selection."""
+    if not callable(model):
+        raise TypeError(f"model must be a callable (an nn.Module), got {type(model).__name__}")
+    batch_size = _check_batch_size(batch_size)
+    output_fn = resolve_output(output)
+    if masker is None:
+        raise TypeError("a masker is needed, e.g. masker=PatchMasker(patch_size=4, num_players=10)")
+    masker = as_masker(masker, num_players)
+    n = int(masker.num_players)
+    _check_num_players(n, max_players)
+    inputs = _check_inputs(inputs, masker)
+    targets = _check_targets(targets, inputs.shape[0])
+
+    device = _check_model_device(model, inputs)
+    dtype = _model_float_dtype(model)
+    run_dtype = dtype if dtype is not None and inputs.is_floating_point() else inputs.dtype
+    if check_memory:
+        _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
+    inputs = inputs.to(device=device, dtype=run_dtype)
+    if targets is not None:
+        targets = targets.to(device)
+    if players is None:
+        players = masker.select_players(inputs, seed)
+    players = _check_players(players, inputs.shape[0], device)
+    return Setup(model, inputs, targets, masker, players, output_fn, batch_size, n)
