@@ -137,6 +137,8 @@ class InteractionMonitor(Callback):
         log_figures: log matplotlib figures to TensorBoard (needs matplotlib).
         on_error: ``"warn"`` (default) skips a failing measurement with a warning; ``"raise"``
             stops training with a :class:`MeasurementError`.
+        check_memory: refuse a measurement whose estimated memory exceeds what the device has
+            (the refusal is a failed measurement, see ``on_error``); ``False`` tries anyway.
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class InteractionMonitor(Callback):
         batch_split: Optional[Callable[[Any], tuple[Tensor, Optional[Tensor]]]] = None,
         log_figures: bool = True,
         on_error: str = "warn",
+        check_memory: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(num_samples, int) or num_samples < 1:
@@ -184,6 +187,7 @@ class InteractionMonitor(Callback):
         self.batch_split = batch_split or default_batch_split
         self.log_figures = log_figures
         self.on_error = on_error
+        self.check_memory = check_memory
         self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
         self._given_samples = samples
         self._inputs: Optional[Tensor] = None
@@ -543,6 +547,7 @@ class InteractionMonitor(Callback):
                 players=players,
                 tol=self.tol,
                 progress=bar.update,
+                check_memory=self.check_memory,
             )
         finally:
             bar.close()

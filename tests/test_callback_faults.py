@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_interactions import _setup as setup_checks
 from lightning_interactions import callback as callback_module
 from lightning_interactions.callback import InteractionMonitor, MeasurementError, MeasurementWarning
 from lightning_interactions.history import HISTORY_FILENAME, read_history
@@ -249,6 +250,28 @@ def test_a_failing_masker_is_skipped(tmp_path: Path) -> None:
     assert len(messages) == 1
     assert_warning_says(messages[0], 2, "IndexError: masker lost its players")
     assert [r["epoch"] for r in mon.history] == [0, 1, 3]
+
+
+@pytest.mark.parametrize("check_memory", [True, False])
+def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
+    tmp_path: Path, monkeypatch, check_memory: bool
+) -> None:
+    # The device seems to have 1 KiB: every measurement is refused before it runs, unless the
+    # monitor was told not to check.
+    monkeypatch.setattr(setup_checks, "available_memory", lambda device: 1024)
+    pl.seed_everything(0)
+    mon = monitor(check_memory=check_memory)
+    trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
+    model = Faulty()
+    messages = fit_recording_warnings(trainer, model)
+    assert trainer.current_epoch == EPOCHS
+    if check_memory:
+        assert len(messages) == EPOCHS + 1, messages
+        assert_warning_says(messages[0], 0, "MeasurementTooLarge: this measurement needs about")
+        assert mon.history == []
+    else:
+        assert messages == []
+        assert [r["epoch"] for r in mon.history] == list(range(EPOCHS + 1))
 
 
 def test_a_failing_record_leaves_the_tracker_as_it_was(tmp_path: Path, monkeypatch) -> None:
