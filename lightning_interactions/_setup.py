@@ -13,7 +13,13 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from lightning_interactions._memory import MeasurementTooLarge, available_memory, estimate_memory, format_gib
+from lightning_interactions._memory import (
+    MeasurementTooLarge,
+    available_memory,
+    estimate_memory,
+    extraction_bytes,
+    format_gib,
+)
 from lightning_interactions.masking import Masker, MaskFn, as_masker
 from lightning_interactions.outputs import OutputFn, resolve_output
 
@@ -117,21 +123,30 @@ def _check_memory(
     sample: Tensor,
     dtype: torch.dtype,
     with_extraction: bool,
-) -> None:
-    """Refuse a measurement whose estimated peak memory exceeds what ``device`` has available."""
+) -> int | None:
+    """Refuse a measurement that cannot fit in what ``device`` has available.
+
+    Returns how many samples the extraction may take at once (None: all of them, or unknown).
+    The extraction's memory grows with the samples it solves together, so a measurement whose
+    samples do not fit at once is extracted in groups; only one whose forward passes, or whose
+    single sample's extraction, do not fit is refused.
+    """
     available = available_memory(device)
     if available is None:
-        return
+        return None
     estimate = estimate_memory(batch, n, batch_size, sample.numel(), dtype.itemsize)
-    needed = estimate.total if with_extraction else estimate.forward
+    per_sample = extraction_bytes(1, n)
+    needed = max(estimate.forward, estimate.v_table + per_sample) if with_extraction else estimate.forward
     if needed <= available:
-        return
+        if not with_extraction:
+            return None
+        return max(1, min(batch, (available - estimate.v_table) // per_sample))
     parts = [
         f"v table {batch} x 2^{n} float64: {format_gib(estimate.v_table)}",
         f"masked inputs of one chunk of {min(batch_size, batch * 2**n)}: {format_gib(estimate.masked_chunk)}",
     ]
     if with_extraction:
-        parts.append(f"extraction working memory (estimated): {format_gib(estimate.extraction)}")
+        parts.append(f"extraction of one sample (estimated): {format_gib(per_sample)}")
     raise MeasurementTooLarge(
         f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
         f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "
@@ -165,6 +180,8 @@ class Setup:
     output_fn: OutputFn
     batch_size: int
     num_players: int
+    # Samples the extraction may solve together to stay within memory; None: all at once.
+    extraction_group: int | None = None
 
 
 def prepare(
@@ -197,12 +214,13 @@ def prepare(
     device = _check_model_device(model, inputs)
     dtype = _model_float_dtype(model)
     run_dtype = dtype if dtype is not None and inputs.is_floating_point() else inputs.dtype
+    group = None
     if check_memory:
-        _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
+        group = _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
     inputs = inputs.to(device=device, dtype=run_dtype)
     if targets is not None:
         targets = targets.to(device)
     if players is None:
         players = masker.select_players(inputs, seed)
     players = _check_players(players, inputs.shape[0], device)
-    return Setup(model, inputs, targets, masker, players, output_fn, batch_size, n)
+    return Setup(model, inputs, targets, masker, players, output_fn, batch_size, n, group)

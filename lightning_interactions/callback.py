@@ -137,8 +137,9 @@ class InteractionMonitor(Callback):
         log_figures: log matplotlib figures to TensorBoard (needs matplotlib).
         on_error: ``"warn"`` (default) skips a failing measurement with a warning; ``"raise"``
             stops training with a :class:`MeasurementError`.
-        check_memory: refuse a measurement whose estimated memory exceeds what the device has
-            (the refusal is a failed measurement, see ``on_error``); ``False`` tries anyway.
+        check_memory: estimate each measurement's memory against what the device has: the
+            extraction takes as many samples at a time as fit, and a measurement that cannot fit
+            is refused (a failed measurement, see ``on_error``); ``False`` tries anyway.
     """
 
     def __init__(

@@ -9,9 +9,11 @@ present, ``docs/theory.md`` section 1). :func:`compute_interactions` adds the AN
 Neither function changes the model: every submodule's train/eval mode is restored exactly, no
 gradient is touched, and nothing random is called, so the global RNG states stay as they were.
 
-Before anything runs, a measurement whose estimated memory (``v``, one chunk of masked inputs,
-the extraction; not the model's activations) exceeds what the device has available is refused
-with :class:`MeasurementTooLarge`. A CUDA out-of-memory error in the forward passes retries that
+Before anything runs, the memory a measurement needs (``v``, one chunk of masked inputs, the
+extraction; not the model's activations) is estimated against what the device has available:
+the extraction then solves as many samples at a time as fit, and a measurement whose forward
+passes, or whose extraction of a single sample, would not fit is refused with
+:class:`MeasurementTooLarge`. A CUDA out-of-memory error in the forward passes retries that
 chunk at half its size (down to one input), and later chunks keep the lowered size.
 
 Example:
@@ -232,6 +234,24 @@ def _finite_rows(v: Tensor) -> Tensor:
     return finite.nonzero().flatten()
 
 
+_EXTRACTED = ("I_and", "I_or", "gamma", "q", "tau", "objective", "gap")
+
+
+def _extract_in_groups(v: Tensor, group: int | None, q_ratio: float, tol: float) -> tuple[Tensor, ...]:
+    """:func:`and_or_interactions` on ``group`` samples at a time (all at once for None).
+
+    The extraction's working memory grows with the samples it solves together; each sample's
+    problem is its own, so groups change nothing but the peak memory.
+    """
+    size = v.shape[0] if group is None else group
+    parts = []
+    with torch.no_grad():
+        for start in range(0, v.shape[0], size):
+            extracted = and_or_interactions(v[start : start + size], q_ratio=q_ratio, tol=tol)
+            parts.append([getattr(extracted, name) for name in _EXTRACTED])
+    return tuple(torch.cat(tensors) for tensors in zip(*parts))
+
+
 def compute_interactions(
     model: Model,
     inputs: Tensor,
@@ -277,9 +297,11 @@ def compute_interactions(
         tol: certified relative gap at which the extraction stops.
         max_players: refuse more players than this (``2^n`` forward passes per sample).
         progress: called as ``progress(done, total)`` after each chunk of forward passes.
-        check_memory: refuse (:class:`MeasurementTooLarge`, before any allocation) a measurement
-            whose estimated memory exceeds what the device has available; the estimate counts
-            ``v``, one chunk of masked inputs and the extraction, not the model's activations.
+        check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
+            extraction, not the model's activations) against what the device has available:
+            extract as many samples at a time as fit, and refuse (:class:`MeasurementTooLarge`,
+            before any allocation) a measurement whose forward passes or single-sample
+            extraction would not fit.
 
     A CUDA out-of-memory error during the forward passes retries that chunk at half its size,
     down to a single input; later chunks keep the lowered size and one warning reports it. The
@@ -315,11 +337,9 @@ def compute_interactions(
     v = v_all[kept]
     n = setup.num_players
     if kept.numel():
-        with torch.no_grad():
-            extracted = and_or_interactions(v, q_ratio=q_ratio, tol=tol)
-        I_and, I_or = extracted.I_and, extracted.I_or
-        gamma, q, tau = extracted.gamma, extracted.q, extracted.tau
-        objective, gap = extracted.objective, extracted.gap
+        I_and, I_or, gamma, q, tau, objective, gap = _extract_in_groups(
+            v, setup.extraction_group, q_ratio=q_ratio, tol=tol
+        )
     else:
         warnings.warn(
             "compute_interactions: no sample was kept; the result is empty", RuntimeWarning, stacklevel=2

@@ -19,7 +19,7 @@ import warnings
 import pytest
 import torch
 
-from lightning_interactions import _forward, _memory, _setup
+from lightning_interactions import _forward, _memory, _setup, engine
 from lightning_interactions.engine import MeasurementTooLarge, compute_interactions, masked_outputs
 from lightning_interactions.masking import FeatureMasker, PatchMasker
 
@@ -358,3 +358,31 @@ def test_available_memory_on_cuda_is_at_most_the_device_total():
     free, total = torch.cuda.mem_get_info(device)
     available = _memory.available_memory(device)
     assert 0 < available <= total and available >= free // 2
+
+
+def test_samples_that_do_not_fit_together_are_extracted_in_groups(monkeypatch):
+    """Room for the forward passes and two samples' extraction: four samples go two at a time."""
+    n, batch = 5, 4
+    x = _inputs(batch)
+    reference = compute_interactions(
+        Polynomial(), x, masker=FeatureMasker(num_features=5), output="regression", check_memory=False
+    )
+    estimate = _memory.estimate_memory(batch, n, 1024, 5, 8)
+    per_sample = _memory.extraction_bytes(1, n)
+    room = max(estimate.forward, estimate.v_table + 2 * per_sample)
+    assert room < estimate.total  # all four at once would be refused by the old rule
+    _available(monkeypatch, room)
+    sizes: list[int] = []
+    real = engine.and_or_interactions
+
+    def recording(v, **kwargs):
+        sizes.append(v.shape[0])
+        return real(v, **kwargs)
+
+    monkeypatch.setattr(engine, "and_or_interactions", recording)
+    grouped = compute_interactions(Polynomial(), x, masker=FeatureMasker(num_features=5), output="regression")
+    assert sizes == [2, 2]
+    # Each sample's LP is its own: the same certified optima, whatever the grouping.
+    assert bool((grouped.gap <= 0.01).all())
+    torch.testing.assert_close(grouped.objective, reference.objective, rtol=0.02, atol=1e-9)
+    assert torch.equal(grouped.v, reference.v) and grouped.I_and.shape == reference.I_and.shape
