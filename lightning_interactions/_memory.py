@@ -48,6 +48,10 @@ _WORDS_PER_GRAM_ENTRY = 16
 # 452 estimated. A run that needs more rounds for many samples at once can need more.
 _CANDIDATES_PER_PLAYER = 12
 _ROUNDS = 16
+# Whatever the size, the allocators' arenas and torch's temporaries add a few MiB to the
+# resident peak of one extraction: 8 random samples at n = 6 need about 8 MiB of arrays by the
+# count above but peaked at 10 to 17 MiB over repeated runs.
+_EXTRACTION_OVERHEAD = 8 * 2**20
 
 
 class MeasurementTooLarge(MemoryError, ValueError):
@@ -78,11 +82,14 @@ class MemoryEstimate:
 
 
 def extraction_bytes(num_samples: int, num_players: int) -> int:
-    """Estimated extraction working memory of ``num_samples`` samples with ``n`` players."""
+    """Estimated extraction working memory of ``num_samples`` samples solved together with ``n`` players.
+
+    A fixed part (``extraction_bytes(0, n)``) plus the same amount per sample.
+    """
     n = num_players
     candidates = min(2 ** (n + 1) - 1, _CANDIDATES_PER_PLAYER * n * _ROUNDS)
     words = _WORDS_PER_MASK * 2**n + _WORDS_PER_TERNARY * 3**n + _WORDS_PER_GRAM_ENTRY * candidates**2
-    return 8 * num_samples * words
+    return _EXTRACTION_OVERHEAD + 8 * num_samples * words
 
 
 def estimate_memory(

@@ -135,18 +135,19 @@ def _check_memory(
     if available is None:
         return None
     estimate = estimate_memory(batch, n, batch_size, sample.numel(), dtype.itemsize)
-    per_sample = extraction_bytes(1, n)
-    needed = max(estimate.forward, estimate.v_table + per_sample) if with_extraction else estimate.forward
+    one_sample = extraction_bytes(1, n)
+    needed = max(estimate.forward, estimate.v_table + one_sample) if with_extraction else estimate.forward
     if needed <= available:
         if not with_extraction:
             return None
-        return max(1, min(batch, (available - estimate.v_table) // per_sample))
+        fixed = extraction_bytes(0, n)
+        return max(1, min(batch, (available - estimate.v_table - fixed) // (one_sample - fixed)))
     parts = [
         f"v table {batch} x 2^{n} float64: {format_gib(estimate.v_table)}",
         f"masked inputs of one chunk of {min(batch_size, batch * 2**n)}: {format_gib(estimate.masked_chunk)}",
     ]
     if with_extraction:
-        parts.append(f"extraction of one sample (estimated): {format_gib(per_sample)}")
+        parts.append(f"extraction of one sample (estimated): {format_gib(one_sample)}")
     raise MeasurementTooLarge(
         f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
         f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "

@@ -224,7 +224,8 @@ def test_the_extraction_estimate_covers_its_measured_peak(n):
     )
     measured = int(run.stdout.split()[-1])
     estimate = _memory.extraction_bytes(batch, n)
-    # Above the peak, and not so far above that it refuses what fits (measured: 1.4x at n = 6, 1.25x at 8).
+    # Above the peak, not far above it (peaks over repeated runs: 10-17 MiB at n = 6 against 24 MiB
+    # estimated, 173-183 MiB at n = 8 against 266 MiB).
     assert 0.2 * estimate < measured <= estimate, (measured, estimate)
 
 
@@ -368,8 +369,7 @@ def test_samples_that_do_not_fit_together_are_extracted_in_groups(monkeypatch):
         Polynomial(), x, masker=FeatureMasker(num_features=5), output="regression", check_memory=False
     )
     estimate = _memory.estimate_memory(batch, n, 1024, 5, 8)
-    per_sample = _memory.extraction_bytes(1, n)
-    room = max(estimate.forward, estimate.v_table + 2 * per_sample)
+    room = max(estimate.forward, estimate.v_table + _memory.extraction_bytes(2, n))
     assert room < estimate.total  # all four at once would be refused by the old rule
     _available(monkeypatch, room)
     sizes: list[int] = []
