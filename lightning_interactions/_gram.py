@@ -99,6 +99,7 @@ class _GramPlan:
         sets_i, sets_j = sets[:, :, None].expand_as(union), sets[:, None, :].expand_as(union)
         interval = offsets["I"] + torch.where(and_row, pattern, pattern.transpose(1, 2))
         batch, k = sets.shape
+        self.k = k
         # (index into the table, sign) per term; terms 1 and 2 are always subtracted.
         self.terms = [
             # AND-AND: U(S_i u S_j); OR-OR: the total; mixed: U of the AND set.
@@ -134,8 +135,7 @@ class _GramPlan:
         gram = table.gather(1, first)
         for index, sign in rest:
             gram.add_(table.gather(1, index), alpha=sign)
-        k = int(round(first.shape[1] ** 0.5))
-        return gram.reshape(batch, k, k)
+        return gram.reshape(batch, self.k, self.k)
 
 
 def trigger_gram(weights: torch.Tensor, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> torch.Tensor:

@@ -19,10 +19,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from _helpers import ClassifierSteps
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
@@ -36,24 +36,13 @@ LOG_NAME = "logs"
 WAIT_LIMIT_S = 600  # a job left waiting by a test that died gives up
 
 
-class Classifier(pl.LightningModule):
+class Classifier(ClassifierSteps):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(FEATURES, 8), nn.Tanh(), nn.Linear(8, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.3, momentum=0.9)
 
 
 class HangAfterMeasurement(Callback):

@@ -22,6 +22,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from _helpers import ClassifierSteps
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
@@ -61,7 +62,7 @@ def loaders(features: int = FEATURES, shuffle: bool = False) -> tuple[DataLoader
     return train, DataLoader(TensorDataset(xv, yv), batch_size=8)
 
 
-class Classifier(pl.LightningModule):
+class Classifier(ClassifierSteps):
     """A small MLP with batch norm and (optionally) dropout: both would show a wrong train/eval mode."""
 
     def __init__(
@@ -80,17 +81,6 @@ class Classifier(pl.LightningModule):
             bad = (x[:, 4] == self.nan_marker) & (x[:, 0] == 0)
             out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
         return out
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.3, momentum=0.9)
 
 
 class Planted(pl.LightningModule):

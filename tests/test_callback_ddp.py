@@ -11,7 +11,6 @@ import csv
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from types import ModuleType
 
 import pytest
 import torch
+from _helpers import distributed_free_env, run_in_own_group
 
 from lightning_interactions.engine import compute_interactions
 from lightning_interactions.history import HISTORY_FILENAME, read_history
@@ -144,31 +144,12 @@ def import_script(path: Path) -> ModuleType:
 
 def launch(script: Path, out: Path, devices: int) -> subprocess.CompletedProcess:
     """Run the script in its own process group; on timeout kill the group (rank 1 included)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLURM_", "TORCHELASTIC_"))
-        and key not in ("LOCAL_RANK", "NODE_RANK", "RANK", "WORLD_SIZE", "GROUP_RANK", "MASTER_PORT")
-    }
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["MASTER_ADDR"] = "127.0.0.1"
+    pythonpath = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = distributed_free_env(PYTHONPATH=pythonpath, MASTER_ADDR="127.0.0.1")
+    command = [sys.executable, str(script), str(out), str(devices)]
     log = out.parent / f"{out.name}.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, str(script), str(out), str(devices)],
-            cwd=out.parent,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            process.wait(timeout=DDP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(f"the DDP run did not finish in {DDP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
-    return subprocess.CompletedProcess(process.args, process.returncode, log.read_text(), "")
+    code, output = run_in_own_group(command, out.parent, env, log, DDP_TIMEOUT_S)
+    return subprocess.CompletedProcess(command, code, output, "")
 
 
 def recompute(module: ModuleType, weights: dict, state: dict):

@@ -10,10 +10,7 @@ a run without the monitor.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -23,6 +20,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from _helpers import ClassifierSteps, distributed_free_env, run_in_own_group
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
@@ -48,12 +46,14 @@ FAULTS = ("raise", "nan", "inf", "shape")
 CAUSES = {"raise": RuntimeError, "nan": None, "inf": None, "shape": ValueError}
 
 
-class Faulty(pl.LightningModule):
+class Faulty(ClassifierSteps):
     """A small MLP (batch norm, dropout) that misbehaves on masked batches at the epochs in ``fail_at``.
 
     The measurement epoch is ``global_step // STEPS``: the monitor measures after every completed
     epoch, and at fit start (epoch 0).
     """
+
+    learning_rate = 0.2
 
     def __init__(self, fault: str = "raise", fail_at: tuple[int, ...] = (), dropout: float = 0.0) -> None:
         super().__init__()
@@ -75,17 +75,6 @@ class Faulty(pl.LightningModule):
         if self.fault in ("nan", "inf"):
             return torch.full_like(out, float(self.fault))
         return out[:, :, None].expand(-1, -1, 3)  # (N, 2, 3): not logits of shape (N, C)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.2, momentum=0.9)
 
 
 def loaders(shuffle: bool = False) -> tuple[DataLoader, DataLoader]:
@@ -498,30 +487,9 @@ def launch_ddp(tmp_path: Path, on_error: str) -> tuple[int, str]:
     """Run the DDP script in its own process group; kill the group if it hangs (the failure checked)."""
     script = tmp_path / "ddp_faults_script.py"
     script.write_text(DDP_SCRIPT)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLURM_", "TORCHELASTIC_"))
-        and key not in ("LOCAL_RANK", "NODE_RANK", "RANK", "WORLD_SIZE", "GROUP_RANK", "MASTER_PORT")
-    }
-    env.update(PYTHONPATH=str(REPO), MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1")
-    log = tmp_path / "ddp.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, str(script), str(tmp_path), on_error],
-            cwd=tmp_path,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            process.wait(timeout=DDP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(f"the DDP run hung for {DDP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
-    return process.returncode, log.read_text()
+    env = distributed_free_env(PYTHONPATH=str(REPO), MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1")
+    command = [sys.executable, str(script), str(tmp_path), on_error]
+    return run_in_own_group(command, tmp_path, env, tmp_path / "ddp.log", DDP_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("on_error", ["warn", "raise"])

@@ -1,0 +1,70 @@
+"""Pieces shared by the Lightning tests: the classifier's training steps and a guarded subprocess.
+
+``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest; scripts in this folder that run as
+their own process find it as their own directory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+
+
+class ClassifierSteps(pl.LightningModule):
+    """Cross-entropy train and validation steps logging ``train_loss`` / ``val_loss``; SGD, momentum 0.9."""
+
+    learning_rate = 0.3
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.learning_rate, momentum=0.9)
+
+
+def distributed_free_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the variables of an enclosing launcher, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLURM_", "TORCHELASTIC_"))
+        and key not in ("LOCAL_RANK", "NODE_RANK", "RANK", "WORLD_SIZE", "GROUP_RANK", "MASTER_PORT")
+    }
+    env.update(extra)
+    return env
+
+
+def run_in_own_group(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path, timeout: float
+) -> tuple[int, str]:
+    """Run ``command`` in its own process group, output to ``log``; on timeout kill the group and fail."""
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"{' '.join(command[1:])} did not finish in {timeout} s:\n{log.read_text()[-4000:]}")
+    return process.returncode, log.read_text()
