@@ -51,9 +51,9 @@ from sgd_reference import (  # noqa: E402
 )
 
 from lightning_interactions.masking import PatchMasker  # noqa: E402
-from lightning_interactions.outputs import log_odds  # noqa: E402
-from lightning_interactions.reference import exact_extraction_optimum  # noqa: E402
-from lightning_interactions.sparsify import and_or_interactions  # noqa: E402
+from lightning_interactions.engine.outputs import log_odds  # noqa: E402
+from highs_oracle import exact_extraction_optimum  # noqa: E402
+from lightning_interactions.extraction.and_or import and_or_interactions  # noqa: E402
 
 SAMPLES = 16
 # Tuned learning rates, chosen by hand from sweeps run once on this benchmark's values (numbers in

@@ -16,7 +16,7 @@ times, side by side with interleaved repetitions and the median of several repea
 * ``masked``: ``PatchMasker.select_players`` + ``PatchMasker.apply`` in chunks of
   ``--batch-size`` masked inputs + the same forward + log-odds, written out by hand;
 * ``build``: the masking alone (select + apply, no forward);
-* ``engine``: :func:`lightning_interactions.engine.masked_outputs`, the package's own loop
+* ``engine``: :func:`lightning_interactions.engine.compute.masked_outputs`, the package's own loop
   (includes its input checks and a probe pass), when that function is available.
 
 Everything runs under ``torch.inference_mode()`` with the model in eval mode. Times are
@@ -44,10 +44,10 @@ from torch import nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from lightning_interactions.masking import PatchMasker  # noqa: E402
-from lightning_interactions.outputs import log_odds  # noqa: E402
+from lightning_interactions.engine.outputs import log_odds  # noqa: E402
 
 try:  # written concurrently with this benchmark; time it when it is there
-    from lightning_interactions.engine import masked_outputs  # noqa: E402
+    from lightning_interactions.engine.compute import masked_outputs  # noqa: E402
 except ImportError:  # pragma: no cover - depends on the state of the package
     masked_outputs = None
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
           f"players, {samples} sample(s) x {num_masks} masks = {total} forward inputs per route, "
           f"chunks of {args.batch_size}, median of {repeats} interleaved repeats")
     if masked_outputs is None:
-        print("lightning_interactions.engine.masked_outputs not found: the engine route is skipped")
+        print("lightning_interactions.engine.compute.masked_outputs not found: the engine route is skipped")
     print()
     header = (f"{'model':<12} {'route':<7} | {'per sample':>11} {'per input':>10} | {'vs bare':>8} | "
               f"{'min/sample':>11} {'vs bare':>8}")

@@ -10,7 +10,7 @@ under ``torch.inference_mode()`` in eval mode. Its outputs are checked to equal 
 Two cases, each trained by a Lightning ``Trainer`` (TensorBoard logger, no progress bar) with
 the monitor among its callbacks:
 
-* ``digits MLP``: the demo (``lightning_interactions.demo``): MLP 64-256-256-10 on 300 noisy
+* ``digits MLP``: the demo (``lightning_interactions.demos.demo``): MLP 64-256-256-10 on 300 noisy
   8x8 digits, the monitor as the demo builds it (2x2 patches, 8 players, 16 samples, q 0.04);
 * ``CNN 3x32x32``: a convolutional network of about 2 M parameters on synthetic 3x32x32
   images (class templates plus noise, no download), ``PatchMasker(8, num_players=10)`` and
@@ -60,11 +60,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import lightning_interactions.callback as callback_module  # noqa: E402
-from lightning_interactions import demo, report  # noqa: E402
-from lightning_interactions.callback import InteractionMonitor  # noqa: E402
+import lightning_interactions.callbacks.monitor as callback_module  # noqa: E402
+from lightning_interactions.demos import demo  # noqa
+from lightning_interactions.reporting import report  # noqa: E402
+from lightning_interactions.callbacks.monitor import InteractionMonitor  # noqa: E402
 from lightning_interactions.masking import PatchMasker  # noqa: E402
-from lightning_interactions.outputs import resolve_output  # noqa: E402
+from lightning_interactions.engine.outputs import resolve_output  # noqa: E402
 
 TARGET_RATIO = 1.5
 BATCH_SIZE = 1024  # the monitor's default chunk of masked inputs

@@ -5,11 +5,11 @@ images (64 -> 128 -> 128 -> 10, trained for a few seconds on scikit-learn's digi
 n of the 16 2x2 patches, output the log-odds of the true class), it measures on ``--samples``
 held-out images (default 4):
 
-* ``forward``: :func:`lightning_interactions.engine.masked_outputs`, the ``samples * 2^n``
+* ``forward``: :func:`lightning_interactions.engine.compute.masked_outputs`, the ``samples * 2^n``
   masked forward passes;
-* ``transforms``: :func:`~lightning_interactions.transforms.and_interactions` and
-  :func:`~lightning_interactions.transforms.or_interactions` of those values (one call each);
-* ``extraction``: :func:`lightning_interactions.sparsify.and_or_interactions` of the same values
+* ``transforms``: :func:`~lightning_interactions.extraction.transforms.and_interactions` and
+  :func:`~lightning_interactions.extraction.transforms.or_interactions` of those values (one call each);
+* ``extraction``: :func:`lightning_interactions.extraction.and_or.and_or_interactions` of the same values
   (column generation over an interior-point master, to a certified gap of 1%).
 
 Each stage at each n runs in a fresh child process (torch pinned to ``--threads``): it warms up
@@ -154,7 +154,7 @@ def run_stage(stage: str, n: int, workdir: str, batch_size: int, min_seconds: fl
     values_path = os.path.join(workdir, f"v_{n}.pt")
 
     def forward(players: int) -> torch.Tensor:
-        from lightning_interactions.engine import masked_outputs
+        from lightning_interactions.engine.compute import masked_outputs
         from lightning_interactions.masking import PatchMasker
 
         masker = PatchMasker(patch_size=2, num_players=players)
@@ -168,12 +168,12 @@ def run_stage(stage: str, n: int, workdir: str, batch_size: int, min_seconds: fl
         v = torch.load(values_path, weights_only=True)
         small = torch.randn(v.shape[0], 16, dtype=v.dtype, generator=torch.Generator().manual_seed(0))
         if stage == "transforms":
-            from lightning_interactions.transforms import and_interactions, or_interactions
+            from lightning_interactions.extraction.transforms import and_interactions, or_interactions
 
             work = lambda: (and_interactions(v), or_interactions(v))  # noqa: E731
             warm_up = lambda: (and_interactions(small), or_interactions(small))  # noqa: E731
         else:
-            from lightning_interactions.sparsify import and_or_interactions
+            from lightning_interactions.extraction.and_or import and_or_interactions
 
             work, warm_up = (lambda: and_or_interactions(v)), (lambda: and_or_interactions(small))
     warm_up()

@@ -5,8 +5,8 @@ matrix (one for AND, one for OR) and multiplying it with the vector of values; s
 computes the exact Moebius transform (the AND interactions) of a game with
 ``ExactComputer(game, n_players)("Moebius")``, a loop over every subset of every coalition
 (``3^n`` terms). This script measures both against
-:func:`lightning_interactions.transforms.and_interactions` and
-:func:`~lightning_interactions.transforms.or_interactions`, side by side in one run:
+:func:`lightning_interactions.extraction.transforms.and_interactions` and
+:func:`~lightning_interactions.extraction.transforms.or_interactions`, side by side in one run:
 
 * time per call for n = 8, 10, 12, 14 (``--sizes``), batch 1 and 16. The dense time is the
   matrix product alone, with the matrix already built and cached (the most favourable case for
@@ -52,7 +52,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lightning_interactions.transforms import and_interactions, or_interactions  # noqa: E402
+from lightning_interactions.extraction.transforms import and_interactions, or_interactions  # noqa: E402
 
 GiB = 2**30
 TARGET_N = 12
@@ -251,7 +251,7 @@ _CHILD = r"""
 import json, resource, sys, time
 import torch
 sys.path.insert(0, {root!r})
-from lightning_interactions.transforms import and_interactions, or_interactions
+from lightning_interactions.extraction.transforms import and_interactions, or_interactions
 
 
 def status(key):

@@ -4,7 +4,7 @@ For n = 10, 12, 14, 16 players (8x8 patches of 3x32x32 inputs, a CNN of about 3 
 parameters, ``--samples`` random inputs, default 4) it measures on ``--device`` (default: cuda
 if available, else cpu):
 
-* ``masked``: :func:`lightning_interactions.engine.masked_outputs`, the ``samples * 2^n`` masked
+* ``masked``: :func:`lightning_interactions.engine.compute.masked_outputs`, the ``samples * 2^n`` masked
   forward passes with :class:`~lightning_interactions.masking.PatchMasker`, in masked inputs
   per second;
 * ``bare``: the same model + log-odds on a batch built beforehand, in chunks of the same batch
@@ -46,11 +46,11 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lightning_interactions.engine import masked_outputs  # noqa: E402
+from lightning_interactions.engine.compute import masked_outputs  # noqa: E402
 from lightning_interactions.masking import PatchMasker  # noqa: E402
-from lightning_interactions.outputs import log_odds  # noqa: E402
-from lightning_interactions.sparsify import and_or_interactions  # noqa: E402
-from lightning_interactions.transforms import and_interactions, or_interactions  # noqa: E402
+from lightning_interactions.engine.outputs import log_odds  # noqa: E402
+from lightning_interactions.extraction.and_or import and_or_interactions  # noqa: E402
+from lightning_interactions.extraction.transforms import and_interactions, or_interactions  # noqa: E402
 
 PATCH = 8  # 8x8 patches of a 32x32 image: a 4x4 grid, so at most 16 players
 NUM_CLASSES = 10

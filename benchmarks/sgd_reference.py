@@ -48,9 +48,9 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions.reference import transform_matrix
-from lightning_interactions.sparsify import extraction_objective
-from lightning_interactions.transforms import and_interactions, num_players_of, or_interactions
+from highs_oracle import transform_matrix
+from lightning_interactions.extraction.and_or import extraction_objective
+from lightning_interactions.extraction.transforms import and_interactions, num_players_of, or_interactions
 
 __all__ = [
     "SOURCE_LR",

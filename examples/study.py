@@ -1,6 +1,6 @@
 """How robust is the over-fitting onset across runs and optimisers? The demo over seeds and optimisers.
 
-Repeats the demo (``lightning_interactions.demo``: an MLP on 300 digits with 25% random labels,
+Repeats the demo (``lightning_interactions.demos.demo``: an MLP on 300 digits with 25% random labels,
 watched by ``InteractionMonitor``) for every seed and optimiser, and prints one row per run: the
 phase-2 onset (complexity minimum), the alert epoch, the epoch of the smallest loss gap
 (validation minus training loss), the epochs of the lowest validation and held-out test loss,
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning_interactions.demo import DemoSettings, run_demo
+from lightning_interactions.demos.demo import DemoSettings, run_demo
 
 LEARNING_RATES = {"adam": 1e-3, "sgd": 5e-2}
 COLUMNS = (

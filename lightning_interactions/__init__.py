@@ -24,15 +24,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
-    from lightning_interactions.callback import InteractionMonitor, MeasurementError, MeasurementWarning
-    from lightning_interactions.engine import (
+    from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
+    from lightning_interactions.engine.compute import (
         InteractionResult,
         MeasurementTooLarge,
         compute_interactions,
         masked_outputs,
         model_device,
     )
-    from lightning_interactions.history import append_record, read_history
+    from lightning_interactions.analysis.history import append_record, read_history
     from lightning_interactions.masking import (
         Baseline,
         CallableMasker,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         presence,
         resolve_baseline,
     )
-    from lightning_interactions.outputs import (
+    from lightning_interactions.engine.outputs import (
         OutputFn,
         binary_logit,
         check_output_values,
@@ -55,21 +55,21 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         regression,
         resolve_output,
     )
-    from lightning_interactions.phases import PhaseTracker
-    from lightning_interactions.sparsify import (
+    from lightning_interactions.analysis.phases import PhaseTracker
+    from lightning_interactions.extraction.and_or import (
         AndOrResult,
         and_or_interactions,
         dual_lower_bound,
         extraction_objective,
     )
-    from lightning_interactions.strength import (
+    from lightning_interactions.analysis.strength import (
         InteractionStrength,
         complexity,
         per_sample_strength,
         signed_strength,
         strength_shape,
     )
-    from lightning_interactions.theory import (
+    from lightning_interactions.analysis.theory import (
         EpochFit,
         NoiseFit,
         fit_noise_level,
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         replay,
         shape_predictor,
     )
-    from lightning_interactions.transforms import (
+    from lightning_interactions.extraction.transforms import (
         and_interactions,
         and_transpose,
         inverse_and_interactions,
@@ -109,32 +109,32 @@ __version__ = _version()
 
 # Public name -> the submodule that defines it.
 _SUBMODULES = {
-    "engine": [
+    "engine.compute": [
         "InteractionResult", "MeasurementTooLarge", "compute_interactions", "masked_outputs", "model_device",
     ],
     "masking": [
         "Baseline", "MaskFn", "Masker", "CallableMasker", "as_masker", "PatchMasker", "FeatureMasker",
         "TokenMasker", "PointCloudMasker", "presence", "resolve_baseline", "contiguous_segments",
     ],
-    "outputs": [
+    "engine.outputs": [
         "OutputFn", "log_odds", "binary_logit", "regression", "resolve_output", "check_output_values",
     ],
-    "transforms": [
+    "extraction.transforms": [
         "num_players_of", "order_index", "kron_butterfly", "and_interactions", "inverse_and_interactions",
         "and_transpose", "inverse_and_transpose", "or_interactions", "inverse_or_interactions",
         "or_transpose", "inverse_or_transpose",
     ],
-    "sparsify": ["AndOrResult", "and_or_interactions", "extraction_objective", "dual_lower_bound"],
-    "strength": [
+    "extraction.and_or": ["AndOrResult", "and_or_interactions", "extraction_objective", "dual_lower_bound"],
+    "analysis.strength": [
         "per_sample_strength", "strength_shape", "complexity", "signed_strength", "InteractionStrength",
     ],
-    "theory": [
+    "analysis.theory": [
         "NoiseFit", "EpochFit", "noise_transform", "inverse_noise_transform", "noise_transform_or",
         "prior_shape", "reference_shape", "shape_predictor", "fit_noise_level", "replay",
     ],
-    "phases": ["PhaseTracker"],
-    "callback": ["InteractionMonitor", "MeasurementError", "MeasurementWarning"],
-    "history": ["append_record", "read_history"],
+    "analysis.phases": ["PhaseTracker"],
+    "callbacks.monitor": ["InteractionMonitor", "MeasurementError", "MeasurementWarning"],
+    "analysis.history": ["append_record", "read_history"],
 }
 _LOCATION = {name: module for module, names in _SUBMODULES.items() for name in names}
 

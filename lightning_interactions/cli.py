@@ -1,7 +1,7 @@
 """Command line: ``lightning-interactions demo | report | analyze`` (or ``python -m lightning_interactions``).
 
-This module only parses and dispatches: the demo lives in :mod:`lightning_interactions.demo`,
-``report`` and ``analyze`` in :mod:`lightning_interactions.offline`.
+This module only parses and dispatches: the demo lives in :mod:`lightning_interactions.demos.demo`,
+``report`` and ``analyze`` in :mod:`lightning_interactions.reporting.offline`.
 
 * ``demo --out DIR``: train a small MLP on scikit-learn's digits with ``InteractionMonitor`` in a
   setting that over-fits; write TensorBoard logs, the report PNG and ``summary.json`` into DIR.
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_interactions.demo import DemoError, DemoSettings, run_demo
+    from lightning_interactions.demos.demo import DemoError, DemoSettings, run_demo
 
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
     settings = DemoSettings(
@@ -246,7 +246,7 @@ def _run_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_report(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_interactions.offline import OfflineError, format_summary, report_run
+    from lightning_interactions.reporting.offline import OfflineError, format_summary, report_run
 
     try:
         summary = report_run(args.logdir, args.out)
@@ -257,8 +257,8 @@ def _run_report(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_analyze(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_interactions import offline
-    from lightning_interactions.demo import DemoError
+    from lightning_interactions.reporting import offline
+    from lightning_interactions.demos.demo import DemoError
     from lightning_interactions.masking import PatchMasker
 
     try:

@@ -28,14 +28,14 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_interactions import callback as callback_module
-from lightning_interactions.callback import InteractionMonitor
-from lightning_interactions.engine import compute_interactions
-from lightning_interactions.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
+from lightning_interactions.callbacks import monitor as callback_module
+from lightning_interactions.callbacks.monitor import InteractionMonitor
+from lightning_interactions.engine.compute import compute_interactions
+from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
 from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.report import scalar_tags
-from lightning_interactions.strength import complexity, strength_shape
-from lightning_interactions.theory import fit_noise_level, shape_predictor
+from lightning_interactions.reporting.report import scalar_tags
+from lightning_interactions.analysis.strength import complexity, strength_shape
+from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
 
 FEATURES = 5
 NUM_SAMPLES = 4

@@ -26,12 +26,12 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_interactions import _setup as setup_checks
-from lightning_interactions import callback as callback_module
-from lightning_interactions.callback import InteractionMonitor, MeasurementError, MeasurementWarning
-from lightning_interactions.history import HISTORY_FILENAME, read_history
+from lightning_interactions.engine import _setup as setup_checks
+from lightning_interactions.callbacks import monitor as callback_module
+from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
+from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
 from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.phases import PhaseTracker
+from lightning_interactions.analysis.phases import PhaseTracker
 
 torch.set_num_threads(1)
 

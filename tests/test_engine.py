@@ -14,7 +14,7 @@ from itertools import combinations
 import pytest
 import torch
 
-from lightning_interactions.engine import (
+from lightning_interactions.engine.compute import (
     MAX_PLAYERS,
     InteractionResult,
     compute_interactions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_interactions.engine import compute_interactions, masked_outputs, model_device
+from lightning_interactions.engine.compute import compute_interactions, masked_outputs, model_device
 from lightning_interactions.masking import FeatureMasker, PatchMasker, PointCloudMasker, TokenMasker
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -19,8 +19,8 @@ import warnings
 import pytest
 import torch
 
-from lightning_interactions import _forward, _memory, _setup, engine
-from lightning_interactions.engine import MeasurementTooLarge, compute_interactions, masked_outputs
+from lightning_interactions.engine import _forward, _memory, _setup, compute as engine
+from lightning_interactions.engine.compute import MeasurementTooLarge, compute_interactions, masked_outputs
 from lightning_interactions.masking import FeatureMasker, PatchMasker
 
 GIB = 2**30
@@ -185,7 +185,7 @@ def test_available_memory_of_the_cpu_is_memavailable():
 _PEAK_SCRIPT = """
 import torch
 torch.set_num_threads(1)
-from lightning_interactions.sparsify import and_or_interactions
+from lightning_interactions.extraction.and_or import and_or_interactions
 
 def status(key):
     with open("/proc/self/status") as f:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_interactions._gram import TriggerColumns, interval_sums, trigger_gram
+from lightning_interactions.extraction._gram import TriggerColumns, interval_sums, trigger_gram
 
 
 def dense_triggers(n: int, sets: torch.Tensor, is_or: torch.Tensor) -> torch.Tensor:

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from lightning_interactions.cli import main
-from lightning_interactions.demo import build_mlp, load_digits_split
-from lightning_interactions.engine import compute_interactions
-from lightning_interactions.history import HISTORY_FILENAME, append_record, read_history, save_reference
+from lightning_interactions.demos.demo import build_mlp, load_digits_split
+from lightning_interactions.engine.compute import compute_interactions
+from lightning_interactions.analysis.history import HISTORY_FILENAME, append_record, read_history, save_reference
 from lightning_interactions.masking import PatchMasker
-from lightning_interactions.offline import OfflineError, checkpoint_files
-from lightning_interactions.theory import reference_shape
+from lightning_interactions.reporting.offline import OfflineError, checkpoint_files
+from lightning_interactions.analysis.theory import reference_shape
 
 # A reference measurement of two samples over n = 3 players, and the noise levels of the earlier epochs.
 I_AND = torch.tensor([[0.0, 1.0, 0.5, 0.8, 0.2, 0.1, 0.3, 0.9], [0.0, 0.3, 1.0, 0.2, 0.6, 0.7, 0.1, 0.4]])
@@ -161,7 +161,7 @@ def test_analyze_measures_each_checkpoint(tmp_path, capsys):
 def test_analyze_a_lightning_module(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    from lightning_interactions.demo import DigitsClassifier
+    from lightning_interactions.demos.demo import DigitsClassifier
 
     (tmp_path / "ckpt").mkdir()
     modules = {}
@@ -170,7 +170,7 @@ def test_analyze_a_lightning_module(tmp_path):
         modules[epoch] = DigitsClassifier()
         torch.save(modules[epoch].state_dict(), tmp_path / "ckpt" / f"epoch={epoch}.pt")
     out = tmp_path / "analysis"
-    spec = "lightning_interactions.demo:DigitsClassifier"
+    spec = "lightning_interactions.demos.demo:DigitsClassifier"
     args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
     assert main([*args, *ANALYZE]) == 0
     history = read_history(out / HISTORY_FILENAME)
@@ -199,7 +199,7 @@ def test_analyze_lightning_checkpoints(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from torch.utils.data import DataLoader, TensorDataset
 
-    from lightning_interactions.demo import DigitsClassifier
+    from lightning_interactions.demos.demo import DigitsClassifier
 
     data = load_digits_split(30, 20, 0.25, 0)
     loader = DataLoader(TensorDataset(data["x_train"], data["y_train"]), batch_size=10)
@@ -210,7 +210,7 @@ def test_analyze_lightning_checkpoints(tmp_path):
     trainer.fit(DigitsClassifier(hidden=6), loader, loader)
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0.ckpt", "epoch=1.ckpt"]
     out = tmp_path / "analysis"
-    spec = "lightning_interactions.demo:DigitsClassifier"
+    spec = "lightning_interactions.demos.demo:DigitsClassifier"
     args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
     assert main([*args, *ANALYZE]) == 0
     history = read_history(out / HISTORY_FILENAME)

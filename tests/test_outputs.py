@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lightning_interactions.outputs import (
+from lightning_interactions.engine.outputs import (
     binary_logit,
     check_output_values,
     log_odds,

@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.phases.PhaseTracker on synthetic complexity sequences."""
+"""Tests for lightning_interactions.analysis.phases.PhaseTracker on synthetic complexity sequences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from lightning_interactions.phases import PhaseTracker
+from lightning_interactions.analysis.phases import PhaseTracker
 
 
 def run(tracker: PhaseTracker, values: list[float], start: int = 0) -> list[int]:

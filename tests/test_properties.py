@@ -30,10 +30,10 @@ from lightning_interactions.masking import (
     PointCloudMasker,
     TokenMasker,
 )
-from lightning_interactions.outputs import binary_logit, log_odds, regression
-from lightning_interactions.strength import complexity, per_sample_strength, signed_strength, strength_shape
-from lightning_interactions.theory import inverse_noise_transform, noise_transform, noise_transform_or
-from lightning_interactions.transforms import (
+from lightning_interactions.engine.outputs import binary_logit, log_odds, regression
+from lightning_interactions.analysis.strength import complexity, per_sample_strength, signed_strength, strength_shape
+from lightning_interactions.analysis.theory import inverse_noise_transform, noise_transform, noise_transform_or
+from lightning_interactions.extraction.transforms import (
     and_interactions,
     and_transpose,
     inverse_and_interactions,

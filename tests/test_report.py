@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.report: scalars, layout, summary numbers and figures."""
+"""Tests for lightning_interactions.reporting.report: scalars, layout, summary numbers and figures."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_interactions import report
-from lightning_interactions.phases import PhaseTracker
-from lightning_interactions.theory import EpochFit, prior_shape
+from lightning_interactions.reporting import report
+from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.theory import EpochFit, prior_shape
 
 N = 6
 # Prior-mode noise level: rises through phase 1 (the complexity falls), then falls (it rises).

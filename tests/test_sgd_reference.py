@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_interactions.reference import exact_extraction_optimum
-from lightning_interactions.sparsify import and_or_interactions
+from highs_oracle import exact_extraction_optimum
+from lightning_interactions.extraction.and_or import and_or_interactions
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "sgd_reference.py"
 _SPEC = importlib.util.spec_from_file_location("sgd_reference", _PATH)

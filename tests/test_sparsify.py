@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_interactions.reference import exact_extraction_optimum
-from lightning_interactions.sparsify import and_or_interactions, dual_lower_bound
+from highs_oracle import exact_extraction_optimum
+from lightning_interactions.extraction.and_or import and_or_interactions, dual_lower_bound
 
 pytest.importorskip("scipy")
 

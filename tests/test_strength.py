@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_interactions.strength import (
+from lightning_interactions.analysis.strength import (
     InteractionStrength,
     complexity,
     per_sample_strength,

@@ -27,9 +27,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_interactions.callback import InteractionMonitor
+from lightning_interactions.callbacks.monitor import InteractionMonitor
 from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.report import scalar_tags
+from lightning_interactions.reporting.report import scalar_tags
 
 FEATURES = 5
 EPOCHS = 2

@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.theory against literal definitions, least squares and Monte Carlo."""
+"""Tests for lightning_interactions.analysis.theory against literal definitions, least squares and Monte Carlo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lightning_interactions.theory import (
+from lightning_interactions.analysis.theory import (
     EpochFit,
     NoiseFit,
     fit_noise_level,

@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.transforms against the literal definitions of theory.md section 2.
+"""Tests for lightning_interactions.extraction.transforms against the literal definitions of theory.md section 2.
 
 Every reference here is written from the definitions alone (Python loops over integer masks and
 their subsets), never from the butterfly code under test. Integer-valued float64 inputs make
@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_interactions.transforms import (
+from lightning_interactions.extraction.transforms import (
     and_interactions,
     and_transpose,
     inverse_and_interactions,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lightning_interactions.transforms import and_interactions, num_players_of, or_interactions
+from lightning_interactions.extraction.transforms import and_interactions, num_players_of, or_interactions
 
 __all__ = ["transform_matrix", "exact_extraction_optimum"]
 

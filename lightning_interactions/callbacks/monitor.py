@@ -27,10 +27,10 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lightning_interactions import report
-from lightning_interactions._rng import preserved_rng_state
-from lightning_interactions.engine import MAX_PLAYERS, compute_interactions
-from lightning_interactions.history import (
+from lightning_interactions.reporting import report
+from lightning_interactions.callbacks._rng import preserved_rng_state
+from lightning_interactions.engine.compute import MAX_PLAYERS, compute_interactions
+from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
     REFERENCE_FILENAME,
     append_record,
@@ -38,9 +38,9 @@ from lightning_interactions.history import (
     save_reference,
 )
 from lightning_interactions.masking import Masker, as_masker
-from lightning_interactions.phases import PhaseTracker
-from lightning_interactions.strength import complexity, per_sample_strength, signed_strength, strength_shape
-from lightning_interactions.theory import fit_noise_level, replay, shape_predictor
+from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.strength import complexity, per_sample_strength, signed_strength, strength_shape
+from lightning_interactions.analysis.theory import fit_noise_level, replay, shape_predictor
 
 __all__ = ["InteractionMonitor", "MeasurementError", "MeasurementWarning"]
 
@@ -111,7 +111,7 @@ class InteractionMonitor(Callback):
     Resuming: the monitor's state (samples, players, history, phase) is in every checkpoint. A run
     resumed from a checkpoint older than the last line of its history file (the process was killed
     after a measurement but before the next checkpoint) measures those epochs again; it marks the
-    file with a ``resume`` line, and :func:`~lightning_interactions.history.read_history` keeps
+    file with a ``resume`` line, and :func:`~lightning_interactions.analysis.history.read_history` keeps
     the history of the checkpoint the run resumed from followed by the new measurements: the
     resumed run's measurement of an epoch wins. No line is ever removed from the file. A run
     resumed into a new log directory first copies the checkpoint's history into that directory's
@@ -127,7 +127,7 @@ class InteractionMonitor(Callback):
         prediction: ``"prior"`` fits each epoch's shape with the independent-reference prior;
             ``"reference"`` fits the previous measurement's shape against the current one.
         alert_margin, alert_patience: the phase-2 rule of
-            :class:`~lightning_interactions.phases.PhaseTracker`.
+            :class:`~lightning_interactions.analysis.phases.PhaseTracker`.
         log_prefix: prefix of every metric name.
         samples: inputs, or ``(inputs, targets)``, to measure instead of validation samples.
         seed: seed of the sample and player choice.

@@ -38,14 +38,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_interactions._forward import Progress, forward_all
-from lightning_interactions._memory import MeasurementTooLarge
-from lightning_interactions._setup import Model, model_device, prepare
+from lightning_interactions.engine._forward import Progress, forward_all
+from lightning_interactions.engine._memory import MeasurementTooLarge
+from lightning_interactions.engine._setup import Model, model_device, prepare
 from lightning_interactions.masking import Masker, MaskFn
-from lightning_interactions.outputs import OutputFn
-from lightning_interactions.sparsify import and_or_interactions
-from lightning_interactions.strength import complexity as _complexity
-from lightning_interactions.strength import per_sample_strength, strength_shape
+from lightning_interactions.engine.outputs import OutputFn
+from lightning_interactions.extraction.and_or import and_or_interactions
+from lightning_interactions.analysis.strength import complexity as _complexity
+from lightning_interactions.analysis.strength import per_sample_strength, strength_shape
 
 __all__ = [
     "MAX_PLAYERS",
@@ -273,7 +273,7 @@ def compute_interactions(
 
     Runs the model on all ``2^n`` masked versions of each sample (:func:`masked_outputs`), skips
     samples with a non-finite output (with a warning), extracts sparse AND-OR interactions with
-    :func:`~lightning_interactions.sparsify.and_or_interactions` and sums their strength by order.
+    :func:`~lightning_interactions.extraction.and_or.and_or_interactions` and sums their strength by order.
 
     Args:
         model: a module (or callable) mapping a batch ``(N, ...)`` of masked inputs to outputs.

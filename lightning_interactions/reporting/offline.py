@@ -2,8 +2,8 @@
 
 Both end in :func:`write_run_report`, which the demo uses too: from a history (the monitor's
 records) and, when known, the interactions of the last measurement, it replays the run in
-reference mode (:func:`lightning_interactions.theory.replay`), draws the report PNG
-(:func:`lightning_interactions.report.write_report_png`) and writes ``summary.md`` and
+reference mode (:func:`lightning_interactions.analysis.theory.replay`), draws the report PNG
+(:func:`lightning_interactions.reporting.report.write_report_png`) and writes ``summary.md`` and
 ``summary.json``.
 
 Example:
@@ -25,8 +25,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from lightning_interactions import report
-from lightning_interactions.history import (
+from lightning_interactions.reporting import report
+from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
     REFERENCE_FILENAME,
     append_record,
@@ -34,7 +34,7 @@ from lightning_interactions.history import (
     read_history,
     save_reference,
 )
-from lightning_interactions.theory import EpochFit, replay, shape_predictor
+from lightning_interactions.analysis.theory import EpochFit, replay, shape_predictor
 
 __all__ = [
     "REPORT_FILENAME",
@@ -382,10 +382,10 @@ def history_from_checkpoints(
     """Measure every checkpoint on the same samples and players; returns the history and last interactions.
 
     Each record has the fields of the monitor's records (prior-mode online fit, phase and alert from
-    a :class:`~lightning_interactions.phases.PhaseTracker`), so the same report applies.
+    a :class:`~lightning_interactions.analysis.phases.PhaseTracker`), so the same report applies.
     """
-    from lightning_interactions.engine import compute_interactions
-    from lightning_interactions.phases import PhaseTracker
+    from lightning_interactions.engine.compute import compute_interactions
+    from lightning_interactions.analysis.phases import PhaseTracker
 
     masker.validate(inputs)
     players = masker.select_players(inputs, seed=seed)
@@ -409,13 +409,13 @@ def history_from_checkpoints(
 
 def _record(epoch: int, I_and: Tensor, I_or: Tensor, gap: Tensor, tracker: Any) -> dict[str, Any]:
     """A history record as the monitor writes it (prior-mode online fit)."""
-    from lightning_interactions.strength import (
+    from lightning_interactions.analysis.strength import (
         complexity,
         per_sample_strength,
         signed_strength,
         strength_shape,
     )
-    from lightning_interactions.theory import fit_noise_level
+    from lightning_interactions.analysis.theory import fit_noise_level
 
     n = I_and.shape[1].bit_length() - 1
     strength = per_sample_strength(I_and, I_or).mean(dim=0)
@@ -455,7 +455,7 @@ def _strip_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def load_demo_mlp(path: Path) -> nn.Module:
     """The demo's MLP with the weights of ``path`` (a state dict; its hidden width is read off it)."""
-    from lightning_interactions.demo import build_mlp
+    from lightning_interactions.demos.demo import build_mlp
 
     state = _strip_prefix(torch.load(path, map_location="cpu", weights_only=True))
     if "1.weight" not in state:
@@ -496,7 +496,7 @@ def draw_samples(
     ``num_samples`` of the first ``POOL_FACTOR * num_samples``, chosen by a seeded permutation
     and kept in order, as :class:`~lightning_interactions.InteractionMonitor` draws them.
     """
-    from lightning_interactions.callback import POOL_FACTOR
+    from lightning_interactions.callbacks.monitor import POOL_FACTOR
 
     pool = inputs[: POOL_FACTOR * num_samples]
     generator = torch.Generator().manual_seed(seed)
@@ -513,7 +513,7 @@ def digits_source(
     num_samples: int, seed: int, train_size: int, val_size: int, label_noise: float
 ) -> tuple[Tensor, Tensor, LossFn]:
     """The demo's digits split: measured samples, their labels, and a loss function on the full split."""
-    from lightning_interactions.demo import load_digits_split
+    from lightning_interactions.demos.demo import load_digits_split
 
     data = load_digits_split(train_size, val_size, label_noise, seed)
     inputs, targets = draw_samples(data["x_val"], data["y_val"], num_samples, seed)

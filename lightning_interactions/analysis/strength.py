@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torchmetrics import Metric
 
-from lightning_interactions.transforms import num_players_of, order_index
+from lightning_interactions.extraction.transforms import num_players_of, order_index
 
 __all__ = [
     "per_sample_strength",

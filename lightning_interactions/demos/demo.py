@@ -4,7 +4,7 @@ A small MLP learns scikit-learn's bundled 8x8 digits (no download) from a small 
 with part of its labels replaced by random ones, so that it over-fits within a few dozen epochs
 on a CPU. Lightning trains it with an :class:`~lightning_interactions.InteractionMonitor`
 (2x2 patch players) and a TensorBoard logger; the run then writes its report (PNG, summary text,
-``summary.json``) with :func:`lightning_interactions.offline.write_run_report`.
+``summary.json``) with :func:`lightning_interactions.reporting.offline.write_run_report`.
 
 Everything is seeded: the split, the label noise, the weights, the batch order and the players.
 
@@ -296,7 +296,7 @@ def _trainer(settings: DemoSettings, callbacks: list[Any]) -> Any:
 
 
 def _monitor(settings: DemoSettings) -> Any:
-    from lightning_interactions.callback import InteractionMonitor
+    from lightning_interactions.callbacks.monitor import InteractionMonitor
     from lightning_interactions.masking import PatchMasker
 
     masker = PatchMasker(patch_size=settings.patch_size, num_players=settings.num_players)
@@ -357,7 +357,7 @@ def _say(settings: DemoSettings, text: str) -> None:
 
 
 def _run(settings: DemoSettings) -> dict[str, Any]:
-    from lightning_interactions import offline
+    from lightning_interactions.reporting import offline
 
     start = time.perf_counter()
     data = load_digits_split(settings.train_size, settings.val_size, settings.label_noise, settings.seed)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from lightning_interactions.transforms import inverse_and_interactions, inverse_and_transpose
+from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
 
 def interval_sums(weights: torch.Tensor, n: int, out: torch.Tensor | None = None) -> torch.Tensor:

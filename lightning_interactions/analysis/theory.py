@@ -26,8 +26,8 @@ from typing import Any, Callable, Union
 
 import torch
 
-from lightning_interactions.strength import per_sample_strength, strength_shape
-from lightning_interactions.transforms import kron_butterfly, num_players_of
+from lightning_interactions.analysis.strength import per_sample_strength, strength_shape
+from lightning_interactions.extraction.transforms import kron_butterfly, num_players_of
 
 __all__ = [
     "NoiseFit",

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions._gram import TriggerColumns
-from lightning_interactions._lp import solve_master
-from lightning_interactions.transforms import (
+from lightning_interactions.extraction._gram import TriggerColumns
+from lightning_interactions.extraction._interior_point import solve_master
+from lightning_interactions.extraction.transforms import (
     and_interactions,
     inverse_and_interactions,
     inverse_and_transpose,

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lightning_interactions.theory import EpochFit
+from lightning_interactions.analysis.theory import EpochFit
 
 if TYPE_CHECKING:  # matplotlib is optional: only for type checkers
     from matplotlib.axes import Axes
@@ -218,7 +218,7 @@ def summary_text(
     """A short markdown summary of a monitored run.
 
     ``alert_epoch`` and ``onset_epoch`` are the phase tracker's (None: no alert). ``replay_fits`` is
-    the reference replay (:func:`lightning_interactions.theory.replay`, reference = its last
+    the reference replay (:func:`lightning_interactions.analysis.theory.replay`, reference = its last
     entry) or None. The replay means leave out the reference epoch, which fits itself trivially.
 
     Example:
@@ -305,7 +305,7 @@ def _new_figure(**kwargs: Any) -> Figure:
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(
-            f"the figures of lightning_interactions.report need matplotlib: {_INSTALL_HINT}"
+            f"the figures of lightning_interactions.reporting.report need matplotlib: {_INSTALL_HINT}"
         ) from err
     figure = Figure(**kwargs)
     FigureCanvasAgg(figure)

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from lightning_interactions._memory import OOM_ERRORS, release_cached_memory
-from lightning_interactions._setup import Model, Setup
+from lightning_interactions.engine._memory import OOM_ERRORS, release_cached_memory
+from lightning_interactions.engine._setup import Model, Setup
 from lightning_interactions.masking import accepts_out
-from lightning_interactions.outputs import check_output_values
+from lightning_interactions.engine.outputs import check_output_values
 
 
 class _EvalMode:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from lightning_interactions._memory import (
+from lightning_interactions.engine._memory import (
     MeasurementTooLarge,
     available_memory,
     estimate_memory,
@@ -21,7 +21,7 @@ from lightning_interactions._memory import (
     format_gib,
 )
 from lightning_interactions.masking import Masker, MaskFn, as_masker
-from lightning_interactions.outputs import OutputFn, resolve_output
+from lightning_interactions.engine.outputs import OutputFn, resolve_output
 
 Model = Callable[[Tensor], Any]
 

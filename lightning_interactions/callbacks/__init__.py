@@ -1,0 +1,5 @@
+"""The Lightning side: :class:`InteractionMonitor` and its helpers (samples, distributed gather, faults)."""
+
+from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
+
+__all__ = ["InteractionMonitor", "MeasurementError", "MeasurementWarning"]

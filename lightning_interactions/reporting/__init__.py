@@ -1,0 +1,1 @@
+"""After-the-fact reports: the summary text, the run report, the ``report`` and ``analyze`` commands."""
