@@ -7,8 +7,9 @@ one run:
 
 * ours: ``and_or_interactions`` on 16 samples (median of ``--repeats``; one run at n = 12),
   time for all 16 and per sample, objective relative to the optimum, certified gap;
-* HiGHS: the exact LP (``reference.exact_extraction_optimum``) per sample, where it finishes in
-  minutes: all 16 samples at n = 8, ``--lp-samples-10`` (2) at n = 10, none at n = 12;
+* HiGHS: the exact LP (``exact_extraction_optimum`` of ``tests/highs_oracle.py``) per sample,
+  where it finishes in minutes: all 16 samples at n = 8, ``--lp-samples-10`` (2) at n = 10,
+  none at n = 12;
 * SGD: the paper group's procedure (``benchmarks/sgd_reference.py``: dense matrices, SGD with
   momentum, 10,000 iterations, lr 1e-5 decaying to 1e-6) at its own defaults, on the first
   ``--sgd-samples-N`` samples run as one batch (time per sample = batch time / samples);
@@ -41,7 +42,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # highs_oracle, the exact LP
 
+from highs_oracle import exact_extraction_optimum  # noqa: E402
 from sgd_reference import (  # noqa: E402
     SOURCE_ITERATIONS,
     SOURCE_LR,
@@ -50,10 +53,9 @@ from sgd_reference import (  # noqa: E402
     sgd_extraction,
 )
 
-from lightning_interactions.masking import PatchMasker  # noqa: E402
 from lightning_interactions.engine.outputs import log_odds  # noqa: E402
-from highs_oracle import exact_extraction_optimum  # noqa: E402
 from lightning_interactions.extraction.and_or import and_or_interactions  # noqa: E402
+from lightning_interactions.masking import PatchMasker  # noqa: E402
 
 SAMPLES = 16
 # Tuned learning rates, chosen by hand from sweeps run once on this benchmark's values (numbers in

@@ -43,8 +43,8 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lightning_interactions.masking import PatchMasker  # noqa: E402
 from lightning_interactions.engine.outputs import log_odds  # noqa: E402
+from lightning_interactions.masking import PatchMasker  # noqa: E402
 
 try:  # written concurrently with this benchmark; time it when it is there
     from lightning_interactions.engine.compute import masked_outputs  # noqa: E402

@@ -17,7 +17,7 @@ the monitor among its callbacks:
   the monitor's defaults otherwise (16 samples, chunks of 1024).
 
 Inside the ``Trainer``, a callback re-runs the monitor's own measurement
-(``InteractionMonitor._measure``, exactly what its hooks call) and the floor, repetitions
+(``InteractionMonitor.measure``, exactly what its hooks call) and the floor, repetitions
 interleaved and the monitor's state restored after each, once on the untrained model (epoch
 0, before the first training epoch) and once on the briefly trained one (after the last
 epoch); times are medians. Timers wrapped around the monitor's parts (its masker, forward
@@ -60,12 +60,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import lightning_interactions.analysis.record as record_module  # noqa: E402
 import lightning_interactions.callbacks.monitor as callback_module  # noqa: E402
-from lightning_interactions.demos import demo  # noqa
-from lightning_interactions.reporting import report  # noqa: E402
+import lightning_interactions.callbacks.publishing as publishing_module  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from lightning_interactions import demos as demo  # noqa: E402
 from lightning_interactions.callbacks.monitor import InteractionMonitor  # noqa: E402
-from lightning_interactions.masking import PatchMasker  # noqa: E402
 from lightning_interactions.engine.outputs import resolve_output  # noqa: E402
+from lightning_interactions.masking import PatchMasker  # noqa: E402
 
 TARGET_RATIO = 1.5
 BATCH_SIZE = 1024  # the monitor's default chunk of masked inputs
@@ -210,7 +212,7 @@ def cnn_case(epochs: int, num_samples: int, train_size: int, val_size: int) -> C
 class Probe:
     """Wraps the monitor's parts in timers that count only during a timed measurement.
 
-    ``calls`` gets one dict per ``_measure`` call: ``total`` and the seconds of every part.
+    ``calls`` gets one dict per ``measure`` call: ``total`` and the seconds of every part.
     """
 
     def __init__(self) -> None:
@@ -244,7 +246,7 @@ class Probe:
 
     def install(self, monitor: InteractionMonitor, trainer: pl.Trainer, module: nn.Module) -> None:
         """Wrap everything a measurement calls; ``remove`` undoes it."""
-        measure = monitor._measure
+        measure = monitor.measure
 
         @functools.wraps(measure)
         def timed_measure(trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
@@ -278,19 +280,19 @@ class Probe:
                 self.last_v = result.v.detach().clone()
             return result
 
-        self.patch(monitor, "_measure", timed_measure)
+        self.patch(monitor, "measure", timed_measure)
         self.patch(callback_module, "compute_interactions", timed_compute)
         self.patch(monitor.masker, "apply", self.timed("masking", monitor.masker.apply))
-        self.patch(monitor, "_record", self.timed("record", monitor._record))
-        self.patch(monitor, "_fit_noise", self.timed("theory_fit", monitor._fit_noise))
-        self.patch(monitor, "_log", self.timed("log", monitor._log))
+        self.patch(callback_module, "build_record", self.timed("record", callback_module.build_record))
+        self.patch(record_module, "noise_fit_fields", self.timed("theory_fit", record_module.noise_fit_fields))
+        self.patch(callback_module, "publish_measurement", self.timed("log", callback_module.publish_measurement))
         self.patch(callback_module, "append_record", self.timed("history", callback_module.append_record))
         self.patch(callback_module, "save_reference", self.timed("history", callback_module.save_reference))
         for name in ("figure_measured_vs_predicted", "figure_shape_heatmap"):
-            self.patch(report, name, self.timed("figure_build", getattr(report, name)))
+            self.patch(publishing_module, name, self.timed("figure_build", getattr(publishing_module, name)))
         for logger in trainer.loggers:
             self.patch(logger, "log_metrics", self.timed("scalars", logger.log_metrics))
-        for writer in monitor._tensorboard_writers(trainer):
+        for writer in [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]:
             self.patch(writer, "add_figure", self.timed("figure_write", writer.add_figure))
             self.patch(writer, "add_custom_scalars", self.timed("scalars", writer.add_custom_scalars))
             self.patch(writer, "flush", self.timed("flush", writer.flush))
@@ -321,7 +323,7 @@ def breakdown(call: dict[str, Any]) -> dict[str, float]:
         "model forward": forward,
         "engine rest (output fn, checks, copies)": get("engine_forward_s", 0.0) - masking - forward,
         "extraction (+ per-sample strength)": get("engine_extraction_s", 0.0),
-        "strength + theory fit (_record)": get("record", 0.0),
+        "strength + theory fit (build_record)": get("record", 0.0),
         "TB scalars": get("scalars", 0.0),
         "figures (build + render/write)": get("figure_build", 0.0) + get("figure_write", 0.0),
         "TB flush": get("flush", 0.0),
@@ -350,8 +352,8 @@ def floor_chunks(samples: int, num_masks: int) -> list[tuple[int, int, int, int]
 
 def build_floor(monitor: InteractionMonitor, module: nn.Module) -> Callable[[], Tensor]:
     """A function running the bare forward passes on the monitor's masked inputs, built here once."""
-    inputs, targets, players = monitor._inputs, monitor._targets, monitor._players
-    assert inputs is not None and targets is not None and players is not None
+    assert monitor.samples is not None and monitor.samples.targets is not None
+    inputs, targets, players = monitor.samples.inputs, monitor.samples.targets, monitor.samples.players
     samples, num_masks = inputs.shape[0], 2**monitor.masker.num_players
     masks = torch.arange(num_masks)
     output_fn = resolve_output(monitor.output)
@@ -385,21 +387,20 @@ def build_floor(monitor: InteractionMonitor, module: nn.Module) -> Callable[[], 
 # ---------------------------------------------------------------------------------------------
 
 
-def snapshot(monitor: InteractionMonitor) -> tuple[Any, ...]:
-    """What a measurement changes in the monitor (history, phase tracker, reference)."""
-    return list(monitor.history), copy.deepcopy(monitor.tracker.state_dict()), monitor._reference
+def snapshot(monitor: InteractionMonitor) -> dict[str, Any]:
+    """What a measurement changes in the monitor (history, phase tracker, reference): its state."""
+    return copy.deepcopy(monitor.state_dict())
 
 
-def restore(monitor: InteractionMonitor, state: tuple[Any, ...]) -> None:
-    history, tracker, reference = state
-    monitor.history = list(history)
-    monitor.tracker.load_state_dict(copy.deepcopy(tracker))
-    monitor._reference = reference
+def restore(monitor: InteractionMonitor, state: dict[str, Any]) -> None:
+    """Put back the history, tracker and reference of ``state``; the samples stay (they never change)."""
+    samples = {key: monitor.state_dict()[key] for key in ("inputs", "targets", "players")}
+    monitor.load_state_dict({**copy.deepcopy(state), **samples})
 
 
-def _check_recorded(before: tuple[Any, ...], after: tuple[Any, ...]) -> None:
+def _check_recorded(before: dict[str, Any], after: dict[str, Any]) -> None:
     """Fail loudly if a timed measurement was skipped (the monitor only warns) instead of recorded."""
-    if len(after[0]) != len(before[0]) + 1:
+    if len(after["history"]) != len(before["history"]) + 1:
         raise AssertionError("the monitor skipped a timed measurement (see its warning): nothing to time")
 
 
@@ -428,8 +429,8 @@ class Bench(pl.Callback):
         self.probe = Probe()
         self.results: list[Repeats] = []
         self.profile_text = ""
-        self._before_last: tuple[Any, ...] | None = None
-        self._before_first: tuple[Any, ...] | None = None
+        self._before_last: dict[str, Any] | None = None
+        self._before_first: dict[str, Any] | None = None
 
     @property
     def natural(self) -> list[dict[str, Any]]:
@@ -458,7 +459,7 @@ class Bench(pl.Callback):
         self.probe.remove()
 
     def _time(
-        self, label: str, epoch: int, before: tuple[Any, ...], trainer: pl.Trainer, module: pl.LightningModule
+        self, label: str, epoch: int, before: dict[str, Any], trainer: pl.Trainer, module: pl.LightningModule
     ) -> None:
         after = snapshot(self.monitor)
         hook_call = self.probe.calls[-1]  # the hook's own measurement of this epoch, just made
@@ -477,7 +478,7 @@ class Bench(pl.Callback):
                     result.floor.append(self._floor_time(floor))
                 else:
                     restore(self.monitor, before)
-                    self.monitor._measure(trainer, module, epoch)
+                    self.monitor.measure(trainer, module, epoch)
                     _check_recorded(before, snapshot(self.monitor))
                     result.monitor.append(self.probe.calls[-1]["total"])
                     result.calls.append(self.probe.calls[-1])
@@ -500,13 +501,13 @@ class Bench(pl.Callback):
         floor()
         return time.perf_counter() - start
 
-    def _profile(self, trainer: pl.Trainer, module: pl.LightningModule, before: tuple[Any, ...]) -> None:
+    def _profile(self, trainer: pl.Trainer, module: pl.LightningModule, before: dict[str, Any]) -> None:
         after = snapshot(self.monitor)
         restore(self.monitor, before)
         profiler = cProfile.Profile()
         self.probe.source = "bench"
         profiler.enable()
-        self.monitor._measure(trainer, module, trainer.max_epochs)
+        self.monitor.measure(trainer, module, trainer.max_epochs)
         profiler.disable()
         self.probe.source = "hook"
         restore(self.monitor, after)
@@ -573,8 +574,8 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
     fit(case, [without_after], out, f"{case.name}-plain-2")
 
     num_masks = 2**monitor.masker.num_players
-    inputs = monitor._inputs
-    assert inputs is not None
+    assert monitor.samples is not None
+    inputs = monitor.samples.inputs
     print(
         f"{inputs.shape[0]} samples x {num_masks} masks = {inputs.shape[0] * num_masks} masked inputs per "
         f"measurement, chunks of {BATCH_SIZE}; {sum(p.numel() for p in module.parameters()):,} parameters"
@@ -594,7 +595,7 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
         + "".join(f"{ms(f):>22}" for f, _ in medians.values())
     )
     print(
-        f"{'monitor (InteractionMonitor._measure)':<42}"
+        f"{'monitor (InteractionMonitor.measure)':<42}"
         + "".join(f"{ms(m):>22}" for _, m in medians.values())
     )
     print(f"{'monitor / floor':<42}" + "".join(f"{m / f:>21.2f}x" for f, m in medians.values()))
@@ -615,7 +616,7 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
         )
         print(f"  {key:<40}{cells}")
     fits = [statistics.median(c.get("theory_fit", 0.0) for c in r.calls) for r in bench.results]
-    print(f"  {'  of which theory fit (_fit_noise)':<40}" + "".join(f"{ms(f):>14} {'':6}" for f in fits))
+    print(f"  {'  of which theory fit (noise_fit_fields)':<40}" + "".join(f"{ms(f):>14} {'':6}" for f in fits))
     record = [statistics.median(c["record_seconds"] for c in r.calls) for r in bench.results]
     label = 'record["seconds"] (engine + gather)'
     print(f"  {label:<40}" + "".join(f"{ms(s):>14} {'':6}" for s in record))

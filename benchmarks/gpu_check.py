@@ -47,10 +47,10 @@ from torch import nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from lightning_interactions.engine.compute import masked_outputs  # noqa: E402
-from lightning_interactions.masking import PatchMasker  # noqa: E402
 from lightning_interactions.engine.outputs import log_odds  # noqa: E402
 from lightning_interactions.extraction.and_or import and_or_interactions  # noqa: E402
 from lightning_interactions.extraction.transforms import and_interactions, or_interactions  # noqa: E402
+from lightning_interactions.masking import PatchMasker  # noqa: E402
 
 PATCH = 8  # 8x8 patches of a 32x32 image: a 4x4 grid, so at most 16 players
 NUM_CLASSES = 10

@@ -43,14 +43,23 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from highs_oracle import transform_matrix
-from lightning_interactions.extraction.and_or import extraction_objective
-from lightning_interactions.extraction.transforms import and_interactions, num_players_of, or_interactions
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # highs_oracle, the exact LP
+
+from highs_oracle import transform_matrix  # noqa: E402
+
+from lightning_interactions.extraction.and_or import extraction_objective  # noqa: E402
+from lightning_interactions.extraction.transforms import (  # noqa: E402
+    and_interactions,
+    num_players_of,
+    or_interactions,
+)
 
 __all__ = [
     "SOURCE_LR",

@@ -1,5 +1,6 @@
-"""Pieces shared by the examples: a Lightning classifier wrapper, a tensor DataModule, the
-command line every example accepts, the Trainer they all use, and the printed summary.
+"""Pieces shared by the examples: the command line every example accepts, the Trainer they all
+use, and the printed summary; the classifier wrapper and the tensor DataModule are those of
+:mod:`lightning_interactions.demos`, re-exported here.
 
 Not an example itself; the examples import it from their own folder.
 """
@@ -12,64 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_interactions import InteractionMonitor
+from lightning_interactions.demos import Classifier, TensorDataModule
 
 __all__ = ["Classifier", "TensorDataModule", "parse_args", "fit", "print_summary"]
-
-
-class Classifier(L.LightningModule):
-    """A classifier around any ``net`` that returns logits: cross-entropy, Adam, loss and accuracy logs.
-
-    Logs ``train_loss`` (per epoch), ``val_loss`` and ``val_acc``; the monitor attaches the two
-    losses to its records.
-    """
-
-    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
-        super().__init__()
-        self.net = net
-        self.lr = lr
-        self.weight_decay = weight_decay
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
-        x, y = batch[0], batch[1]
-        loss = nn.functional.cross_entropy(self(x), y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
-        logits = self(batch[0])
-        self.log("val_loss", nn.functional.cross_entropy(logits, batch[1]))
-        self.log("val_acc", (logits.argmax(dim=1) == batch[1]).float().mean())
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-
-class TensorDataModule(L.LightningDataModule):
-    """Training and validation tensors as a DataModule (shuffled training batches, fixed validation)."""
-
-    def __init__(
-        self, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, batch_size: int = 64
-    ) -> None:
-        super().__init__()
-        self.train_set = TensorDataset(x_train, y_train)
-        self.val_set = TensorDataset(x_val, y_val)
-        self.batch_size = batch_size
-
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(0)
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
 
 
 def parse_args(

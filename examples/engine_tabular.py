@@ -30,7 +30,7 @@ def main() -> None:
 
     def measure(label: str) -> None:
         result = compute_interactions(model, features[held_out], labels[held_out], masker=masker)
-        shape = " ".join(f"{value:.3f}" for value in result.shape.tolist())
+        shape = " ".join(f"{value:.3f}" for value in result.strength_shape.tolist())
         print(f"{label:>9}: complexity {result.complexity:.3f}, shape by order 1..10: {shape}")
         print(f"{'':>9}  certified extraction gap <= {result.max_gap:.1e}, {result.timings['total_s']:.2f} s")
 

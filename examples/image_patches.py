@@ -18,19 +18,17 @@ from typing import Any
 
 import torch
 from _common import Classifier, TensorDataModule, fit, parse_args
-from sklearn.datasets import load_digits
 from torch import Tensor, nn
 
 from lightning_interactions import InteractionMonitor, PatchMasker
+from lightning_interactions.demos import load_digits_tensors
 
 NAME = "image_patches"
 
 
 def digits(train_size: int = 300, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Digits as ``(N, 1, 8, 8)`` images in [0, 1]: a seeded ``train_size`` split, the rest validation."""
-    data = load_digits()
-    images = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
-    labels = torch.tensor(data.target)
+    images, labels = load_digits_tensors()
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     train, val = order[:train_size], order[train_size:]
     return images[train], labels[train], images[val], labels[val]

@@ -5,8 +5,10 @@ runs on all ``2^n`` masked versions of each sample; an output function gives one
 per masked input; the AND-OR extraction turns ``v`` into sparse interactions; their strength by
 order is compared with the two-phase prediction, and a phase tracker raises the over-fitting alert.
 
-Importing the package is cheap: each name loads its module on first use (the engine and the
-strength metric need torch and torchmetrics; nothing here imports Lightning).
+The names here are the ones users call; the rest is reachable from its stage's subpackage
+(``masking``, ``engine``, ``extraction``, ``analysis``, ``loggers``, ``plot``, ``reporting``,
+``callbacks``, ``demos``; the README's "Where things live" draws the tree). Importing the package
+is cheap: each name loads its module on first use (nothing here imports Lightning).
 
 Example:
     >>> import torch
@@ -14,7 +16,7 @@ Example:
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     >>> images, labels = torch.rand(2, 1, 4, 4), torch.tensor([0, 2])
     >>> result = li.compute_interactions(model, images, labels, li.PatchMasker(patch_size=2, num_players=4))
-    >>> result.shape.shape  # strength by order k = 1..4, normalised
+    >>> result.strength_shape.shape  # strength by order k = 1..4, normalised
     torch.Size([4])
 """
 
@@ -24,76 +26,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
-    from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
-    from lightning_interactions.engine.compute import (
-        InteractionResult,
-        MeasurementTooLarge,
-        compute_interactions,
-        masked_outputs,
-        model_device,
-    )
-    from lightning_interactions.analysis.history import append_record, read_history
-    from lightning_interactions.masking import (
-        Baseline,
-        CallableMasker,
-        FeatureMasker,
-        Masker,
-        MaskFn,
-        PatchMasker,
-        PointCloudMasker,
-        TokenMasker,
-        as_masker,
-        contiguous_segments,
-        presence,
-        resolve_baseline,
-    )
-    from lightning_interactions.engine.outputs import (
-        OutputFn,
-        binary_logit,
-        check_output_values,
-        log_odds,
-        regression,
-        resolve_output,
-    )
+    from lightning_interactions.analysis.history import read_history
     from lightning_interactions.analysis.phases import PhaseTracker
-    from lightning_interactions.extraction.and_or import (
-        AndOrResult,
-        and_or_interactions,
-        dual_lower_bound,
-        extraction_objective,
-    )
-    from lightning_interactions.analysis.strength import (
-        InteractionStrength,
-        complexity,
-        per_sample_strength,
-        signed_strength,
-        strength_shape,
-    )
-    from lightning_interactions.analysis.theory import (
-        EpochFit,
-        NoiseFit,
-        fit_noise_level,
-        inverse_noise_transform,
-        noise_transform,
-        noise_transform_or,
-        prior_shape,
-        reference_shape,
-        replay,
-        shape_predictor,
-    )
-    from lightning_interactions.extraction.transforms import (
-        and_interactions,
-        and_transpose,
-        inverse_and_interactions,
-        inverse_and_transpose,
-        inverse_or_interactions,
-        inverse_or_transpose,
-        kron_butterfly,
-        num_players_of,
-        or_interactions,
-        or_transpose,
-        order_index,
-    )
+    from lightning_interactions.analysis.replay import replay_run
+    from lightning_interactions.analysis.theory import fit_noise_level
+    from lightning_interactions.callbacks.faults import MeasurementError, MeasurementWarning
+    from lightning_interactions.callbacks.monitor import InteractionMonitor
+    from lightning_interactions.engine._memory import MeasurementTooLarge
+    from lightning_interactions.engine.compute import compute_interactions, masked_outputs
+    from lightning_interactions.engine.result import InteractionResult
+    from lightning_interactions.extraction.and_or import AndOrResult, and_or_interactions
+    from lightning_interactions.loggers.base import LoggerBackend
+    from lightning_interactions.masking.base import Masker
+    from lightning_interactions.masking.callable import CallableMasker
+    from lightning_interactions.masking.features import FeatureMasker
+    from lightning_interactions.masking.patches import PatchMasker
+    from lightning_interactions.masking.point_clouds import PointCloudMasker
+    from lightning_interactions.masking.tokens import TokenMasker
 
 
 def _version() -> str:
@@ -107,40 +56,33 @@ def _version() -> str:
 
 __version__ = _version()
 
-# Public name -> the submodule that defines it.
-_SUBMODULES = {
-    "engine.compute": [
-        "InteractionResult", "MeasurementTooLarge", "compute_interactions", "masked_outputs", "model_device",
-    ],
-    "masking": [
-        "Baseline", "MaskFn", "Masker", "CallableMasker", "as_masker", "PatchMasker", "FeatureMasker",
-        "TokenMasker", "PointCloudMasker", "presence", "resolve_baseline", "contiguous_segments",
-    ],
-    "engine.outputs": [
-        "OutputFn", "log_odds", "binary_logit", "regression", "resolve_output", "check_output_values",
-    ],
-    "extraction.transforms": [
-        "num_players_of", "order_index", "kron_butterfly", "and_interactions", "inverse_and_interactions",
-        "and_transpose", "inverse_and_transpose", "or_interactions", "inverse_or_interactions",
-        "or_transpose", "inverse_or_transpose",
-    ],
-    "extraction.and_or": ["AndOrResult", "and_or_interactions", "extraction_objective", "dual_lower_bound"],
-    "analysis.strength": [
-        "per_sample_strength", "strength_shape", "complexity", "signed_strength", "InteractionStrength",
-    ],
-    "analysis.theory": [
-        "NoiseFit", "EpochFit", "noise_transform", "inverse_noise_transform", "noise_transform_or",
-        "prior_shape", "reference_shape", "shape_predictor", "fit_noise_level", "replay",
-    ],
-    "analysis.phases": ["PhaseTracker"],
-    "callbacks.monitor": ["InteractionMonitor", "MeasurementError", "MeasurementWarning"],
-    "analysis.history": ["append_record", "read_history"],
+# Public name -> the module that defines it, in pipeline order.
+_LOCATION = {
+    "Masker": "masking.base",
+    "CallableMasker": "masking.callable",
+    "PatchMasker": "masking.patches",
+    "FeatureMasker": "masking.features",
+    "TokenMasker": "masking.tokens",
+    "PointCloudMasker": "masking.point_clouds",
+    "compute_interactions": "engine.compute",
+    "masked_outputs": "engine.compute",
+    "InteractionResult": "engine.result",
+    "MeasurementTooLarge": "engine._memory",
+    "and_or_interactions": "extraction.and_or",
+    "AndOrResult": "extraction.and_or",
+    "fit_noise_level": "analysis.theory",
+    "replay_run": "analysis.replay",
+    "PhaseTracker": "analysis.phases",
+    "read_history": "analysis.history",
+    "LoggerBackend": "loggers.base",
+    "InteractionMonitor": "callbacks.monitor",
+    "MeasurementError": "callbacks.faults",
+    "MeasurementWarning": "callbacks.faults",
 }
-_LOCATION = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    """Load a public name's submodule on first use (PEP 562)."""
+    """Load a public name's module on first use (PEP 562)."""
     module = _LOCATION.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

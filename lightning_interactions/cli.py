@@ -1,7 +1,7 @@
 """Command line: ``lightning-interactions demo | report | analyze`` (or ``python -m lightning_interactions``).
 
 This module only parses and dispatches: the demo lives in :mod:`lightning_interactions.demos.demo`,
-``report`` and ``analyze`` in :mod:`lightning_interactions.reporting.offline`.
+``report`` and ``analyze`` in :mod:`lightning_interactions.reporting`.
 
 * ``demo --out DIR``: train a small MLP on scikit-learn's digits with ``InteractionMonitor`` in a
   setting that over-fits; write TensorBoard logs, the report PNG and ``summary.json`` into DIR.
@@ -246,7 +246,9 @@ def _run_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_report(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_interactions.reporting.offline import OfflineError, format_summary, report_run
+    from lightning_interactions.reporting.report_command import report_run
+    from lightning_interactions.reporting.run_report import OfflineError
+    from lightning_interactions.reporting.summary import format_summary
 
     try:
         summary = report_run(args.logdir, args.out)
@@ -257,21 +259,24 @@ def _run_report(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_analyze(args: argparse.Namespace) -> dict[str, Any]:
-    from lightning_interactions.reporting import offline
+    from lightning_interactions.demos import sources
     from lightning_interactions.demos.demo import DemoError
     from lightning_interactions.masking import PatchMasker
+    from lightning_interactions.reporting import analyze
+    from lightning_interactions.reporting.run_report import OfflineError
+    from lightning_interactions.reporting.summary import format_summary
 
     try:
-        load = offline.module_loader(args.module) if args.module else offline.load_demo_mlp
+        load = analyze.module_loader(args.module) if args.module else sources.load_demo_mlp
         losses = None
         if args.samples is not None:
-            inputs, targets = offline.samples_source(args.samples, args.num_samples, args.seed)
+            inputs, targets = analyze.samples_source(args.samples, args.num_samples, args.seed)
         else:
-            inputs, targets, losses = offline.digits_source(
+            inputs, targets, losses = sources.digits_source(
                 args.num_samples, args.seed, args.train_size, args.val_size, args.label_noise
             )
         masker = PatchMasker(patch_size=args.patch_size, num_players=args.num_players)
-        summary = offline.analyze_checkpoints(
+        summary = analyze.analyze_checkpoints(
             args.checkpoints,
             args.out,
             load,
@@ -282,7 +287,7 @@ def _run_analyze(args: argparse.Namespace) -> dict[str, Any]:
             q_ratio=args.q_ratio,
             seed=args.seed,
         )
-    except (offline.OfflineError, DemoError, ValueError) as error:
+    except (OfflineError, DemoError, ValueError) as error:
         raise CliError(str(error)) from error
-    print(offline.format_summary(summary))
+    print(format_summary(summary))
     return summary

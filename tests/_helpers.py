@@ -1,4 +1,6 @@
-"""Pieces shared by the Lightning tests: the classifier's training steps and a guarded subprocess.
+"""Pieces shared by the Lightning tests: a guarded subprocess and its environment.
+
+The tests' classifier is :class:`lightning_interactions.demos.Classifier` (``optimizer="sgd"``).
 
 ``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest; scripts in this folder that run as
 their own process find it as their own directory.
@@ -11,29 +13,8 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import lightning.pytorch as pl
 import pytest
-import torch
-from torch import nn
-
-
-class ClassifierSteps(pl.LightningModule):
-    """Cross-entropy train and validation steps logging ``train_loss`` / ``val_loss``; SGD, momentum 0.9."""
-
-    learning_rate = 0.3
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.learning_rate, momentum=0.9)
 
 
 def distributed_free_env(**extra: str) -> dict[str, str]:

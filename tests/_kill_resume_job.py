@@ -22,13 +22,12 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from _helpers import ClassifierSteps
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_interactions import FeatureMasker, InteractionMonitor
+from lightning_interactions import FeatureMasker, InteractionMonitor, demos
 
 FEATURES = 4
 HANG_MARKER = "hanging"
@@ -36,13 +35,10 @@ LOG_NAME = "logs"
 WAIT_LIMIT_S = 600  # a job left waiting by a test that died gives up
 
 
-class Classifier(ClassifierSteps):
+class Classifier(demos.Classifier):
     def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(FEATURES, 8), nn.Tanh(), nn.Linear(8, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        net = nn.Sequential(nn.Linear(FEATURES, 8), nn.Tanh(), nn.Linear(8, 2))
+        super().__init__(net, optimizer="sgd", lr=0.3)
 
 
 class HangAfterMeasurement(Callback):

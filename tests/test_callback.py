@@ -22,18 +22,18 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from _helpers import ClassifierSteps
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_interactions.callbacks import monitor as callback_module
+from lightning_interactions import demos
+from lightning_interactions.callbacks import progress as progress_module
 from lightning_interactions.callbacks.monitor import InteractionMonitor
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
-from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.reporting.report import scalar_tags
+from lightning_interactions.masking import FeatureMasker, Masker
+from lightning_interactions.loggers import scalar_tags
 from lightning_interactions.analysis.strength import complexity, strength_shape
 from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
 
@@ -62,13 +62,13 @@ def loaders(features: int = FEATURES, shuffle: bool = False) -> tuple[DataLoader
     return train, DataLoader(TensorDataset(xv, yv), batch_size=8)
 
 
-class Classifier(ClassifierSteps):
+class Classifier(demos.Classifier):
     """A small MLP with batch norm and (optionally) dropout: both would show a wrong train/eval mode."""
 
     def __init__(
         self, features: int = FEATURES, dropout: float = 0.0, nan_marker: float | None = None
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer="sgd", lr=0.3)
         self.net = nn.Sequential(
             nn.Linear(features, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 2)
         )
@@ -249,6 +249,17 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
     assert saved["epoch"] == 3
     assert torch.equal(saved["I_and"], mon.state_dict()["reference"]["I_and"])
     assert torch.equal(saved["I_or"], mon.state_dict()["reference"]["I_or"])
+    # The public accessors give the same as the state.
+    last = mon.last_interactions
+    assert last.epoch == 3 and torch.equal(last.I_and, saved["I_and"]) and torch.equal(last.I_or, saved["I_or"])
+    assert torch.equal(mon.samples.inputs, mon.state_dict()["inputs"])
+    assert torch.equal(mon.samples.targets, mon.state_dict()["targets"])
+    assert mon.samples.players.keys() == mon.state_dict()["players"].keys()
+    # The records carry the phase tracker's verdict, so a saved history never re-derives it.
+    assert (mon.history[-1]["alert_epoch"], mon.history[-1]["onset_epoch"]) == (
+        mon.tracker.alert_epoch,
+        mon.tracker.onset_epoch,
+    )
 
     accumulator = EventAccumulator(logger.log_dir, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     accumulator.Reload()
@@ -558,6 +569,13 @@ def test_reference_mode_fits_the_previous_shape_to_the_current_interactions(tmp_
         assert record["fitted_epoch"] == previous["epoch"] and record["fitted_shape"] == previous["shape"]
 
 
+def test_accessors_before_fitting() -> None:
+    mon = monitor()
+    assert mon.samples is None and mon.last_interactions is None
+    with pytest.raises(RuntimeError, match="no samples yet"):
+        mon.measure(None, None, 0)
+
+
 def test_given_samples_are_used_as_they_are(tmp_path: Path) -> None:
     x, y = classification_data(3, seed=9)
     mon = monitor(samples=(x, y))
@@ -569,7 +587,7 @@ def test_given_samples_are_used_as_they_are(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("progress_bar", [True, False])
 def test_progress_is_shown_for_a_slow_measurement(tmp_path: Path, monkeypatch, capfd, progress_bar) -> None:
-    monkeypatch.setattr(callback_module, "PROGRESS_AFTER_S", -1.0)  # every measurement counts as slow
+    monkeypatch.setattr(progress_module, "PROGRESS_AFTER_S", -1.0)  # every measurement counts as slow
     pl.seed_everything(0)
     trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor()], enable_progress_bar=progress_bar)
     trainer.fit(Classifier(), *loaders())
@@ -599,12 +617,26 @@ def test_error_for_a_masker_that_does_not_fit(tmp_path: Path) -> None:
     assert trainer.global_step == 0
 
 
-def test_error_for_too_many_players(tmp_path: Path) -> None:
-    features = 21  # above the engine's limit of 20 players (2^21 forward passes per sample)
-    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[monitor(features=features)])
-    with pytest.raises(ValueError, match="players"):
-        trainer.fit(Classifier(features=features), *loaders(features=features))
-    assert trainer.global_step == 0
+class _TooManyPlayers(Masker):
+    """A custom masker that does not check its number of players itself."""
+
+    num_players = 21  # above the engine's limit of 20 players (2^21 forward passes per sample)
+
+    def validate(self, inputs):
+        pass
+
+    def select_players(self, inputs, seed=0):
+        return {}
+
+    def apply(self, inputs, players, masks, out=None):
+        return inputs[:, None].expand(-1, masks.shape[0], *inputs.shape[1:])
+
+
+def test_error_for_too_many_players_at_construction() -> None:
+    with pytest.raises(ValueError, match="21 players need 2\\^21 .* the limit is 20 players"):
+        InteractionMonitor(_TooManyPlayers())
+    with pytest.raises(ValueError, match="21 players"):
+        InteractionMonitor(FeatureMasker(num_features=21))  # a built-in masker refuses them itself
 
 
 def test_nan_output_skips_the_sample_and_training_goes_on(tmp_path: Path) -> None:

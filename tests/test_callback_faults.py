@@ -10,6 +10,8 @@ a run without the monitor.
 
 from __future__ import annotations
 
+import re
+
 import random
 import sys
 import warnings
@@ -20,13 +22,15 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from _helpers import ClassifierSteps, distributed_free_env, run_in_own_group
+from _helpers import distributed_free_env, run_in_own_group
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_interactions import demos
 from lightning_interactions.engine import _setup as setup_checks
+from lightning_interactions.analysis import record as record_module
 from lightning_interactions.callbacks import monitor as callback_module
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
@@ -46,17 +50,15 @@ FAULTS = ("raise", "nan", "inf", "shape")
 CAUSES = {"raise": RuntimeError, "nan": None, "inf": None, "shape": ValueError}
 
 
-class Faulty(ClassifierSteps):
+class Faulty(demos.Classifier):
     """A small MLP (batch norm, dropout) that misbehaves on masked batches at the epochs in ``fail_at``.
 
     The measurement epoch is ``global_step // STEPS``: the monitor measures after every completed
     epoch, and at fit start (epoch 0).
     """
 
-    learning_rate = 0.2
-
     def __init__(self, fault: str = "raise", fail_at: tuple[int, ...] = (), dropout: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(optimizer="sgd", lr=0.2)
         self.net = nn.Sequential(
             nn.Linear(FEATURES, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(dropout), nn.Linear(8, 2)
         )
@@ -265,7 +267,7 @@ def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
 
 def test_a_failing_record_leaves_the_tracker_as_it_was(tmp_path: Path, monkeypatch) -> None:
     """The record's last step fails after the phase tracker has been updated: the update is undone."""
-    real = callback_module.signed_strength
+    real = record_module.signed_strength
     calls = []
 
     def flaky(I_and: torch.Tensor, I_or: torch.Tensor) -> Any:
@@ -274,7 +276,7 @@ def test_a_failing_record_leaves_the_tracker_as_it_was(tmp_path: Path, monkeypat
             raise FloatingPointError("signed strength overflowed")
         return real(I_and, I_or)
 
-    monkeypatch.setattr(callback_module, "signed_strength", flaky)
+    monkeypatch.setattr(record_module, "signed_strength", flaky)
     pl.seed_everything(0)
     mon = monitor(alert_patience=1)
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
@@ -339,7 +341,7 @@ def test_a_failing_replay_at_fit_end(tmp_path: Path, monkeypatch, on_error: str)
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("replay divided by zero")
 
-    monkeypatch.setattr(callback_module, "replay", broken)
+    monkeypatch.setattr(callback_module, "replay_run", broken)
     pl.seed_everything(0)
     mon = monitor(on_error=on_error)
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
@@ -412,16 +414,49 @@ def test_on_error_is_validated() -> None:
         monitor(on_error="ignore")
 
 
+@pytest.mark.parametrize(
+    ("argument", "value", "error", "message"),
+    [
+        ("output", "log-odd", ValueError, "unknown output 'log-odd'"),
+        ("output", 3, TypeError, "output must be a name or a callable"),
+        ("tol", 0.0, ValueError, "tol must be a finite number > 0"),
+        ("tol", float("nan"), ValueError, "tol must be a finite number > 0"),
+        ("q_ratio", -0.1, ValueError, "q_ratio must be a finite number >= 0"),
+        ("batch_size", 0, ValueError, "batch_size must be an int >= 1"),
+        ("batch_size", 2.5, ValueError, "batch_size must be an int >= 1"),
+        ("num_samples", 0, ValueError, "num_samples must be a positive integer"),
+        ("every_n_epochs", True, ValueError, "every_n_epochs must be a positive integer"),
+        ("prediction", "posterior", ValueError, "prediction must be one of"),
+        ("alert_margin", -1, ValueError, "margin must be a finite number >= 0"),
+        ("alert_patience", 0, ValueError, "patience must be an integer >= 1"),
+        ("log_prefix", "", ValueError, "log_prefix must be a non-empty string"),
+        ("seed", 1.5, TypeError, "seed must be an integer"),
+        ("stop_on_alert", "yes", TypeError, "stop_on_alert must be True or False"),
+        ("log_figures", None, TypeError, "log_figures must be True or False"),
+        ("check_memory", 1, TypeError, "check_memory must be True or False"),
+        ("batch_split", "x", TypeError, "batch_split must be a callable"),
+        ("samples", [1, 2, 3], ValueError, "samples must be an inputs tensor or a pair"),
+        ("samples", torch.zeros(2, 5), ValueError, "features"),  # the masker does not fit them
+    ],
+)
+def test_every_argument_is_checked_at_construction(argument: str, value: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        InteractionMonitor(FeatureMasker(num_features=4), **{argument: value})
+
+
+def test_arguments_after_the_masker_are_keyword_only() -> None:
+    with pytest.raises(TypeError, match="positional"):
+        InteractionMonitor(FeatureMasker(num_features=4), 8)  # type: ignore[misc]
+
+
 def test_configuration_errors_are_raised_before_training_even_with_warn(tmp_path: Path) -> None:
-    features = 21  # above the engine's 20 players
+    features = 5  # the masker expects 5 features, the data has 4
     mon = InteractionMonitor(FeatureMasker(num_features=features), num_samples=2, on_error="warn")
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
-    x = torch.randn(16, features)
+    x = torch.randn(16, 4)
     data = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=BATCH)
-    model = Faulty()
-    model.net[0] = nn.Linear(features, 8)
-    with pytest.raises(ValueError, match="21 players need 2\\^21"):
-        trainer.fit(model, data, data)
+    with pytest.raises(ValueError, match="features"):
+        trainer.fit(Faulty(), data, data)
     assert trainer.global_step == 0 and mon.history == []
 
 

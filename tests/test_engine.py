@@ -16,12 +16,12 @@ import torch
 
 from lightning_interactions.engine.compute import (
     MAX_PLAYERS,
-    InteractionResult,
     compute_interactions,
     masked_outputs,
     model_device,
 )
-from lightning_interactions.masking import FeatureMasker, PatchMasker, presence
+from lightning_interactions.engine.result import InteractionResult
+from lightning_interactions.masking import FeatureMasker, Masker, PatchMasker, presence
 
 # ---------------------------------------------------------------------------------------------
 # Literal definitions
@@ -236,7 +236,7 @@ def test_strength_shape_and_complexity_follow_their_definitions():
     mean = [sum(row[k] for row in per_sample) / 3 for k in range(n)]
     assert result.mean_strength.tolist() == pytest.approx(mean, abs=1e-12)
     shape = [a / sum(mean) for a in mean]
-    assert result.shape.tolist() == pytest.approx(shape, abs=1e-12)
+    assert result.strength_shape.tolist() == pytest.approx(shape, abs=1e-12)
     assert result.complexity == pytest.approx(sum((k + 1) * s for k, s in enumerate(shape)), abs=1e-12)
     assert result.max_gap == pytest.approx(max(result.gap.tolist()))
 
@@ -433,16 +433,37 @@ def test_runs_on_the_model_device():
 # ---------------------------------------------------------------------------------------------
 
 
+class AllFeatures(Masker):
+    """A masker written against the 3-argument ``apply``: every feature a player, zero when absent."""
+
+    def __init__(self, num_players: int) -> None:
+        self.num_players = num_players  # no check here: the engine's own check is what is tested
+
+    def validate(self, inputs):
+        if inputs.dim() != 2 or inputs.shape[1] != self.num_players:
+            raise ValueError(f"expected (B, {self.num_players})")
+
+    def select_players(self, inputs, seed=0):
+        return {}
+
+    def apply(self, inputs, players, masks):
+        return inputs[:, None] * presence(masks, self.num_players).to(inputs.dtype)
+
+
 def test_too_many_players_is_refused_before_any_forward_pass():
+    assert MAX_PLAYERS == 20
     model = Counting(lambda z: z.sum(dim=1))
     x = torch.rand(2, MAX_PLAYERS + 1)
-    with pytest.raises(ValueError, match=r"lower num_players"):
-        compute_interactions(
-            model, x, masker=FeatureMasker(num_features=MAX_PLAYERS + 1), output="regression"
-        )
+    too_many = r"AllFeatures: 21 players need 2\^21 .* the limit is 20 players .* lower num_players"
+    with pytest.raises(ValueError, match=too_many):
+        compute_interactions(model, x, masker=AllFeatures(MAX_PLAYERS + 1), output="regression")
     with pytest.raises(ValueError, match="max_players=3"):
         masked_outputs(
             model, x[:, :4], masker=FeatureMasker(num_features=4), output="regression", max_players=3
+        )
+    with pytest.raises(ValueError, match=r"max_players must be an int in 1 \.\. 20"):
+        masked_outputs(
+            model, x[:, :4], masker=FeatureMasker(num_features=4), output="regression", max_players=21
         )
     assert model.calls == []
 
@@ -552,18 +573,28 @@ def test_single_and_term_lands_on_its_set():
 
 def test_a_masker_whose_apply_takes_no_out_still_works() -> None:
     """A subclass may override apply without ``out=``; the engine then builds fresh batches."""
-    from lightning_interactions.masking import FeatureMasker, accepts_out
-
     class Recording(FeatureMasker):
         def apply(self, inputs, players, masks):
             return super().apply(inputs, players, masks)
 
     x = torch.randn(2, 3, dtype=torch.float64)
     plain, recording = FeatureMasker(num_features=3), Recording(num_features=3)
-    assert accepts_out(plain) and not accepts_out(recording)
+    # Overriding apply without declaring supports_out turns it off: no out= is passed.
+    assert plain.supports_out and not recording.supports_out
     expected = masked_outputs(Polynomial3(), x, masker=plain, output="regression", batch_size=5)
     got = masked_outputs(Polynomial3(), x, masker=recording, output="regression", batch_size=5)
     assert torch.equal(got, expected)
+
+
+def test_a_custom_masker_with_a_three_argument_apply_runs_through_compute_interactions() -> None:
+    x = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    custom = AllFeatures(3)
+    assert not custom.supports_out
+    got = compute_interactions(Polynomial3(), x, masker=custom, output="regression", batch_size=5)
+    expected = compute_interactions(
+        Polynomial3(), x, masker=FeatureMasker(num_features=3), output="regression", batch_size=5
+    )
+    assert torch.equal(got.v, expected.v) and torch.equal(got.I_and, expected.I_and)
 
 
 class Polynomial3(torch.nn.Module):

@@ -6,18 +6,19 @@ import pytest
 import torch
 
 from lightning_interactions.masking import (
+    MAX_PLAYERS,
     CallableMasker,
     FeatureMasker,
     Masker,
     PatchMasker,
     PointCloudMasker,
     TokenMasker,
-    accepts_out,
     as_masker,
     contiguous_segments,
     presence,
     resolve_baseline,
 )
+from lightning_interactions.masking.base import check_num_players
 
 # ---------------------------------------------------------------------------------------------
 # Literal definitions
@@ -196,14 +197,13 @@ def test_matches_literal_loop_over_masks_and_players(case):
 
 def test_writing_into_a_given_buffer_matches_literal_loop(case):
     masker, inputs = case
-    if not accepts_out(masker):
-        pytest.skip("this masker builds its own output")
+    assert masker.supports_out  # every built-in masker but CallableMasker takes out=
     players = masker.select_players(inputs, seed=7)
     masks = torch.arange(2**masker.num_players)
     expected, _ = literal_for(masker, inputs, players, masks)
     buffer = torch.full_like(expected, 7)  # stale values that must all be overwritten
     got = masker.apply(inputs, players, masks, out=buffer)
-    assert got.data_ptr() == buffer.data_ptr()
+    assert got is buffer
     if isinstance(masker, PointCloudMasker):
         torch.testing.assert_close(buffer, expected, rtol=1e-6, atol=1e-6)
     else:
@@ -487,12 +487,12 @@ def test_kmeans_clusters_are_never_empty_with_duplicate_points():
 
 
 def test_kmeans_reseeds_empty_clusters(monkeypatch):
-    import lightning_interactions.masking as masking
+    from lightning_interactions.masking import _kmeans
 
     def all_on_first_point(points, k, generator):
         return points[:, :1].expand(-1, k, -1).clone()  # every cluster but one starts empty
 
-    monkeypatch.setattr(masking, "_kmeans_plus_plus", all_on_first_point)
+    monkeypatch.setattr(_kmeans, "_kmeans_plus_plus", all_on_first_point)
     cloud, _ = _blobs()
     ids = PointCloudMasker(num_players=4, iters=10).select_players(cloud)["clusters"]
     assert torch.stack([torch.bincount(row, minlength=4) for row in ids]).gt(0).all()
@@ -530,6 +530,75 @@ def test_cloud_errors():
         PointCloudMasker(clusters=torch.tensor([0, 1, 1])).validate(torch.zeros(1, 4, 3))
     with pytest.raises(ValueError, match="batch of 2, the inputs have 3"):
         PointCloudMasker(clusters=torch.zeros(2, 4, dtype=torch.long)).validate(torch.zeros(3, 4, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# The contract: out= and the player limit
+# ---------------------------------------------------------------------------------------------
+
+
+def test_supports_out_is_declared_by_the_class_that_defines_apply():
+    class Inherits(FeatureMasker):  # apply inherited: supports_out inherited
+        pass
+
+    class NoOut(FeatureMasker):  # an apply without out=, written against the 3-argument contract
+        def apply(self, inputs, players, masks):
+            return super().apply(inputs, players, masks)
+
+    class PassesOut(FeatureMasker):
+        supports_out = True
+
+        def apply(self, inputs, players, masks, out=None):
+            return super().apply(inputs, players, masks, out=out)
+
+    assert Masker.supports_out is False and CallableMasker(_halves, num_players=2).supports_out is False
+    assert Inherits.supports_out and PassesOut.supports_out and not NoOut.supports_out
+    x = torch.randn(2, 4, generator=_gen())
+    masker = PassesOut(num_features=4)
+    players = masker.select_players(x)
+    buffer = torch.empty(2, 16, 4)
+    assert masker.apply(x, players, torch.arange(16), out=buffer) is buffer
+    assert torch.equal(buffer, NoOut(num_features=4).apply(x, players, torch.arange(16)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: PatchMasker(1, num_players=n),
+        lambda n: FeatureMasker(num_features=n),
+        lambda n: FeatureMasker(num_features=30, num_players=n),
+        lambda n: TokenMasker(mask_token_id=0, num_players=n),
+        lambda n: PointCloudMasker(num_players=n),
+        lambda n: PointCloudMasker(clusters=torch.arange(n)),
+        lambda n: CallableMasker(_halves, num_players=n),
+        lambda n: presence(torch.tensor([0]), n),
+    ],
+)
+def test_every_masker_refuses_more_than_20_players_at_construction(make):
+    assert MAX_PLAYERS == 20
+    make(MAX_PLAYERS)
+    message = (
+        r"21 players need 2\^21 = 2,097,152 masked forward passes per sample; the limit is 20 players "
+        r"\(2\^20 = 1,048,576 per sample\): lower num_players \(8 to 12 is usual\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        make(MAX_PLAYERS + 1)
+
+
+def test_check_num_players():
+    assert check_num_players(20, "X") == 20 and check_num_players(3, "X", limit=3) == 3
+    with pytest.raises(ValueError, match=r"^X: num_players must be in 1 \.\. 20, got 0$"):
+        check_num_players(0, "X")
+    with pytest.raises(TypeError, match="X: num_players must be an int, got float"):
+        check_num_players(2.0, "X")
+    with pytest.raises(TypeError, match="got bool"):
+        check_num_players(True, "X")
+    lowered = r"the limit is max_players=3: .* or raise max_players \(at most 20\)"
+    with pytest.raises(ValueError, match=lowered):
+        check_num_players(4, "X", limit=3)
+    for limit in (0, 21, 2.5):
+        with pytest.raises(ValueError, match=r"X: the player limit max_players must be an int in 1 \.\. 20"):
+            check_num_players(1, "X", limit=limit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from highs_oracle import exact_extraction_optimum
+
 from lightning_interactions.extraction.and_or import and_or_interactions
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "sgd_reference.py"

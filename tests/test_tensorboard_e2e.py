@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_interactions.callbacks.monitor import InteractionMonitor
 from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.reporting.report import scalar_tags
+from lightning_interactions.loggers import scalar_tags
 
 FEATURES = 5
 EPOCHS = 2

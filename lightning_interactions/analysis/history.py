@@ -33,6 +33,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ import torch
 __all__ = [
     "HISTORY_FILENAME",
     "REFERENCE_FILENAME",
+    "jsonable",
     "append_record",
     "read_history",
     "save_reference",
@@ -52,14 +54,19 @@ HISTORY_FILENAME = "interaction_history.jsonl"
 REFERENCE_FILENAME = "interaction_reference.pt"
 
 
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity; write them as null."""
+def jsonable(value: Any) -> Any:
+    """``value`` ready for strict JSON: NaN and infinities become null, mapping keys strings.
+
+    Example:
+        >>> jsonable({1: [0.5, float("nan")]})
+        {'1': [0.5, None]}
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
+        return [jsonable(item) for item in value]
     return value
 
 
@@ -71,7 +78,7 @@ def append_record(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(_finite_or_none(record), allow_nan=False) + "\n"
+    line = json.dumps(jsonable(record), allow_nan=False) + "\n"
     with open(path, "ab") as handle:
         if handle.tell() > 0 and not _ends_with_newline(path):
             line = "\n" + line

@@ -16,9 +16,10 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["PhaseTracker"]
+__all__ = ["PhaseTracker", "alert_of"]
 
 
 class PhaseTracker:
@@ -132,3 +133,29 @@ class PhaseTracker:
             f"{type(self).__name__}(margin={self.margin}, patience={self.patience}, phase={self.phase}, "
             f"alert_epoch={self.alert_epoch}, onset_epoch={self.onset_epoch})"
         )
+
+
+def alert_of(history: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | None]:
+    """``(alert_epoch, onset_epoch)`` of a saved history, as its phase tracker decided them.
+
+    Records written by the monitor carry the tracker's ``alert_epoch`` and ``onset_epoch``: the
+    last record's are the run's. Records without them (written by hand, or by 0.1.0.dev releases
+    before the keys existed) are replayed through a default :class:`PhaseTracker`. Either way the
+    rule is the tracker's; nothing here re-derives it.
+
+    Example:
+        >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
+        >>> alert_of(history)
+        (4, 2)
+        >>> alert_of([{"epoch": 3, "complexity": 1.0, "alert_epoch": None, "onset_epoch": None}])
+        (None, None)
+    """
+    if not history:
+        return None, None
+    last = history[-1]
+    if "alert_epoch" in last:
+        return last["alert_epoch"], last.get("onset_epoch")
+    tracker = PhaseTracker()
+    for record in history:
+        tracker.update(int(record["epoch"]), float(record["complexity"]))
+    return tracker.alert_epoch, tracker.onset_epoch

@@ -20,9 +20,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Callable, Union
 
 import torch
 
@@ -31,7 +30,6 @@ from lightning_interactions.extraction.transforms import kron_butterfly, num_pla
 
 __all__ = [
     "NoiseFit",
-    "EpochFit",
     "noise_transform",
     "inverse_noise_transform",
     "noise_transform_or",
@@ -39,7 +37,6 @@ __all__ = [
     "reference_shape",
     "shape_predictor",
     "fit_noise_level",
-    "replay",
 ]
 
 # A noise level: one number, or a tensor with one level per row of the interactions.
@@ -53,15 +50,6 @@ _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618..., the golden-section step
 class NoiseFit:
     """The noise level ``s`` that best explains a measured shape, and the L1 distance left there."""
 
-    s: float
-    error: float
-
-
-@dataclass(frozen=True)
-class EpochFit:
-    """One epoch of a :func:`replay`: the fitted noise level and the fit error (L1 between shapes)."""
-
-    epoch: int
     s: float
     error: float
 
@@ -350,67 +338,3 @@ def fit_noise_level(
     if values[best] < f:
         x, f = grid[best], values[best]
     return NoiseFit(s=math.exp(x), error=f)
-
-
-# ---------------------------------------------------------------------------------------------
-# Replaying a training history against a reference epoch
-# ---------------------------------------------------------------------------------------------
-
-
-def _record_shape(record: Mapping[str, Any]) -> torch.Tensor:
-    if "shape" in record:
-        return _measured_shape(record["shape"])
-    if "I_and" in record and "I_or" in record:
-        flat_and, flat_or = _as_interaction_batch(record["I_and"], record["I_or"])
-        return strength_shape(per_sample_strength(flat_and, flat_or).mean(dim=0))
-    raise ValueError(f'record of epoch {record.get("epoch")} needs "shape" or both "I_and" and "I_or"')
-
-
-def _find_reference(history: Sequence[Mapping[str, Any]], reference: str | int) -> Mapping[str, Any]:
-    if reference == "last":
-        chosen = history[-1]
-    elif isinstance(reference, int) and not isinstance(reference, bool):
-        matches = [record for record in history if record["epoch"] == reference]
-        if not matches:
-            raise ValueError(f"no record of epoch {reference} in the history")
-        chosen = matches[-1]
-    else:
-        raise ValueError(f'reference must be "last" or an epoch number, got {reference!r}')
-    if "I_and" not in chosen or "I_or" not in chosen:
-        raise ValueError(f'the reference record (epoch {chosen["epoch"]}) needs "I_and" and "I_or"')
-    return chosen
-
-
-def replay(
-    history: Sequence[Mapping[str, Any]],
-    reference: str | int = "last",
-    bounds: tuple[float, float] = (1e-4, 1e2),
-) -> list[EpochFit]:
-    """Fit every recorded epoch against the interactions of a reference epoch (reference mode).
-
-    ``history`` is a sequence of records (mappings), each with ``"epoch"`` (int) and either
-    ``"I_and"`` and ``"I_or"`` (``(batch, 2^n)`` interactions of the monitored samples) or
-    ``"shape"`` (the measured strength by order over ``1..n``, raw or normalised). The reference
-    record, the last one or the one whose epoch is ``reference``, must carry ``"I_and"`` and
-    ``"I_or"``. Returns one :class:`EpochFit` per record, in order; the reference epoch itself
-    fits at the lower bound, with an error as small as that bound allows.
-
-    Example:
-        >>> import torch
-        >>> final = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
-        >>> history = [
-        ...     {"epoch": 0, "shape": reference_shape(final, torch.zeros(1, 4), 0.5)},
-        ...     {"epoch": 1, "I_and": final, "I_or": torch.zeros(1, 4)},
-        ... ]
-        >>> [(fit.epoch, round(fit.s, 4)) for fit in replay(history)]
-        [(0, 0.5), (1, 0.0001)]
-    """
-    if not history:
-        raise ValueError("the history is empty")
-    chosen = _find_reference(history, reference)
-    predictor = shape_predictor("reference", reference=(chosen["I_and"], chosen["I_or"]))
-    fits = []
-    for record in history:
-        fit = fit_noise_level(_record_shape(record), predictor, bounds=bounds)
-        fits.append(EpochFit(epoch=int(record["epoch"]), s=fit.s, error=fit.error))
-    return fits

@@ -4,7 +4,7 @@ A small MLP learns scikit-learn's bundled 8x8 digits (no download) from a small 
 with part of its labels replaced by random ones, so that it over-fits within a few dozen epochs
 on a CPU. Lightning trains it with an :class:`~lightning_interactions.InteractionMonitor`
 (2x2 patch players) and a TensorBoard logger; the run then writes its report (PNG, summary text,
-``summary.json``) with :func:`lightning_interactions.reporting.offline.write_run_report`.
+``summary.json``) with :func:`lightning_interactions.reporting.run_report.write_run_report`.
 
 Everything is seeded: the split, the label noise, the weights, the batch order and the players.
 
@@ -27,19 +27,11 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-__all__ = [
-    "DemoSettings",
-    "DemoError",
-    "load_digits_split",
-    "build_mlp",
-    "DigitsClassifier",
-    "run_demo",
-]
+from lightning_interactions.demos.datamodule import TensorDataModule
+from lightning_interactions.demos.digits import DemoError, load_digits_split
+from lightning_interactions.demos.models import DigitsClassifier
 
-
-
-class DemoError(Exception):
-    """A problem with the demo's settings or environment, reported without a traceback."""
+__all__ = ["DemoSettings", "DemoError", "run_demo"]
 
 
 @dataclass
@@ -53,7 +45,7 @@ class DemoSettings:
         num_samples: validation images the monitor measures.
         patch_size: patch side in pixels of the 8x8 images.
         train_size: training images (a small set, so that the network over-fits).
-        val_size: validation images (the rest of the data set is unused).
+        val_size: validation images (the remaining digits are the held-out test set).
         label_noise: fraction of training labels replaced by a uniformly drawn other class.
         hidden: width of the two hidden layers.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
@@ -86,117 +78,6 @@ class DemoSettings:
 
 
 # ---------------------------------------------------------------------------------------------
-# Data and model
-# ---------------------------------------------------------------------------------------------
-
-
-def _digits() -> tuple[Tensor, Tensor]:
-    """All 1797 digits as ``(N, 1, 8, 8)`` float32 in [0, 1] and their labels."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as error:
-        raise DemoError(
-            "the demo needs scikit-learn for its bundled digits data set: pip install scikit-learn "
-            "(or pip install 'lightning-interactions[dev]')"
-        ) from error
-    digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
-    return images, torch.tensor(digits.target, dtype=torch.long)
-
-
-def noisy_labels(labels: Tensor, fraction: float, seed: int, num_classes: int = 10) -> Tensor:
-    """``labels`` with ``round(fraction * N)`` of them (seeded choice) replaced by another class.
-
-    Example:
-        >>> labels = torch.zeros(10, dtype=torch.long)
-        >>> int((noisy_labels(labels, 0.3, seed=0) != labels).sum())
-        3
-    """
-    generator = torch.Generator().manual_seed(seed)
-    count = round(fraction * len(labels))
-    chosen = torch.randperm(len(labels), generator=generator)[:count]
-    shift = torch.randint(1, num_classes, (count,), generator=generator)
-    noisy = labels.clone()
-    noisy[chosen] = (labels[chosen] + shift) % num_classes
-    return noisy
-
-
-def load_digits_split(
-    train_size: int, val_size: int, label_noise: float, seed: int
-) -> dict[str, Tensor]:
-    """A seeded split of the digits: a small noisy training set and a clean validation set.
-
-    Returns ``x_train``, ``y_train`` (noisy), ``y_train_clean``, ``x_val``, ``y_val``, and
-    ``x_test``, ``y_test``: the remaining digits, a held-out test set.
-    """
-    images, labels = _digits()
-    if train_size + val_size > len(labels):
-        raise DemoError(
-            f"--train-size {train_size} + --val-size {val_size} exceeds the {len(labels)} digits"
-        )
-    if not 0.0 <= label_noise <= 1.0:
-        raise DemoError(f"--label-noise must lie in [0, 1], got {label_noise}")
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    train, val = order[:train_size], order[train_size : train_size + val_size]
-    test = order[train_size + val_size :]
-    return {
-        "x_test": images[test],
-        "y_test": labels[test],
-        "x_train": images[train],
-        "y_train": noisy_labels(labels[train], label_noise, seed + 1),
-        "y_train_clean": labels[train],
-        "x_val": images[val],
-        "y_val": labels[val],
-    }
-
-
-def build_mlp(hidden: int) -> nn.Module:
-    """The demo's network: an MLP 64 -> hidden -> hidden -> 10 on flattened 8x8 images."""
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(64, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, 10),
-    )
-
-
-class DigitsClassifier(pl.LightningModule):
-    """The demo's MLP with cross-entropy; logs ``train_loss`` and ``val_loss`` once per epoch.
-
-    Example:
-        >>> DigitsClassifier(hidden=8)(torch.zeros(2, 1, 8, 8)).shape
-        torch.Size([2, 10])
-    """
-
-    def __init__(self, hidden: int = 256, optimizer: str = "adam", lr: float = 1e-3) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = build_mlp(hidden)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def _loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self(x), y)
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self._loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.log("val_loss", self._loss(batch), on_step=False, on_epoch=True)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        if self.hparams.optimizer == "sgd":
-            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-
-
-# ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
 
@@ -217,18 +98,10 @@ def _check(settings: DemoSettings) -> None:
         )
 
 
-def _loaders(data: dict[str, Tensor], settings: DemoSettings) -> tuple[Any, Any]:
-    from torch.utils.data import DataLoader, TensorDataset
-
-    generator = torch.Generator().manual_seed(settings.seed + 2)
-    train = DataLoader(
-        TensorDataset(data["x_train"], data["y_train"]),
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=generator,
-    )
-    val = DataLoader(TensorDataset(data["x_val"], data["y_val"]), batch_size=256)
-    return train, val
+def _datamodule(data: dict[str, Tensor], settings: DemoSettings) -> TensorDataModule:
+    """Training batches shuffled with ``seed + 2`` (the split uses ``seed``, the noise ``seed + 1``)."""
+    tensors = (data[key] for key in ("x_train", "y_train", "x_val", "y_val"))
+    return TensorDataModule(*tensors, batch_size=settings.batch_size, seed=settings.seed + 2)
 
 
 class _EpochCheckpoints:
@@ -324,14 +197,14 @@ def _train(
     callbacks = [monitor, _test_loss_callback(data["x_test"], data["y_test"], test_losses)]
     if settings.save_checkpoints:
         callbacks.append(_checkpoint_callback(settings.out / "checkpoints"))
-    train, val = _loaders(data, settings)
+    datamodule = _datamodule(data, settings)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*over-fitting alert.*")
         warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
         trainer = _trainer(settings, callbacks)
-        trainer.fit(module, train, val)
+        trainer.fit(module, datamodule=datamodule)
     return module, monitor, trainer
 
 
@@ -357,7 +230,8 @@ def _say(settings: DemoSettings, text: str) -> None:
 
 
 def _run(settings: DemoSettings) -> dict[str, Any]:
-    from lightning_interactions.reporting import offline
+    from lightning_interactions.reporting.run_report import write_run_report, write_summary_json
+    from lightning_interactions.reporting.summary import format_summary
 
     start = time.perf_counter()
     data = load_digits_split(settings.train_size, settings.val_size, settings.label_noise, settings.seed)
@@ -366,15 +240,16 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     test_losses: dict[int, float] = {}
     module, monitor, trainer = _train(settings, data, test_losses)
     train_s = time.perf_counter() - start
-    reference = monitor.state_dict()["reference"]
+    last = monitor.last_interactions
+    reference = None if last is None else {"I_and": last.I_and, "I_or": last.I_or}
     extra = _extra(settings, data, module, trainer, train_s)
     extra["test_loss"] = test_losses
     extra["test_size"] = len(data["y_test"])
     extra["test_loss_min_epoch"] = min(test_losses, key=test_losses.get) if test_losses else None
-    summary = offline.write_run_report(monitor.history, reference, settings.out, extra=extra)
+    summary = write_run_report(monitor.history, reference, settings.out, extra=extra)
     summary["wall_time_s"] = time.perf_counter() - start
-    offline.write_summary_json(settings.out, summary)
-    _say(settings, offline.format_summary(summary))
+    write_summary_json(settings.out, summary)
+    _say(settings, format_summary(summary))
     return summary
 
 

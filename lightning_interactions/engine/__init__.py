@@ -1,14 +1,15 @@
 """The engine: all ``2^n`` masked forward passes of every sample, their scalar outputs, the extraction.
 
 :func:`compute_interactions` is the whole measurement of a batch of samples without Lightning;
-:func:`masked_outputs` stops after the forward passes. ``outputs`` turns a model's output into
-one scalar per masked input; ``_setup`` checks arguments and memory before anything runs;
-``_forward`` runs the chunked forward passes.
+:func:`masked_outputs` stops after the forward passes. ``result`` defines what a measurement
+returns, :class:`InteractionResult`; ``outputs`` turns a model's output into one scalar per
+masked input; ``_setup`` checks arguments and memory before anything runs; ``_forward`` runs
+the chunked forward passes.
 """
 
 from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import model_device
-from lightning_interactions.engine.compute import InteractionResult, compute_interactions, masked_outputs
+from lightning_interactions.engine.compute import compute_interactions, masked_outputs
 from lightning_interactions.engine.outputs import (
     OutputFn,
     binary_logit,
@@ -17,6 +18,7 @@ from lightning_interactions.engine.outputs import (
     regression,
     resolve_output,
 )
+from lightning_interactions.engine.result import InteractionResult
 
 __all__ = [
     "InteractionResult",

@@ -31,7 +31,8 @@ OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 
 GIB = 2**30
 
-# Extraction working memory per sample, in float64 words (sparsify.py, _lp.py, _gram.py):
+# Extraction working memory per sample, in float64 words (extraction/and_or.py, _interior_point.py,
+# _gram.py):
 # * 2^n terms: v, its four outputs, the transforms of the first candidates and of the pricing
 #   (2 x 2^n each), and about twenty interior-point vectors over 2k + 3 * 2^n inequality rows;
 # * 3^n terms: the interval-sum block of a Gram matrix's lookup table, plus the two partial
@@ -74,11 +75,6 @@ class MemoryEstimate:
     def forward(self) -> int:
         """Peak during the forward passes: ``v``, the samples and one chunk of masked inputs."""
         return self.v_table + self.inputs + self.masked_chunk
-
-    @property
-    def total(self) -> int:
-        """Peak over the whole measurement: the larger of the forward and the extraction stage."""
-        return max(self.forward, self.v_table + self.extraction)
 
 
 def extraction_bytes(num_samples: int, num_players: int) -> int:

@@ -20,8 +20,9 @@ from lightning_interactions.engine._memory import (
     extraction_bytes,
     format_gib,
 )
-from lightning_interactions.masking import Masker, MaskFn, as_masker
 from lightning_interactions.engine.outputs import OutputFn, resolve_output
+from lightning_interactions.masking import Masker, MaskFn, as_masker
+from lightning_interactions.masking.base import check_num_players
 
 Model = Callable[[Tensor], Any]
 
@@ -53,21 +54,12 @@ def _model_float_dtype(model: Model) -> torch.dtype | None:
     return None
 
 
-def _check_batch_size(batch_size: object) -> int:
+def check_batch_size(batch_size: object) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(
             f"batch_size must be an int >= 1 (masked inputs per forward pass), got {batch_size!r}"
         )
     return batch_size
-
-
-def _check_num_players(n: int, max_players: int) -> None:
-    if n > max_players:
-        raise ValueError(
-            f"{n} players need 2^{n} = {2**n:,} masked forward passes per sample, above the limit of "
-            f"max_players={max_players}: lower num_players of the masker (8 to 12 is usual), or raise "
-            "max_players if you mean it"
-        )
 
 
 def _check_not_meta(tensor: Tensor, what: str) -> None:
@@ -202,13 +194,13 @@ def prepare(
     """All cheap checks, in order, before any forward pass or player selection."""
     if not callable(model):
         raise TypeError(f"model must be a callable (an nn.Module), got {type(model).__name__}")
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     output_fn = resolve_output(output)
     if masker is None:
         raise TypeError("a masker is needed, e.g. masker=PatchMasker(patch_size=4, num_players=10)")
     masker = as_masker(masker, num_players)
     n = int(masker.num_players)
-    _check_num_players(n, max_players)
+    check_num_players(n, type(masker).__name__, max_players)
     inputs = _check_inputs(inputs, masker)
     targets = _check_targets(targets, inputs.shape[0])
 

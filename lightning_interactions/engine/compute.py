@@ -4,7 +4,8 @@
 most ``batch_size`` inputs, under :func:`torch.inference_mode`, on the model's device) and
 returns the outputs ``v`` ``(B, 2^n)`` in float64, indexed by mask (bit ``i`` set = player ``i``
 present, ``docs/theory.md`` section 1). :func:`compute_interactions` adds the AND-OR extraction
-(section 3) and the strength by order (section 4) and returns an :class:`InteractionResult`.
+(section 3) and the strength by order (section 4) and returns an
+:class:`~lightning_interactions.engine.result.InteractionResult`.
 
 Neither function changes the model: every submodule's train/eval mode is restored exactly, no
 gradient is touched, and nothing random is called, so the global RNG states stay as they were.
@@ -32,140 +33,27 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field, fields
-from typing import Any
 
 import torch
 from torch import Tensor
 
+from lightning_interactions.analysis.strength import per_sample_strength
 from lightning_interactions.engine._forward import Progress, forward_all
 from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import Model, model_device, prepare
-from lightning_interactions.masking import Masker, MaskFn
 from lightning_interactions.engine.outputs import OutputFn
+from lightning_interactions.engine.result import InteractionResult
 from lightning_interactions.extraction.and_or import and_or_interactions
-from lightning_interactions.analysis.strength import complexity as _complexity
-from lightning_interactions.analysis.strength import per_sample_strength, strength_shape
+from lightning_interactions.masking import Masker, MaskFn
+from lightning_interactions.masking.base import MAX_PLAYERS
 
 __all__ = [
     "MAX_PLAYERS",
-    "InteractionResult",
     "MeasurementTooLarge",
     "masked_outputs",
     "compute_interactions",
     "model_device",
 ]
-
-# 2^20 masked inputs per sample is about a million forward passes; beyond that the cost (and the
-# (B, 2^n) float64 outputs) is rarely what anyone meant. Raise it with ``max_players``.
-MAX_PLAYERS = 20
-
-
-# ---------------------------------------------------------------------------------------------
-# The result
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class InteractionResult:
-    """AND-OR interactions of the kept samples and their strength by order.
-
-    Every tensor with a leading batch dimension has one row per *kept* sample (``K`` rows);
-    ``sample_indices`` (``(K,)``, int64) gives each row's index among the inputs. Samples whose
-    model outputs were not finite on some masked input are skipped (with a warning).
-    ``players`` is the player selection of *all* inputs (the dict from ``select_players``,
-    leading dimension ``B``), so it can be passed back as ``players=`` to measure the same
-    inputs again with the same players.
-
-    Attributes:
-        v: ``(K, 2^n)`` float64 outputs on every mask.
-        I_and, I_or: ``(K, 2^n)`` AND and OR interactions, indexed by mask.
-        gamma, q: ``(K, 2^n)`` the split of ``v`` into AND and OR parts and the error term.
-        tau: ``(K,)`` the error box ``q_ratio * |v(N) - v(empty)|``.
-        objective: ``(K,)`` ``sum_{S nonempty} |I_and(S)| + |I_or(S)|``.
-        gap: ``(K,)`` certified relative gap to the LP optimum, ``objective / lower_bound - 1``.
-        strength: ``(K, n)`` per-sample strength by order ``k = 1..n``.
-        players: player selection of all ``B`` inputs.
-        sample_indices: ``(K,)`` indices of the kept samples among the inputs.
-        num_players: ``n``.
-        timings: wall-clock seconds of the stages (``forward_s``, ``extraction_s``, ``total_s``).
-
-    Example:
-        >>> import torch
-        >>> from lightning_interactions.masking import FeatureMasker
-        >>> class Product(torch.nn.Module):  # v(T) = 1 when both players are present: one AND
-        ...     def forward(self, x):
-        ...         return x.prod(dim=1, keepdim=True)
-        >>> result = compute_interactions(
-        ...     Product(), torch.ones(1, 2), masker=FeatureMasker(num_features=2), output="regression",
-        ...     q_ratio=0.0,
-        ... )
-        >>> [round(a, 6) for a in result.mean_strength.tolist()], round(result.complexity, 6)
-        ([0.0, 1.0], 2.0)
-    """
-
-    v: Tensor
-    I_and: Tensor
-    I_or: Tensor
-    gamma: Tensor
-    q: Tensor
-    tau: Tensor
-    objective: Tensor
-    gap: Tensor
-    strength: Tensor
-    players: dict[str, Tensor]
-    sample_indices: Tensor
-    num_players: int
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def num_samples(self) -> int:
-        """The number of kept samples ``K``."""
-        return int(self.v.shape[0])
-
-    @property
-    def mean_strength(self) -> Tensor:
-        """``A(k)``, ``k = 1..n``: the strength by order averaged over the kept samples.
-
-        NaN when no sample was kept.
-        """
-        if self.num_samples == 0:
-            return self.strength.new_full((self.num_players,), float("nan"))
-        return self.strength.mean(dim=0)
-
-    @property
-    def shape(self) -> Tensor:
-        """``A(k) / sum_j A(j)``: the distribution of strength over orders ``1..n``."""
-        return strength_shape(self.mean_strength)
-
-    @property
-    def complexity(self) -> float:
-        """The mean order ``sum_k k * shape(k)`` (NaN when no sample was kept)."""
-        return float(_complexity(self.shape))
-
-    @property
-    def max_gap(self) -> float:
-        """The largest certified gap over the kept samples (NaN when none was kept)."""
-        return float(self.gap.max()) if self.num_samples else float("nan")
-
-    def to(self, device: torch.device | str) -> InteractionResult:
-        """Return a copy with every tensor (and the players) on ``device``."""
-        values: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Tensor):
-                value = value.to(device)
-            elif f.name == "players":
-                value = {key: tensor.to(device) for key, tensor in value.items()}
-            elif f.name == "timings":
-                value = dict(value)
-            values[f.name] = value
-        return InteractionResult(**values)
-
-    def cpu(self) -> InteractionResult:
-        """Return a copy on the CPU."""
-        return self.to("cpu")
-
 
 def masked_outputs(
     model: Model,
@@ -295,7 +183,8 @@ def compute_interactions(
         seed: seed of the player selection.
         num_players: ``n`` for a masking function (must agree with a masker's own).
         tol: certified relative gap at which the extraction stops.
-        max_players: refuse more players than this (``2^n`` forward passes per sample).
+        max_players: refuse more players than this (``2^n`` forward passes per sample); it can
+            only lower the limit: values above ``MAX_PLAYERS`` (20) are refused.
         progress: called as ``progress(done, total)`` after each chunk of forward passes.
         check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
             extraction, not the model's activations) against what the device has available:

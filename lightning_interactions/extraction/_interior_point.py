@@ -10,7 +10,7 @@ where column 0 of ``M`` is the constant (free, unpenalised). It is written in in
 solved by Mehrotra's predictor-corrector method. The Newton systems reduce to one
 ``(k+1) x (k+1)`` Cholesky solve per problem. ``M`` is only touched through a
 :class:`Columns` operator (products with ``M``, ``M'`` and ``M' diag(w) M``), so the extraction
-can supply fast lattice-sum versions of them; :class:`DenseColumns` is the plain one.
+can supply fast lattice-sum versions of them.
 """
 
 from __future__ import annotations
@@ -38,23 +38,6 @@ class Columns(Protocol):
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         """``M' diag(weights) M``: ``(batch, m)`` to ``(batch, k + 1, k + 1)``."""
         ...
-
-
-class DenseColumns:
-    """:class:`Columns` from an explicit ``(batch, m, k + 1)`` tensor."""
-
-    def __init__(self, M: torch.Tensor) -> None:
-        self.M = M
-        self.num_rows, self.num_columns = M.shape[1], M.shape[2]
-
-    def matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(self.M, x.unsqueeze(2)).squeeze(2)
-
-    def rmatvec(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(self.M.transpose(1, 2), z.unsqueeze(2)).squeeze(2)
-
-    def gram(self, weights: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(self.M.transpose(1, 2) * weights.unsqueeze(1), self.M)
 
 
 @dataclass

@@ -6,7 +6,7 @@ themselves, this is ``min ||a||_1 + ||o||_1 s.t. |Z a + W o - v| <= tau`` where 
 and ``W`` are the AND triggers ``1[S subset of T]`` and OR triggers ``1[S n T nonempty]``.
 
 The optimum is sparse, so the solver is column generation: an interior-point method
-(:mod:`._lp`) solves the problem restricted to a few candidate interactions; the row multipliers
+(:mod:`._interior_point`) solves the problem restricted to a few candidate interactions; the row multipliers
 ``mu`` it returns price *every* interaction at once through the fast transposed transforms
 (``Z' mu`` and ``W' mu``, O(n 2^n)); the most violated ones join the candidates. Any ``mu``,
 rescaled to be dual feasible, gives the lower bound ``-<mu, v> - tau ||mu||_1`` on the optimum
@@ -27,6 +27,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import math
 
 from dataclasses import dataclass
 
@@ -51,7 +53,13 @@ from lightning_interactions.extraction.transforms import (
 INITIAL_PENALTY = 16.0
 ORDER_TIE_BREAK = 1e-4
 
-__all__ = ["AndOrResult", "and_or_interactions", "extraction_objective", "dual_lower_bound"]
+__all__ = [
+    "AndOrResult",
+    "and_or_interactions",
+    "check_extraction_settings",
+    "extraction_objective",
+    "dual_lower_bound",
+]
 
 
 @dataclass
@@ -73,7 +81,6 @@ class AndOrResult:
     lower_bound: torch.Tensor
     gap: torch.Tensor
     rounds: int
-    num_candidates: int
 
 
 def extraction_objective(I_and: torch.Tensor, I_or: torch.Tensor) -> torch.Tensor:
@@ -124,6 +131,27 @@ def _solution_to_interactions(
     return and_interactions(v_and), or_interactions(v_or), gamma, q
 
 
+def check_extraction_settings(q_ratio: object, tol: object) -> None:
+    """Raise a clear ``ValueError`` unless ``q_ratio >= 0`` and ``tol > 0`` are finite numbers.
+
+    Example:
+        >>> check_extraction_settings(0.04, 0.01)
+        >>> check_extraction_settings(0.04, 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: tol must be a finite number > 0 (the certified relative gap at which the extraction stops, e.g. 0.01), got 0
+    """
+    for name, value, low_ok, meaning in (
+        ("q_ratio", q_ratio, True, "the error box, a fraction of |v(N) - v(empty)|, e.g. 0.04"),
+        ("tol", tol, False, "the certified relative gap at which the extraction stops, e.g. 0.01"),
+    ):
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        valid = number is not None and math.isfinite(number) and (number >= 0 if low_ok else number > 0)
+        if not valid:
+            bound = ">= 0" if low_ok else "> 0"
+            raise ValueError(f"{name} must be a finite number {bound} ({meaning}), got {value!r}")
+
+
 def and_or_interactions(
     v: torch.Tensor,
     q_ratio: float = 0.04,
@@ -153,8 +181,7 @@ def and_or_interactions(
     """
     if not v.is_floating_point():
         raise TypeError(f"v must be a floating-point tensor, got {v.dtype}")
-    if q_ratio < 0 or tol <= 0:
-        raise ValueError(f"q_ratio must be >= 0 and tol > 0, got q_ratio={q_ratio}, tol={tol}")
+    check_extraction_settings(q_ratio, tol)
     single = v.dim() == 1
     values = v.reshape(-1, v.shape[-1]).double()
     n = num_players_of(values)
@@ -222,7 +249,6 @@ def and_or_interactions(
         lower_bound=best_bound,
         gap=best_objective / best_bound - 1.0,
         rounds=rounds,
-        num_candidates=int(columns.shape[1]),
     )
     if single:
         for name in ("I_and", "I_or", "gamma", "q", "tau", "objective", "lower_bound", "gap"):

@@ -1,4 +1,4 @@
-"""Lattice-sum column products of the extraction's LP against the dense trigger matrix."""
+"""lightning_interactions.extraction._gram: lattice-sum column products against the dense trigger matrix."""
 
 from __future__ import annotations
 

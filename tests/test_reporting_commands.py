@@ -1,4 +1,4 @@
-"""``report`` (re-render a run from its history file) and ``analyze`` (measure saved checkpoints)."""
+"""Tests for the report and analyze commands (lightning_interactions.reporting): a real run, rendered again and measured from checkpoints."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import torch
 from torch import nn
 
 from lightning_interactions.cli import main
-from lightning_interactions.demos.demo import build_mlp, load_digits_split
+from lightning_interactions.demos import build_mlp, load_digits_split
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.analysis.history import HISTORY_FILENAME, append_record, read_history, save_reference
 from lightning_interactions.masking import PatchMasker
-from lightning_interactions.reporting.offline import OfflineError, checkpoint_files
+from lightning_interactions.reporting.analyze import checkpoint_files
+from lightning_interactions.reporting.run_report import OfflineError
 from lightning_interactions.analysis.theory import reference_shape
 
 # A reference measurement of two samples over n = 3 players, and the noise levels of the earlier epochs.
@@ -137,7 +138,7 @@ def test_analyze_measures_each_checkpoint(tmp_path, capsys):
     for record in history:
         model = models[record["epoch"]]
         direct = compute_interactions(model, x, y, masker, players=players)
-        assert record["shape"] == pytest.approx(direct.shape.tolist(), abs=1e-9)
+        assert record["shape"] == pytest.approx(direct.strength_shape.tolist(), abs=1e-9)
         assert record["complexity"] == pytest.approx(sum((k + 1) * s for k, s in enumerate(record["shape"])))
         with torch.no_grad():
             val = nn.functional.cross_entropy(model(data["x_val"]), data["y_val"]).item()
@@ -161,7 +162,7 @@ def test_analyze_measures_each_checkpoint(tmp_path, capsys):
 def test_analyze_a_lightning_module(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    from lightning_interactions.demos.demo import DigitsClassifier
+    from lightning_interactions.demos import DigitsClassifier
 
     (tmp_path / "ckpt").mkdir()
     modules = {}
@@ -170,7 +171,7 @@ def test_analyze_a_lightning_module(tmp_path):
         modules[epoch] = DigitsClassifier()
         torch.save(modules[epoch].state_dict(), tmp_path / "ckpt" / f"epoch={epoch}.pt")
     out = tmp_path / "analysis"
-    spec = "lightning_interactions.demos.demo:DigitsClassifier"
+    spec = "lightning_interactions.demos:DigitsClassifier"
     args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
     assert main([*args, *ANALYZE]) == 0
     history = read_history(out / HISTORY_FILENAME)
@@ -199,7 +200,7 @@ def test_analyze_lightning_checkpoints(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from torch.utils.data import DataLoader, TensorDataset
 
-    from lightning_interactions.demos.demo import DigitsClassifier
+    from lightning_interactions.demos import DigitsClassifier
 
     data = load_digits_split(30, 20, 0.25, 0)
     loader = DataLoader(TensorDataset(data["x_train"], data["y_train"]), batch_size=10)
@@ -210,7 +211,7 @@ def test_analyze_lightning_checkpoints(tmp_path):
     trainer.fit(DigitsClassifier(hidden=6), loader, loader)
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0.ckpt", "epoch=1.ckpt"]
     out = tmp_path / "analysis"
-    spec = "lightning_interactions.demos.demo:DigitsClassifier"
+    spec = "lightning_interactions.demos:DigitsClassifier"
     args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
     assert main([*args, *ANALYZE]) == 0
     history = read_history(out / HISTORY_FILENAME)

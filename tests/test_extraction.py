@@ -1,4 +1,4 @@
-"""The AND-OR extraction against an exact LP solver (scipy's HiGHS) and literal definitions."""
+"""lightning_interactions.extraction.and_or against an exact LP solver (HiGHS) and literal definitions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
 from highs_oracle import exact_extraction_optimum
+
 from lightning_interactions.extraction.and_or import and_or_interactions, dual_lower_bound
 
 pytest.importorskip("scipy")

@@ -1,0 +1,41 @@
+"""Which samples a run measures: a seeded draw from the first samples of the data, made once.
+
+The monitor (from its validation loader) and ``analyze`` (from tensors or a file) draw the same
+samples for the same data and seed: ``num_samples`` of the first ``POOL_FACTOR * num_samples``,
+chosen by a seeded permutation and kept in data order. A private generator is used, so the
+global random state is never touched.
+
+Example:
+    >>> import torch
+    >>> inputs, targets = torch.arange(100.0)[:, None], torch.arange(100)
+    >>> chosen, labels = draw_samples(inputs, targets, num_samples=3, seed=0)
+    >>> chosen.shape, bool((labels == chosen[:, 0].long()).all()), int(chosen.max()) < 12
+    (torch.Size([3, 1]), True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ["POOL_FACTOR", "pool_size", "draw_samples"]
+
+# Samples are drawn from the first POOL_FACTOR * num_samples samples of the data.
+POOL_FACTOR = 4
+
+
+def pool_size(num_samples: int) -> int:
+    """How many leading samples of the data the draw chooses from."""
+    return POOL_FACTOR * num_samples
+
+
+def draw_samples(
+    inputs: Tensor, targets: Optional[Tensor], num_samples: int, seed: int
+) -> tuple[Tensor, Optional[Tensor]]:
+    """``num_samples`` of the first :func:`pool_size` samples (fewer if there are fewer), seeded, in order."""
+    pool = inputs[: pool_size(num_samples)]
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(pool.shape[0], generator=generator)[:num_samples].sort().values
+    return pool[chosen], None if targets is None else targets[: pool.shape[0]][chosen]

@@ -1,0 +1,67 @@
+"""The logger seam: where the monitor's scalars, figures and text go.
+
+The monitor decides *what* to log and *when*; a :class:`LoggerBackend` decides *where*. Every
+Lightning logger gets at least :class:`MetricsBackend` (scalars through ``log_metrics``); a
+backend for a logger that can show figures and text (TensorBoard today) overrides the rest. A
+new backend is one file in this package and one entry in ``loggers/__init__.py``; the monitor
+does not change for it.
+
+Example:
+    >>> class Recorder(LoggerBackend):
+    ...     def __init__(self):
+    ...         self.rows = []
+    ...     def log_scalars(self, scalars, step):
+    ...         self.rows.append((step, dict(scalars)))
+    >>> backend = Recorder()
+    >>> backend.log_scalars({"interactions/complexity": 1.5}, step=3)
+    >>> backend.log_text("interactions/summary", "ignored", step=3)  # not every backend shows text
+    >>> backend.rows, backend.supports_figures
+    ([(3, {'interactions/complexity': 1.5})], False)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # matplotlib is imported only where a figure is drawn
+    from matplotlib.figure import Figure
+
+__all__ = ["LoggerBackend", "MetricsBackend"]
+
+
+class LoggerBackend(abc.ABC):
+    """One destination of the monitor's output. Only :meth:`log_scalars` is required.
+
+    ``supports_figures`` tells the monitor whether drawing figures for this backend is worth it;
+    a backend that sets it True implements :meth:`log_figure`.
+    """
+
+    supports_figures: bool = False
+
+    @abc.abstractmethod
+    def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
+        """Log one measurement's scalars (metric name -> value) at ``step``."""
+
+    def start(self, num_players: int, prefix: str) -> None:
+        """Called before the first measurement of a fit is logged (a dashboard layout, say)."""
+
+    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
+        """Log a matplotlib figure under ``tag`` at ``step``."""
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        """Log a markdown text under ``tag`` at ``step``."""
+
+    def flush(self) -> None:
+        """Push what was logged to storage."""
+
+
+class MetricsBackend(LoggerBackend):
+    """Scalars through a Lightning logger's ``log_metrics``; figures and text are not shown."""
+
+    def __init__(self, logger: Any) -> None:
+        self.logger = logger
+
+    def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
+        self.logger.log_metrics(dict(scalars), step=step)

@@ -1,0 +1,55 @@
+"""``lightning-interactions report LOGDIR``: re-render a monitored run's report from its history file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
+from lightning_interactions.reporting.run_report import OfflineError, write_run_report
+
+__all__ = ["find_history", "reference_beside", "report_run"]
+
+
+def reference_beside(history_path: Path, last_epoch: int) -> tuple[dict[str, Tensor] | None, str]:
+    """The interactions saved next to a history file if they are the last measurement's; and why not.
+
+    Returns ``(reference or None, note)``.
+    """
+    path = Path(history_path).with_name(REFERENCE_FILENAME)
+    if not path.is_file():
+        return None, f"no {REFERENCE_FILENAME} next to the history"
+    saved = load_reference(path)
+    if int(saved.get("epoch", -1)) != int(last_epoch):
+        return None, f"{path.name} holds epoch {saved.get('epoch')}, not the last measured epoch {last_epoch}"
+    return {"I_and": saved["I_and"], "I_or": saved["I_or"]}, f"reference interactions from {path}"
+
+
+def find_history(logdir: Path) -> Path:
+    """The ``interaction_history.jsonl`` under ``logdir`` (searched recursively; the newest if several)."""
+    logdir = Path(logdir)
+    if logdir.is_file() and logdir.name == HISTORY_FILENAME:
+        return logdir
+    if not logdir.is_dir():
+        raise OfflineError(f"{logdir} is not a directory")
+    found = sorted(logdir.rglob(HISTORY_FILENAME), key=lambda p: (p.stat().st_mtime, str(p)))
+    if not found:
+        raise OfflineError(f"no {HISTORY_FILENAME} under {logdir}: was the run trained with InteractionMonitor?")
+    return found[-1]
+
+
+def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
+    """Re-render the figures and summary of a monitored run from its history file.
+
+    The reference replay uses the ``interaction_reference.pt`` next to the history when there is
+    one (the monitor writes it); otherwise the report shows the online fits and says so.
+    """
+    path = find_history(Path(logdir))
+    history = read_history(path)
+    if not history:
+        raise OfflineError(f"{path} holds no measurement")
+    reference, note = reference_beside(path, int(history[-1]["epoch"]))
+    extra = {"command": "report", "history_file": str(path), "reference_note": note}
+    return write_run_report(history, reference, Path(out) if out else path.parent, extra=extra)

@@ -1,0 +1,144 @@
+"""The words of a run: the markdown summary (``summary.md``, TensorBoard text) and the printed one.
+
+Example:
+    >>> history = [{"epoch": e, "complexity": c, "num_players": 4} for e, c in enumerate([3.0, 2.0, 2.5])]
+    >>> print(summary_text(history, None, None, None).splitlines()[3])
+    - **Over-fitting alert:** no alert: the complexity has not risen clearly above its minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lightning_interactions.analysis.losses import loss_gap_minimum, loss_rows
+from lightning_interactions.analysis.replay import EpochFit, replay_errors
+
+__all__ = ["summary_text", "format_summary"]
+
+History = Sequence[Mapping[str, Any]]
+
+_MEANING = (
+    "The alert marks the onset of over-fitted features: the epoch after which the network starts "
+    "to learn more complex (higher-order) interactions again, which the two-phase theory ties to "
+    "the widening of the gap between training and validation loss. It is not the best epoch to "
+    "stop training: the validation loss often keeps falling for a while after it."
+)
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _run_line(history: History) -> str:
+    first, last = history[0], history[-1]
+    setup = f"{len(history)} measurement(s), epochs {int(first['epoch'])} to {int(last['epoch'])}"
+    if last.get("num_players") is not None:
+        setup += f", {int(last['num_players'])} players"
+    if last.get("num_samples") is not None:
+        setup += f", {int(last['num_samples'])} samples"
+    return f"- **Run:** {setup}."
+
+
+def _alert_line(alert_epoch: int | None, onset_epoch: int | None) -> str:
+    if alert_epoch is None:
+        alert = "no alert: the complexity has not risen clearly above its minimum"
+    elif onset_epoch is None:
+        alert = f"fired at epoch {alert_epoch}"
+    else:
+        alert = f"fired at epoch {alert_epoch}; phase 2 began at epoch {onset_epoch}, the complexity minimum"
+    return f"- **Over-fitting alert:** {alert}."
+
+
+def _replay_line(replay_fits: Sequence[EpochFit], onset_epoch: int | None) -> str:
+    phase2, overall = replay_errors(replay_fits, onset_epoch)
+    text = f"- **Reference replay** (reference: epoch {replay_fits[-1].epoch}; fit error = L1 between shapes): "
+    if onset_epoch is None:
+        text += "no phase 2 yet; "
+    else:
+        text += f"mean error over phase 2 (epochs >= {onset_epoch}) {_fmt(phase2, '.3g')}; "
+    return text + f"over all other epochs {_fmt(overall, '.3g')}."
+
+
+def summary_text(
+    history: History,
+    replay_fits: Sequence[EpochFit] | None,
+    alert_epoch: int | None,
+    onset_epoch: int | None,
+) -> str:
+    """A short markdown summary of a monitored run.
+
+    ``alert_epoch`` and ``onset_epoch`` are the phase tracker's (None: no alert). ``replay_fits`` is
+    the reference replay (:func:`lightning_interactions.analysis.replay.replay_run`) or None.
+    """
+    if not history:
+        raise ValueError("the history is empty: nothing to report")
+    lines = ["## Interaction report", "", _run_line(history), _alert_line(alert_epoch, onset_epoch)]
+    complexities = [(int(r["epoch"]), float(r["complexity"])) for r in history]
+    low_epoch, low = min(complexities, key=lambda item: item[1])
+    lines.append(
+        f"- **Complexity (mean order):** minimum {low:.4g} at epoch {low_epoch}; "
+        f"final {complexities[-1][1]:.4g} at epoch {complexities[-1][0]}."
+    )
+    gap_epoch = loss_gap_minimum(history)
+    if gap_epoch is not None:
+        gap = min(val - train for _, train, val in loss_rows(history))
+        lines.append(f"- **Loss gap (val - train):** smallest at epoch {gap_epoch} ({gap:.4g}).")
+    if replay_fits:
+        lines.append(_replay_line(replay_fits, onset_epoch))
+    gaps = [float(r["max_gap"]) for r in history if r.get("max_gap") is not None]
+    if gaps:
+        lines.append(f"- **Extraction:** largest certified gap {max(gaps):.3g}.")
+    lines += ["", _MEANING]
+    return "\n".join(lines) + "\n"
+
+
+def _theory_line(summary: Mapping[str, Any]) -> str:
+    if summary["theory_mode"] == "reference":
+        return (
+            f"theory fit error (reference replay, ref. epoch {summary['reference_epoch']}, L1 between "
+            f"shapes): mean over phase 2 {_fmt(summary['theory_error_phase2'])}, over all epochs "
+            f"{_fmt(summary['theory_error_all'])}"
+        )
+    return (
+        "theory fit error: no reference interactions, so no reference replay; online "
+        f"({summary['online_prediction']} mode) fit error mean "
+        f"{_fmt(summary['online_theory_error_mean'])}, "
+        f"over phase 2 {_fmt(summary['online_theory_error_phase2'])}"
+    )
+
+
+def _where(summary: Mapping[str, Any]) -> list[str]:
+    lines = [summary["reference_note"]] if summary.get("reference_note") else []
+    if summary.get("report_png"):
+        lines.append(f"report: {summary['report_png']}")
+    lines.append(f"summary: {summary['summary_md']} and summary.json")
+    if summary.get("tensorboard_dir"):
+        lines.append(f"TensorBoard logs: {summary['tensorboard_dir']}")
+        lines.append(f"open them with: {summary['tensorboard_command']}")
+    if summary.get("wall_time_s") is not None:
+        lines.append(f"wall time: {summary['wall_time_s']:.1f} s")
+    return lines
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """The short printed summary of a run (demo, report or analyze), from its ``summary.json`` fields."""
+    alert, onset, gap = summary["alert_epoch"], summary["onset_epoch"], summary["loss_gap_min_epoch"]
+    epochs = summary["epochs"]
+    complexity, share = summary["complexity"], summary["high_order_share"]
+    low = summary["complexity_min_epoch"]
+    lines = [
+        f"complexity (mean order): epoch {epochs[0]} {complexity[epochs[0]]:.3f} -> minimum "
+        f"{complexity[low]:.3f} at epoch {low} -> epoch {epochs[-1]} {complexity[epochs[-1]]:.3f}",
+        f"share of orders >= 3: epoch {epochs[0]} {share[epochs[0]]:.3f}, epoch {low} {share[low]:.3f}, "
+        f"epoch {epochs[-1]} {share[epochs[-1]]:.3f}",
+        f"phase-2 onset (complexity minimum): epoch {_fmt(onset, 'd')}; over-fitting alert fired at "
+        f"epoch {_fmt(alert, 'd')}",
+        f"loss gap (val - train) smallest at epoch {_fmt(gap, 'd')}; validation loss lowest at epoch "
+        f"{_fmt(summary['val_loss_min_epoch'], 'd')}; alert - gap minimum = "
+        f"{_fmt(summary['alert_minus_loss_gap_min'], '+d')} epochs",
+    ]
+    if summary.get("test_loss_min_epoch") is not None:
+        lines.append(f"held-out test loss lowest at epoch {summary['test_loss_min_epoch']}")
+    lines.append(_theory_line(summary))
+    return "\n".join(lines + _where(summary))
