@@ -60,10 +60,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+
 import lightning_interactions.analysis.record as record_module  # noqa: E402
+import lightning_interactions.callbacks.measurement as measurement_module  # noqa: E402
 import lightning_interactions.callbacks.monitor as callback_module  # noqa: E402
 import lightning_interactions.callbacks.publishing as publishing_module  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lightning_interactions import demos as demo  # noqa: E402
 from lightning_interactions.callbacks.monitor import InteractionMonitor  # noqa: E402
 from lightning_interactions.engine.outputs import resolve_output  # noqa: E402
@@ -267,7 +269,7 @@ class Probe:
                     }
                 )
 
-        compute = callback_module.compute_interactions
+        compute = measurement_module.compute_interactions
 
         @functools.wraps(compute)
         def timed_compute(*args: Any, **kwargs: Any) -> Any:
@@ -281,11 +283,13 @@ class Probe:
             return result
 
         self.patch(monitor, "measure", timed_measure)
-        self.patch(callback_module, "compute_interactions", timed_compute)
+        self.patch(measurement_module, "compute_interactions", timed_compute)
         self.patch(monitor.masker, "apply", self.timed("masking", monitor.masker.apply))
         self.patch(callback_module, "build_record", self.timed("record", callback_module.build_record))
-        self.patch(record_module, "noise_fit_fields", self.timed("theory_fit", record_module.noise_fit_fields))
-        self.patch(callback_module, "publish_measurement", self.timed("log", callback_module.publish_measurement))
+        fit_noise = record_module.noise_fit_fields
+        self.patch(record_module, "noise_fit_fields", self.timed("theory_fit", fit_noise))
+        publish = callback_module.publish_measurement
+        self.patch(callback_module, "publish_measurement", self.timed("log", publish))
         self.patch(callback_module, "append_record", self.timed("history", callback_module.append_record))
         self.patch(callback_module, "save_reference", self.timed("history", callback_module.save_reference))
         for name in ("figure_measured_vs_predicted", "figure_shape_heatmap"):
@@ -616,7 +620,8 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
         )
         print(f"  {key:<40}{cells}")
     fits = [statistics.median(c.get("theory_fit", 0.0) for c in r.calls) for r in bench.results]
-    print(f"  {'  of which theory fit (noise_fit_fields)':<40}" + "".join(f"{ms(f):>14} {'':6}" for f in fits))
+    label = "  of which theory fit (noise_fit_fields)"
+    print(f"  {label:<40}" + "".join(f"{ms(f):>14} {'':6}" for f in fits))
     record = [statistics.median(c["record_seconds"] for c in r.calls) for r in bench.results]
     label = 'record["seconds"] (engine + gather)'
     print(f"  {label:<40}" + "".join(f"{ms(s):>14} {'':6}" for s in record))

@@ -28,14 +28,19 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_interactions import demos
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    load_reference,
+    read_history,
+)
+from lightning_interactions.analysis.strength import complexity, strength_shape
+from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
 from lightning_interactions.callbacks import progress as progress_module
 from lightning_interactions.callbacks.monitor import InteractionMonitor
 from lightning_interactions.engine.compute import compute_interactions
-from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
-from lightning_interactions.masking import FeatureMasker, Masker
 from lightning_interactions.loggers import scalar_tags
-from lightning_interactions.analysis.strength import complexity, strength_shape
-from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
+from lightning_interactions.masking import FeatureMasker, Masker
 
 FEATURES = 5
 NUM_SAMPLES = 4
@@ -251,7 +256,8 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
     assert torch.equal(saved["I_or"], mon.state_dict()["reference"]["I_or"])
     # The public accessors give the same as the state.
     last = mon.last_interactions
-    assert last.epoch == 3 and torch.equal(last.I_and, saved["I_and"]) and torch.equal(last.I_or, saved["I_or"])
+    assert last.epoch == 3
+    assert torch.equal(last.I_and, saved["I_and"]) and torch.equal(last.I_or, saved["I_or"])
     assert torch.equal(mon.samples.inputs, mon.state_dict()["inputs"])
     assert torch.equal(mon.samples.targets, mon.state_dict()["targets"])
     assert mon.samples.players.keys() == mon.state_dict()["players"].keys()

@@ -20,8 +20,8 @@ import pytest
 import torch
 from _helpers import distributed_free_env, run_in_own_group
 
-from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
+from lightning_interactions.engine.compute import compute_interactions
 
 REPO = Path(__file__).resolve().parents[1]
 DDP_TIMEOUT_S = 300  # a few seconds normally; generous for a loaded CI machine

@@ -10,9 +10,8 @@ a run without the monitor.
 
 from __future__ import annotations
 
-import re
-
 import random
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -29,13 +28,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_interactions import demos
-from lightning_interactions.engine import _setup as setup_checks
 from lightning_interactions.analysis import record as record_module
+from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
+from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.callbacks import monitor as callback_module
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
-from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
+from lightning_interactions.engine import _setup as setup_checks
 from lightning_interactions.masking import FeatureMasker
-from lightning_interactions.analysis.phases import PhaseTracker
 
 torch.set_num_threads(1)
 
@@ -439,7 +438,9 @@ def test_on_error_is_validated() -> None:
         ("samples", torch.zeros(2, 5), ValueError, "features"),  # the masker does not fit them
     ],
 )
-def test_every_argument_is_checked_at_construction(argument: str, value: Any, error: type, message: str) -> None:
+def test_every_argument_is_checked_at_construction(
+    argument: str, value: Any, error: type, message: str
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         InteractionMonitor(FeatureMasker(num_features=4), **{argument: value})
 

@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from lightning_interactions.analysis.history import append_record, load_reference, read_history, save_reference
+from lightning_interactions.analysis.history import (
+    append_record,
+    load_reference,
+    read_history,
+    save_reference,
+)
 
 
 def test_records_round_trip_and_losses_merge(tmp_path) -> None:

@@ -26,7 +26,12 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, append_record, read_history
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    append_record,
+    read_history,
+)
 
 torch.set_num_threads(1)
 

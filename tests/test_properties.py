@@ -23,16 +23,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightning_interactions.masking import (
-    CallableMasker,
-    FeatureMasker,
-    PatchMasker,
-    PointCloudMasker,
-    TokenMasker,
+from lightning_interactions.analysis.strength import (
+    complexity,
+    per_sample_strength,
+    signed_strength,
+    strength_shape,
+)
+from lightning_interactions.analysis.theory import (
+    inverse_noise_transform,
+    noise_transform,
+    noise_transform_or,
 )
 from lightning_interactions.engine.outputs import binary_logit, log_odds, regression
-from lightning_interactions.analysis.strength import complexity, per_sample_strength, signed_strength, strength_shape
-from lightning_interactions.analysis.theory import inverse_noise_transform, noise_transform, noise_transform_or
 from lightning_interactions.extraction.transforms import (
     and_interactions,
     and_transpose,
@@ -44,6 +46,13 @@ from lightning_interactions.extraction.transforms import (
     or_interactions,
     or_transpose,
     order_index,
+)
+from lightning_interactions.masking import (
+    CallableMasker,
+    FeatureMasker,
+    PatchMasker,
+    PointCloudMasker,
+    TokenMasker,
 )
 
 F64 = torch.float64

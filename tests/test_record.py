@@ -40,8 +40,15 @@ def test_record_matches_the_definitions_and_is_json() -> None:
     assert record["shape"] == pytest.approx(shape, rel=1e-12)
     assert record["complexity"] == pytest.approx(sum(k * a for k, a in enumerate(shape, start=1)), rel=1e-12)
     fit = fit_noise_level(torch.tensor(shape, dtype=torch.float64), shape_predictor("prior", n=N))
-    assert record["noise_level"] == pytest.approx(fit.s) and record["theory_error"] == pytest.approx(fit.error)
-    assert (record["epoch"], record["global_step"], record["seconds"], record["num_players"]) == (4, 40, 1.5, N)
+    assert record["noise_level"] == pytest.approx(fit.s) and record["theory_error"] == pytest.approx(
+        fit.error
+    )
+    assert (record["epoch"], record["global_step"], record["seconds"], record["num_players"]) == (
+        4,
+        40,
+        1.5,
+        N,
+    )
     assert record["num_samples"] == 4 and record["max_gap"] == pytest.approx(0.004)
     assert record["phase"] == 1 and tracker.min_epoch == 4  # the tracker was advanced
     json.dumps(record, allow_nan=False)

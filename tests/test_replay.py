@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from test_theory import literal_noise_matrix, literal_strength_by_order
 
 from lightning_interactions.analysis.replay import EpochFit, replay, replay_run
-from lightning_interactions.analysis.theory import fit_noise_level, reference_shape, shape_predictor
-from test_theory import literal_noise_matrix, literal_strength_by_order
+from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
 
 F64 = torch.float64
 
@@ -62,12 +62,16 @@ def test_replay_against_a_chosen_epoch_and_errors() -> None:
 
 def test_replay_run_fits_and_predicts_each_epoch_against_the_last_interactions() -> None:
     history, final_and, final_or = _history([3.0, 0.6, 0.15])
-    records = [{"epoch": r["epoch"], "shape": literal_strength_by_order(r["I_and"], r["I_or"])} for r in history]
+    records = [
+        {"epoch": r["epoch"], "shape": literal_strength_by_order(r["I_and"], r["I_or"])} for r in history
+    ]
     run = replay_run(records, final_and, final_or)
     predictor = shape_predictor("reference", reference=(final_and, final_or))
     assert run.reference_epoch == records[-1]["epoch"]
     for record, fit in zip(records, run.fits):
         expected = fit_noise_level(torch.as_tensor(record["shape"]), predictor)
         assert fit.epoch == record["epoch"]
-        assert fit.s == pytest.approx(expected.s, rel=1e-9) and fit.error == pytest.approx(expected.error, abs=1e-12)
+        assert fit.s == pytest.approx(expected.s, rel=1e-9) and fit.error == pytest.approx(
+            expected.error, abs=1e-12
+        )
         assert run.predicted_shapes[fit.epoch] == pytest.approx(predictor(fit.s).tolist(), abs=1e-12)

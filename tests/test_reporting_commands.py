@@ -1,4 +1,7 @@
-"""Tests for the report and analyze commands (lightning_interactions.reporting): a real run, rendered again and measured from checkpoints."""
+"""Tests for the report and analyze commands (lightning_interactions.reporting) on a real run.
+
+The run is rendered again from its history and measured again from its checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,19 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    append_record,
+    read_history,
+    save_reference,
+)
+from lightning_interactions.analysis.theory import reference_shape
 from lightning_interactions.cli import main
 from lightning_interactions.demos import build_mlp, load_digits_split
 from lightning_interactions.engine.compute import compute_interactions
-from lightning_interactions.analysis.history import HISTORY_FILENAME, append_record, read_history, save_reference
 from lightning_interactions.masking import PatchMasker
 from lightning_interactions.reporting.analyze import checkpoint_files
 from lightning_interactions.reporting.run_report import OfflineError
-from lightning_interactions.analysis.theory import reference_shape
 
 # A reference measurement of two samples over n = 3 players, and the noise levels of the earlier epochs.
 I_AND = torch.tensor([[0.0, 1.0, 0.5, 0.8, 0.2, 0.1, 0.3, 0.9], [0.0, 0.3, 1.0, 0.2, 0.6, 0.7, 0.1, 0.4]])

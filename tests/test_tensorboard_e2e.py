@@ -28,8 +28,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_interactions.callbacks.monitor import InteractionMonitor
-from lightning_interactions.masking import FeatureMasker
 from lightning_interactions.loggers import scalar_tags
+from lightning_interactions.masking import FeatureMasker
 
 FEATURES = 5
 EPOCHS = 2

@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.analysis.theory against literal definitions, least squares and Monte Carlo."""
+"""Tests for lightning_interactions.analysis.theory: literal definitions, least squares, Monte Carlo."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for lightning_interactions.extraction.transforms against the literal definitions of theory.md section 2.
+"""Tests for lightning_interactions.extraction.transforms against the definitions of theory.md section 2.
 
 Every reference here is written from the definitions alone (Python loops over integer masks and
 their subsets), never from the butterfly code under test. Integer-valued float64 inputs make

@@ -9,4 +9,11 @@ from lightning_interactions.analysis.history import append_record, read_history
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.strength import complexity, per_sample_strength, strength_shape
 
-__all__ = ["PhaseTracker", "append_record", "read_history", "complexity", "per_sample_strength", "strength_shape"]
+__all__ = [
+    "PhaseTracker",
+    "append_record",
+    "read_history",
+    "complexity",
+    "per_sample_strength",
+    "strength_shape",
+]

@@ -23,13 +23,18 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from lightning_interactions.analysis.phases import PhaseTracker
-from lightning_interactions.analysis.strength import complexity, per_sample_strength, signed_strength, strength_shape
+from lightning_interactions.analysis.strength import (
+    complexity,
+    per_sample_strength,
+    signed_strength,
+    strength_shape,
+)
 from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor
 
 __all__ = ["PREDICTIONS", "build_record", "noise_fit_fields"]
@@ -45,7 +50,7 @@ def noise_fit_fields(
     I_and: Tensor,
     I_or: Tensor,
     prediction: str = "prior",
-    previous: Optional[Mapping[str, Any]] = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The online noise fit of one measurement: level, error, and which shape was fitted to what.
 
@@ -83,9 +88,9 @@ def build_record(
     tracker: PhaseTracker,
     *,
     prediction: str = "prior",
-    previous: Optional[Mapping[str, Any]] = None,
-    global_step: Optional[int] = None,
-    seconds: Optional[float] = None,
+    previous: Mapping[str, Any] | None = None,
+    global_step: int | None = None,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """The record of one measurement; advances ``tracker`` by this epoch's complexity.
 

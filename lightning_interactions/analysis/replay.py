@@ -6,6 +6,7 @@ earlier epoch is added to (``docs/theory.md``, "Reference mode").
 
 Example:
     >>> import torch
+    >>> from lightning_interactions.analysis.theory import reference_shape
     >>> final_and, final_or = torch.tensor([[0.0, 1.0, 1.0, 1.0]]), torch.zeros(1, 4)
     >>> history = [{"epoch": 0, "shape": reference_shape(final_and, final_or, 0.5).tolist()},
     ...            {"epoch": 1, "shape": [0.5, 0.5]}]
@@ -29,7 +30,6 @@ from lightning_interactions.analysis.theory import (
     _as_interaction_batch,
     _measured_shape,
     fit_noise_level,
-    reference_shape,
     shape_predictor,
 )
 
@@ -97,6 +97,7 @@ def replay(
 
     Example:
         >>> import torch
+        >>> from lightning_interactions.analysis.theory import reference_shape
         >>> final = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
         >>> history = [
         ...     {"epoch": 0, "shape": reference_shape(final, torch.zeros(1, 4), 0.5)},
@@ -116,9 +117,7 @@ def replay(
     return fits
 
 
-def replay_run(
-    history: Sequence[Mapping[str, Any]], I_and: torch.Tensor, I_or: torch.Tensor
-) -> RunReplay:
+def replay_run(history: Sequence[Mapping[str, Any]], I_and: torch.Tensor, I_or: torch.Tensor) -> RunReplay:
     """Replay ``history`` against the interactions ``(I_and, I_or)`` of its last measurement.
 
     Returns every record's :class:`EpochFit` and the shape predicted for it at its fitted level.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["find_losses"]
 
 
-def find_losses(metrics: Mapping[str, Any], prefix: str) -> dict[str, Optional[float]]:
+def find_losses(metrics: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
     """``train_loss`` and ``val_loss`` from ``callback_metrics``: names with the stage and "loss" in them.
 
     Epoch aggregates (``train_loss_epoch``) win over the last step's value; the monitor's own
@@ -19,7 +19,7 @@ def find_losses(metrics: Mapping[str, Any], prefix: str) -> dict[str, Optional[f
         {'train_loss': 0.7, 'val_loss': 0.8}
     """
 
-    def pick(stage: str) -> Optional[float]:
+    def pick(stage: str) -> float | None:
         names = [
             name
             for name in metrics

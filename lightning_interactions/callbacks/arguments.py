@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["check_positive_int", "check_int", "check_flag", "check_prefix", "check_optional_callable"]
 
@@ -40,7 +40,7 @@ def check_prefix(value: Any) -> str:
     return value
 
 
-def check_optional_callable(name: str, value: Any, signature: str) -> Optional[Any]:
+def check_optional_callable(name: str, value: Any, signature: str) -> Any | None:
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be a callable {signature} or None, got {type(value).__name__}")
     return value

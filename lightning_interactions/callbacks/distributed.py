@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,7 +26,7 @@ def shard_indices(total: int, world_size: int, rank: int) -> tuple[list[int], li
     return [min(i, total - 1) for i in span], [i < total for i in span]
 
 
-def first_failing_rank(trainer: Any, device: torch.device, failed: bool) -> Optional[int]:
+def first_failing_rank(trainer: Any, device: torch.device, failed: bool) -> int | None:
     """The lowest rank whose measurement failed, or None; every process learns the same answer."""
     if trainer.world_size == 1:
         return trainer.global_rank if failed else None
@@ -37,7 +37,7 @@ def first_failing_rank(trainer: Any, device: torch.device, failed: bool) -> Opti
 
 
 def pad_shard(result: Any, indices: list[int], own: list[bool], device: torch.device) -> tuple[Tensor, ...]:
-    """This process's ``(I_and, I_or, gap, kept, owner)``, one row per index, zeros where a sample was skipped.
+    """This process's ``(I_and, I_or, gap, kept, owner)``: a row per index, zeros for a skipped sample.
 
     ``result`` is the :class:`~lightning_interactions.engine.InteractionResult` of the samples at
     ``indices``; ``kept`` is 1 for a sample that was measured and is this process's own.
@@ -53,7 +53,9 @@ def pad_shard(result: Any, indices: list[int], own: list[bool], device: torch.de
     return I_and, I_or, gap, kept * torch.tensor(own, dtype=torch.float64, device=device), owner
 
 
-def gather_shards(trainer: Any, local: tuple[Tensor, ...], total: int) -> tuple[Tensor, Tensor, Tensor, list[int]]:
+def gather_shards(
+    trainer: Any, local: tuple[Tensor, ...], total: int
+) -> tuple[Tensor, Tensor, Tensor, list[int]]:
     """Everyone's kept interactions and gaps in sample order, on the CPU; and the skipped samples."""
     gathered = [trainer.strategy.all_gather(t) for t in local]
     if trainer.world_size > 1:

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
 
@@ -49,7 +49,7 @@ class FaultPolicy:
 
     @staticmethod
     def text(
-        epoch: int, what: str, error: Optional[BaseException] = None, problem: str = "", where: str = ""
+        epoch: int, what: str, error: BaseException | None = None, problem: str = "", where: str = ""
     ) -> str:
         cause = f" with {type(error).__name__}: {error}" if error is not None else f": {problem}"
         return f"InteractionMonitor: {what} at epoch {epoch} failed{where}{cause}"
@@ -59,7 +59,7 @@ class FaultPolicy:
         trainer: Any,
         epoch: int,
         *,
-        error: Optional[BaseException] = None,
+        error: BaseException | None = None,
         problem: str = "",
         what: str = "the measurement",
         outcome: str = SKIPPED,
@@ -74,7 +74,9 @@ class FaultPolicy:
         text = self.text(epoch, what, error, problem, where)
         if self.raises:
             raise MeasurementError(text) from error
-        text = f'{text}; {outcome} (pass on_error="raise" to InteractionMonitor to stop with the full traceback)'
+        text = (
+            f'{text}; {outcome} (pass on_error="raise" to InteractionMonitor to stop with the full traceback)'
+        )
         if this_rank_only:
             warnings.warn(text, MeasurementWarning, stacklevel=3)
         else:

@@ -14,7 +14,6 @@ Add it to ``Trainer(callbacks=[monitor])``; with the default prefix the metrics 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -29,13 +28,12 @@ from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
     REFERENCE_FILENAME,
     append_record,
-    read_history,
     save_reference,
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import PREDICTIONS, build_record
 from lightning_interactions.analysis.replay import replay_run
-from lightning_interactions.callbacks import distributed, sampling
+from lightning_interactions.callbacks import sampling
 from lightning_interactions.callbacks._losses import find_losses
 from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.arguments import (
@@ -46,29 +44,23 @@ from lightning_interactions.callbacks.arguments import (
     check_prefix,
 )
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementError, MeasurementWarning
-from lightning_interactions.callbacks.progress import LazyProgress
+from lightning_interactions.callbacks.history_file import continue_history_file
+from lightning_interactions.callbacks.measurement import EngineSettings, MeasuredSamples, measure_everywhere
 from lightning_interactions.callbacks.publishing import publish_measurement, publish_run
 from lightning_interactions.engine._setup import check_batch_size
-from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.loggers import backend_for, record_scalars
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
 
-__all__ = ["InteractionMonitor", "MeasuredSamples", "LastInteractions", "MeasurementError", "MeasurementWarning"]
-
-# The engine's warnings about samples with non-finite outputs; the monitor words its own.
-ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactions: no sample was kept")
-
-
-@dataclass(frozen=True)
-class MeasuredSamples:
-    """The samples the monitor measures every epoch and their players (on the CPU)."""
-
-    inputs: Tensor
-    targets: Optional[Tensor]
-    players: dict[str, Tensor]
+__all__ = [
+    "InteractionMonitor",
+    "MeasuredSamples",
+    "LastInteractions",
+    "MeasurementError",
+    "MeasurementWarning",
+]
 
 
 @dataclass(frozen=True)
@@ -292,7 +284,9 @@ class InteractionMonitor(Callback):
             run = replay_run(self.history, self._reference["I_and"], self._reference["I_or"])
             backends = [backend_for(logger) for logger in trainer.loggers]
             alert, onset = self.tracker.alert_epoch, self.tracker.onset_epoch
-            publish_run(backends, self.history, run, alert, onset, self.log_prefix, log_figures=self.log_figures)
+            publish_run(
+                backends, self.history, run, alert, onset, self.log_prefix, log_figures=self.log_figures
+            )
         except Exception as error:
             what, outcome = "the replay and summary of the run", "the history is complete without them"
             self.faults.report(trainer, self.history[-1]["epoch"], error=error, what=what, outcome=outcome)
@@ -328,35 +322,23 @@ class InteractionMonitor(Callback):
             loader = sampling.validation_loader(trainer)
             inputs, targets = (None, None)
             if trainer.is_global_zero:
-                inputs, targets = sampling.draw_from_loader(loader, self.batch_split, self.num_samples, self.seed)
+                inputs, targets = sampling.draw_from_loader(
+                    loader, self.batch_split, self.num_samples, self.seed
+                )
             inputs, targets = trainer.strategy.broadcast((inputs, targets), src=0)
         self.masker.validate(inputs)
         self._inputs, self._targets = inputs, targets
         self._players = {k: v.cpu() for k, v in self.masker.select_players(inputs, seed=self.seed).items()}
 
     def _continue_history_file(self, trainer: Trainer) -> None:
-        """Resuming from a checkpoint: mark where its history ends in the file, or copy it to a new file.
-
-        Lines after the checkpoint's last measurement come from the killed or stopped run that went on
-        past the checkpoint; the ``resume`` line tells :func:`read_history` to drop them (they stay in
-        the file). The saved reference becomes the checkpoint's again.
-        """
+        """Resuming from a checkpoint: continue its history in this run's history file (rank 0)."""
         if not trainer.is_global_zero:
             return
-        last = self.history[-1]["epoch"]
         try:
-            path = self._history_path(trainer)
-            if path.is_file() and read_history(path, warn=False):
-                append_record(path, {"epoch": last, "record": "resume"})
-            else:
-                for record in self.history:
-                    append_record(path, record)
-            if self._reference is not None:
-                reference_path = path.with_name(REFERENCE_FILENAME)
-                save_reference(reference_path, last, self._reference["I_and"], self._reference["I_or"])
+            continue_history_file(self._history_path(trainer), self.history, self._reference)
         except Exception as error:
             what = "continuing the history file of the resumed run"
-            self.faults.report(trainer, last, error=error, what=what, outcome=KEPT)
+            self.faults.report(trainer, self.history[-1]["epoch"], error=error, what=what, outcome=KEPT)
 
     def _history_path(self, trainer: Trainer) -> Path:
         # Resolved in ``setup`` on every process; resolving it here, on rank 0 alone, would hang under DDP.
@@ -368,6 +350,11 @@ class InteractionMonitor(Callback):
     # Measurement
     # ---------------------------------------------------------------------------------------
 
+    def _engine_settings(self) -> EngineSettings:
+        return EngineSettings(
+            self.masker, self.output, self.batch_size, self.q_ratio, self.tol, self.check_memory
+        )
+
     def measure(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> None:
         """Measure, record, write and log ``epoch`` now, as the hooks do; a failure follows ``on_error``.
 
@@ -378,9 +365,13 @@ class InteractionMonitor(Callback):
         Needs the samples, which are chosen when fitting starts.
         """
         if self._inputs is None or self._players is None:
-            raise RuntimeError("InteractionMonitor.measure: no samples yet; they are chosen when fitting starts")
+            raise RuntimeError(
+                "InteractionMonitor.measure: no samples yet; they are chosen when fitting starts"
+            )
         begin = time.perf_counter()
-        measured = self._measure_everywhere(trainer, pl_module, epoch)
+        measured = measure_everywhere(
+            trainer, pl_module, epoch, self.samples, self._engine_settings(), self.faults
+        )
         if measured is None:
             return
         I_and, I_or, gap = measured
@@ -397,77 +388,6 @@ class InteractionMonitor(Callback):
             )
             if self.stop_on_alert:
                 trainer.should_stop = True
-
-    def _measure_everywhere(
-        self, trainer: Trainer, pl_module: LightningModule, epoch: int
-    ) -> Optional[tuple[Tensor, Tensor, Tensor]]:
-        """Stage 1: this process's share, then every process's kept results; None after a reported failure."""
-        error: Optional[Exception] = None
-        local: Optional[tuple[Tensor, ...]] = None
-        with warnings.catch_warnings():
-            # The engine's notes on skipped samples are replaced by one from the monitor (below),
-            # which knows every process's samples; the model's own warnings pass as they are.
-            for note in ENGINE_SKIP_NOTES:
-                warnings.filterwarnings("ignore", message=note)
-            try:
-                with preserved_rng_state():
-                    local = self._measure_shard(trainer, pl_module, epoch)
-            except Exception as raised:  # any failure of the user's model or data is the measurement's
-                error = raised
-        failing_rank = distributed.first_failing_rank(trainer, pl_module.device, failed=error is not None)
-        if failing_rank is not None:
-            if error is not None and failing_rank == trainer.global_rank:
-                self.faults.report(trainer, epoch, error=error, this_rank_only=True)
-            elif self.faults.raises:
-                # Every process stops, not only the failing one, so none waits for the others forever.
-                raise MeasurementError(
-                    f"InteractionMonitor: the measurement at epoch {epoch} failed on rank {failing_rank} "
-                    "(that process reports the cause); every process stops"
-                )
-            return None
-        total = self._inputs.shape[0]
-        try:
-            I_and, I_or, gap, skipped = distributed.gather_shards(trainer, local, total)
-        except Exception as raised:
-            self.faults.report(trainer, epoch, error=raised)
-            return None
-        if I_and.shape[0] == 0:
-            problem = f"no sample gave finite outputs (each of the {total} had a non-finite output on some mask)"
-            self.faults.report(trainer, epoch, problem=problem)
-            return None
-        if skipped:
-            rank_zero_warn(
-                f"InteractionMonitor: skipped sample{'s' if len(skipped) > 1 else ''} {skipped} at epoch "
-                f"{epoch}: the model output was not finite on a masked input; {I_and.shape[0]} of {total} "
-                "samples kept",
-                category=RuntimeWarning,
-            )
-        return I_and, I_or, gap
-
-    def _measure_shard(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> tuple[Tensor, ...]:
-        """Measure this process's share of the samples: padded ``(I_and, I_or, gap, kept, owner)``."""
-        indices, own = distributed.shard_indices(self._inputs.shape[0], trainer.world_size, trainer.global_rank)
-        index = torch.tensor(indices)
-        # Trainer(enable_progress_bar=False) means no bars, the monitor's included.
-        enabled = trainer.is_global_zero and trainer.progress_bar_callback is not None
-        bar = LazyProgress(f"interactions (epoch {epoch})", enabled=enabled)
-        try:
-            result = compute_interactions(
-                pl_module,
-                self._inputs[index],
-                None if self._targets is None else self._targets[index],
-                masker=self.masker,
-                output=self.output,
-                batch_size=self.batch_size,
-                q_ratio=self.q_ratio,
-                players={key: value[index] for key, value in self._players.items()},
-                tol=self.tol,
-                progress=bar.update,
-                check_memory=self.check_memory,
-            )
-        finally:
-            bar.close()
-        return distributed.pad_shard(result, indices, own, pl_module.device)
 
     def _commit(
         self, trainer: Trainer, epoch: int, I_and: Tensor, I_or: Tensor, gap: Tensor, seconds: float
@@ -497,7 +417,7 @@ class InteractionMonitor(Callback):
         return record
 
     def _write_and_log(self, trainer: Trainer, record: dict[str, Any], I_and: Tensor, I_or: Tensor) -> None:
-        """Stage 3 (rank 0): the history file, the reference file and the loggers; the record stays if these fail."""
+        """Stage 3 (rank 0): the history and reference files, the loggers; the record stays if they fail."""
         try:
             history_path = self._history_path(trainer)
             append_record(history_path, record)
@@ -506,7 +426,13 @@ class InteractionMonitor(Callback):
             scalars = record_scalars(record, self.log_prefix)
             first = not self._layout_written
             publish_measurement(
-                backends, record, self.history, scalars, self.log_prefix, first=first, log_figures=self.log_figures
+                backends,
+                record,
+                self.history,
+                scalars,
+                self.log_prefix,
+                first=first,
+                log_figures=self.log_figures,
             )
             self._layout_written = True
         except Exception as raised:

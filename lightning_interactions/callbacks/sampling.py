@@ -1,6 +1,7 @@
 """Where the monitor's samples come from: the validation loader (or the user's tensors), drawn once.
 
-The draw itself (seeded, from the first samples) is :func:`lightning_interactions.engine.samples.draw_samples`,
+The draw itself (seeded, from the first samples) is
+:func:`lightning_interactions.engine.samples.draw_samples`,
 shared with ``analyze``; this module only finds the data in a Lightning run.
 
 Example:
@@ -29,7 +30,7 @@ _INPUT_KEYS = ("input", "inputs", "x", "input_ids", "image", "points")
 _TARGET_KEYS = ("target", "targets", "y", "label", "labels")
 
 
-def default_batch_split(batch: Any) -> tuple[Tensor, Optional[Tensor]]:
+def default_batch_split(batch: Any) -> tuple[Tensor, Tensor | None]:
     """``(inputs, targets)`` from a batch: ``(x, y, ...)``, a tensor ``x``, or a dict with common keys."""
     if isinstance(batch, Tensor):
         return batch, None
@@ -47,7 +48,7 @@ def default_batch_split(batch: Any) -> tuple[Tensor, Optional[Tensor]]:
     )
 
 
-def split_given(samples: Any) -> tuple[Tensor, Optional[Tensor]]:
+def split_given(samples: Any) -> tuple[Tensor, Tensor | None]:
     """The user's ``samples=``: an inputs tensor or ``(inputs, targets)``, on the CPU."""
     if isinstance(samples, Tensor):
         return samples.detach().cpu(), None
@@ -94,7 +95,7 @@ def validation_loader(trainer: Any) -> Any:
 
 def draw_from_loader(
     loader: Any, batch_split: BatchSplit, num_samples: int, seed: int
-) -> tuple[Tensor, Optional[Tensor]]:
+) -> tuple[Tensor, Tensor | None]:
     """Read the loader's first samples (only as many as the draw chooses from) and draw from them."""
     wanted = pool_size(num_samples)
     inputs, targets, count = [], [], 0

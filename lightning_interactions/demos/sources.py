@@ -38,7 +38,9 @@ def load_demo_mlp(path: Path) -> nn.Module:
     """The demo's MLP with the weights of ``path`` (a state dict; its hidden width is read off it)."""
     state = demo_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     if "1.weight" not in state:
-        raise DemoCheckpointError(f"{path} is not a state dict of the demo's MLP (no '1.weight'); pass --module")
+        raise DemoCheckpointError(
+            f"{path} is not a state dict of the demo's MLP (no '1.weight'); pass --module"
+        )
     model = build_mlp(int(state["1.weight"].shape[0]))
     model.load_state_dict(state)
     return model.eval()

@@ -15,8 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -32,8 +30,8 @@ def pool_size(num_samples: int) -> int:
 
 
 def draw_samples(
-    inputs: Tensor, targets: Optional[Tensor], num_samples: int, seed: int
-) -> tuple[Tensor, Optional[Tensor]]:
+    inputs: Tensor, targets: Tensor | None, num_samples: int, seed: int
+) -> tuple[Tensor, Tensor | None]:
     """``num_samples`` of the first :func:`pool_size` samples (fewer if there are fewer), seeded, in order."""
     pool = inputs[: pool_size(num_samples)]
     generator = torch.Generator().manual_seed(seed)

@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch
@@ -135,11 +134,11 @@ def check_extraction_settings(q_ratio: object, tol: object) -> None:
     """Raise a clear ``ValueError`` unless ``q_ratio >= 0`` and ``tol > 0`` are finite numbers.
 
     Example:
-        >>> check_extraction_settings(0.04, 0.01)
+        >>> check_extraction_settings(0.04, 0.01)  # doctest: +ELLIPSIS
         >>> check_extraction_settings(0.04, 0)
         Traceback (most recent call last):
         ...
-        ValueError: tol must be a finite number > 0 (the certified relative gap at which the extraction stops, e.g. 0.01), got 0
+        ValueError: tol must be a finite number > 0 (the certified relative gap ...), got 0
     """
     for name, value, low_ok, meaning in (
         ("q_ratio", q_ratio, True, "the error box, a fraction of |v(N) - v(empty)|, e.g. 0.04"),

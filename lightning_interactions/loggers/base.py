@@ -44,16 +44,16 @@ class LoggerBackend(abc.ABC):
     def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
         """Log one measurement's scalars (metric name -> value) at ``step``."""
 
-    def start(self, num_players: int, prefix: str) -> None:
+    def start(self, num_players: int, prefix: str) -> None:  # noqa: B027 (an optional hook)
         """Called before the first measurement of a fit is logged (a dashboard layout, say)."""
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
+    def log_figure(self, tag: str, figure: Figure, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a matplotlib figure under ``tag`` at ``step``."""
 
-    def log_text(self, tag: str, text: str, step: int) -> None:
+    def log_text(self, tag: str, text: str, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a markdown text under ``tag`` at ``step``."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 (an optional hook)
         """Push what was logged to storage."""
 
 

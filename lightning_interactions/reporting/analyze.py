@@ -26,7 +26,12 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, append_record, save_reference
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    append_record,
+    save_reference,
+)
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import build_record
 from lightning_interactions.engine.compute import compute_interactions
@@ -93,7 +98,9 @@ def history_from_checkpoints(
     for epoch, path in checkpoints:
         begin = time.perf_counter()
         model = load(path)
-        result = compute_interactions(model, inputs, targets, masker, output=output, q_ratio=q_ratio, players=players)
+        result = compute_interactions(
+            model, inputs, targets, masker, output=output, q_ratio=q_ratio, players=players
+        )
         if result.num_samples == 0:
             raise OfflineError(f"no sample gave finite outputs for {path}")
         seconds = time.perf_counter() - begin
@@ -127,7 +134,7 @@ def module_loader(spec: str) -> Loader:
 
 
 def samples_source(path: Path, num_samples: int, seed: int) -> tuple[Tensor, Tensor | None]:
-    """Samples from a file saved with ``torch.save((inputs, targets))`` (or inputs alone), drawn as the monitor draws."""
+    """Samples from a ``torch.save((inputs, targets))`` file (or inputs alone), drawn as the monitor does."""
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     inputs, targets = (loaded, None) if isinstance(loaded, Tensor) else (loaded[0], loaded[1])
     return draw_samples(inputs, targets, num_samples, seed)

@@ -7,7 +7,12 @@ from typing import Any
 
 from torch import Tensor
 
-from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, load_reference, read_history
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    load_reference,
+    read_history,
+)
 from lightning_interactions.reporting.run_report import OfflineError, write_run_report
 
 __all__ = ["find_history", "reference_beside", "report_run"]
@@ -36,7 +41,9 @@ def find_history(logdir: Path) -> Path:
         raise OfflineError(f"{logdir} is not a directory")
     found = sorted(logdir.rglob(HISTORY_FILENAME), key=lambda p: (p.stat().st_mtime, str(p)))
     if not found:
-        raise OfflineError(f"no {HISTORY_FILENAME} under {logdir}: was the run trained with InteractionMonitor?")
+        raise OfflineError(
+            f"no {HISTORY_FILENAME} under {logdir}: was the run trained with InteractionMonitor?"
+        )
     return found[-1]
 
 

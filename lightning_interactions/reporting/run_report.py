@@ -90,11 +90,15 @@ def run_numbers(history: History, reference: Reference | None) -> dict[str, Any]
 
 
 def _theory_numbers(history: History, run: RunReplay | None, onset: int | None) -> dict[str, Any]:
-    online = [(int(r["epoch"]), float(r["theory_error"])) for r in history if r.get("theory_error") is not None]
+    online = [
+        (int(r["epoch"]), float(r["theory_error"])) for r in history if r.get("theory_error") is not None
+    ]
     numbers: dict[str, Any] = {
         "online_prediction": history[-1].get("prediction"),
         "online_theory_error_mean": _mean([error for _, error in online]),
-        "online_theory_error_phase2": _mean([e for epoch, e in online if onset is not None and epoch >= onset]),
+        "online_theory_error_phase2": _mean(
+            [e for epoch, e in online if onset is not None and epoch >= onset]
+        ),
         "online_noise_level": {int(r["epoch"]): r.get("noise_level") for r in history},
     }
     if run is None:

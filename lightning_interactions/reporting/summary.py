@@ -52,7 +52,9 @@ def _alert_line(alert_epoch: int | None, onset_epoch: int | None) -> str:
 
 def _replay_line(replay_fits: Sequence[EpochFit], onset_epoch: int | None) -> str:
     phase2, overall = replay_errors(replay_fits, onset_epoch)
-    text = f"- **Reference replay** (reference: epoch {replay_fits[-1].epoch}; fit error = L1 between shapes): "
+    text = (
+        f"- **Reference replay** (reference: epoch {replay_fits[-1].epoch}; fit error = L1 between shapes): "
+    )
     if onset_epoch is None:
         text += "no phase 2 yet; "
     else:

@@ -1,0 +1,129 @@
+"""One measurement across every process: this process's share through the engine, then the gather.
+
+A failure of the user's model or data on any process is reported once through the
+:class:`~lightning_interactions.callbacks.faults.FaultPolicy` and leaves nothing behind; every
+process learns which rank failed, so none waits for the others forever.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+
+from lightning_interactions.callbacks import distributed
+from lightning_interactions.callbacks._rng import preserved_rng_state
+from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError
+from lightning_interactions.callbacks.progress import LazyProgress
+from lightning_interactions.engine.compute import compute_interactions
+from lightning_interactions.masking import Masker
+
+__all__ = ["MeasuredSamples", "EngineSettings", "measure_everywhere"]
+
+# The engine's warnings about samples with non-finite outputs; the monitor words its own.
+ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactions: no sample was kept")
+
+
+@dataclass(frozen=True)
+class MeasuredSamples:
+    """The samples the monitor measures every epoch and their players (on the CPU)."""
+
+    inputs: Tensor
+    targets: Tensor | None
+    players: dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What :func:`~lightning_interactions.engine.compute_interactions` gets besides model and samples."""
+
+    masker: Masker
+    output: str | Callable[..., Tensor]
+    batch_size: int
+    q_ratio: float
+    tol: float
+    check_memory: bool
+
+
+def _measure_shard(
+    trainer: Any, pl_module: Any, epoch: int, samples: MeasuredSamples, settings: EngineSettings
+) -> tuple[Tensor, ...]:
+    """Measure this process's share of the samples: padded ``(I_and, I_or, gap, kept, owner)``."""
+    indices, own = distributed.shard_indices(samples.inputs.shape[0], trainer.world_size, trainer.global_rank)
+    index = torch.tensor(indices)
+    # Trainer(enable_progress_bar=False) means no bars, the monitor's included.
+    enabled = trainer.is_global_zero and trainer.progress_bar_callback is not None
+    bar = LazyProgress(f"interactions (epoch {epoch})", enabled=enabled)
+    try:
+        result = compute_interactions(
+            pl_module,
+            samples.inputs[index],
+            None if samples.targets is None else samples.targets[index],
+            masker=settings.masker,
+            output=settings.output,
+            batch_size=settings.batch_size,
+            q_ratio=settings.q_ratio,
+            players={key: value[index] for key, value in samples.players.items()},
+            tol=settings.tol,
+            progress=bar.update,
+            check_memory=settings.check_memory,
+        )
+    finally:
+        bar.close()
+    return distributed.pad_shard(result, indices, own, pl_module.device)
+
+
+def measure_everywhere(
+    trainer: Any,
+    pl_module: Any,
+    epoch: int,
+    samples: MeasuredSamples,
+    settings: EngineSettings,
+    faults: FaultPolicy,
+) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Every process's kept ``(I_and, I_or, gap)`` in sample order, on the CPU; None after a failure."""
+    error: Exception | None = None
+    local: tuple[Tensor, ...] | None = None
+    with warnings.catch_warnings():
+        # The engine's notes on skipped samples are replaced by one (below) that knows every
+        # process's samples; the model's own warnings pass as they are.
+        for note in ENGINE_SKIP_NOTES:
+            warnings.filterwarnings("ignore", message=note)
+        try:
+            with preserved_rng_state():
+                local = _measure_shard(trainer, pl_module, epoch, samples, settings)
+        except Exception as raised:  # any failure of the user's model or data is the measurement's
+            error = raised
+    failing_rank = distributed.first_failing_rank(trainer, pl_module.device, failed=error is not None)
+    if failing_rank is not None:
+        if error is not None and failing_rank == trainer.global_rank:
+            faults.report(trainer, epoch, error=error, this_rank_only=True)
+        elif faults.raises:
+            # Every process stops, not only the failing one.
+            raise MeasurementError(
+                f"InteractionMonitor: the measurement at epoch {epoch} failed on rank {failing_rank} "
+                "(that process reports the cause); every process stops"
+            )
+        return None
+    total = samples.inputs.shape[0]
+    try:
+        I_and, I_or, gap, skipped = distributed.gather_shards(trainer, local, total)
+    except Exception as raised:
+        faults.report(trainer, epoch, error=raised)
+        return None
+    if I_and.shape[0] == 0:
+        problem = f"no sample gave finite outputs (each of the {total} had a non-finite output on some mask)"
+        faults.report(trainer, epoch, problem=problem)
+        return None
+    if skipped:
+        rank_zero_warn(
+            f"InteractionMonitor: skipped sample{'s' if len(skipped) > 1 else ''} {skipped} at epoch "
+            f"{epoch}: the model output was not finite on a masked input; {I_and.shape[0]} of {total} "
+            "samples kept",
+            category=RuntimeWarning,
+        )
+    return I_and, I_or, gap
