@@ -53,6 +53,9 @@ class LoggerBackend(abc.ABC):
     def log_text(self, tag: str, text: str, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a markdown text under ``tag`` at ``step``."""
 
+    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:  # noqa: B027
+        """Log the monitor's settings (``params``) and the run's outcome (``metrics``), for comparing runs."""
+
     def flush(self) -> None:  # noqa: B027 (an optional hook)
         """Push what was logged to storage."""
 
