@@ -25,8 +25,8 @@ hooks on the model, the engine's own stage timings, the record, the loggers and 
 files) break each measurement down. Finally it times training epochs with and without the
 monitor (same model, data and seeds) and prints their ratio.
 
-Target (issue 6): the monitor at most 1.5x the floor per measurement for the CNN at its
-defaults, untrained and trained (PASS / FAIL, exit status 0 / 1); for the MLP only the ratio.
+Targets (issues 6 and 14): the monitor at most 1.5x (trained) and 3x (untrained) the floor per
+measurement for the CNN at its defaults (PASS / FAIL, exit status 0 / 1); for the MLP only the ratio.
 
 Run:
     .venv/bin/python benchmarks/bench_monitor.py               # 1 thread; 6-8 min on the shared 2-CPU box
@@ -71,7 +71,8 @@ from lightning_interactions.callbacks.monitor import InteractionMonitor  # noqa:
 from lightning_interactions.engine.outputs import resolve_output  # noqa: E402
 from lightning_interactions.masking import PatchMasker  # noqa: E402
 
-TARGET_RATIO = 1.5
+# Issue 6 (trained) and issue 14 (untrained: a dense optimum, solved through the row-space dual).
+TARGET_RATIO = {"untrained": 3.0, "trained": 1.5}
 BATCH_SIZE = 1024  # the monitor's default chunk of masked inputs
 NUM_CLASSES = 10
 
@@ -640,10 +641,10 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
     ok = True
     if case.target:
         for label, (floor, monitor_time) in medians.items():
-            passed = monitor_time / floor <= TARGET_RATIO
+            passed = monitor_time / floor <= TARGET_RATIO[label]
             ok &= passed
             print(
-                f"target ({label}): monitor <= {TARGET_RATIO}x floor per measurement: "
+                f"target ({label}): monitor <= {TARGET_RATIO[label]}x floor per measurement: "
                 f"{monitor_time / floor:.2f}x -> {'PASS' if passed else 'FAIL'}"
             )
     if bench.profile_text:

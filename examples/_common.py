@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lightning_interactions import InteractionMonitor
 from lightning_interactions.demos import Classifier, TensorDataModule
 
-__all__ = ["Classifier", "TensorDataModule", "parse_args", "fit", "print_summary"]
+__all__ = ["Classifier", "TensorDataModule", "parse_args", "torch_threads", "fit", "print_summary"]
 
 
 def parse_args(
     argv: Sequence[str] | None, doc: str | None, name: str, epochs: int, samples: int = 16
 ) -> argparse.Namespace:
-    """The options every example takes: ``--epochs``, ``--out``, ``--samples``, ``--seed``, ``--quick``.
+    """The options every example takes: ``--epochs``, ``--out``, ``--samples``, ``--seed``, ``--threads``,
+    ``--quick``.
 
     ``--quick`` is a few-seconds run (few epochs, data and samples) that only shows the pipeline works.
     """
@@ -39,9 +42,27 @@ def parse_args(
     parser.add_argument(
         "--samples", type=int, default=samples, help=f"validation samples measured (default {samples})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and samples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and samples (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: robust on a busy machine)"
+    )
     parser.add_argument("--quick", action="store_true", help="a few-seconds run: tiny data, 2 epochs")
     return parser.parse_args(argv)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run with ``count`` torch CPU threads, then restore the previous count.
+
+    One thread is the default of every example: tiny models gain nothing from more, and on a
+    machine whose cores are busy with other work two threads were measured 10x slower than one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fit(
@@ -66,7 +87,8 @@ def fit(
         log_every_n_steps=1,
     )
     begin = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    with torch_threads(args.threads):
+        trainer.fit(model, datamodule=datamodule)
     print_summary(monitor, trainer, time.perf_counter() - begin)
     return trainer
 

@@ -9,6 +9,7 @@ run's logs and report are in ``OUT/<optimiser>-seed<k>``.
 
 Run: .venv/bin/python examples/study.py --out study-runs
      .venv/bin/python examples/study.py --out study-runs --seeds 0 1 2 --optimizers sgd adam
+     .venv/bin/python examples/study.py --quick   # two short runs (seeds 0 and 1, Adam, 3 epochs)
 """
 
 from __future__ import annotations
@@ -39,18 +40,26 @@ COLUMNS = (
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The study's options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("study-runs"), help="directory for all runs")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds")
     parser.add_argument(
         "--optimizers", nargs="+", choices=sorted(LEARNING_RATES), default=["sgd", "adam"], help="optimisers"
     )
-    parser.add_argument("--epochs", type=int, default=50, help="epochs per run (default 50)")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs per run")
     parser.add_argument("--sgd-lr", type=float, default=LEARNING_RATES["sgd"], help="SGD learning rate")
     parser.add_argument("--adam-lr", type=float, default=LEARNING_RATES["adam"], help="Adam learning rate")
-    parser.add_argument("--num-players", type=int, default=8, help="players per image (default 8)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    return parser.parse_args(argv)
+    parser.add_argument("--num-players", type=int, default=8, help="players per image")
+    parser.add_argument("--samples", type=int, default=16, help="validation images measured per run")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    quick = "two short runs: seeds 0 and 1, Adam, 3 epochs, 4 samples of 6 players"
+    parser.add_argument("--quick", action="store_true", help=quick)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.optimizers, args.epochs, args.samples, args.num_players = [0, 1], ["adam"], 3, 4, 6
+    return args
 
 
 def run_one(args: argparse.Namespace, optimizer: str, seed: int) -> dict[str, Any]:
@@ -60,6 +69,7 @@ def run_one(args: argparse.Namespace, optimizer: str, seed: int) -> dict[str, An
         out=args.out / f"{optimizer}-seed{seed}",
         epochs=args.epochs,
         num_players=args.num_players,
+        num_samples=args.samples,
         optimizer=optimizer,
         lr=lr,
         seed=seed,

@@ -128,13 +128,13 @@ def salient_interactions(
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, measure, and print the planted interactions the monitor found; returns the pieces."""
     args = parse_args(argv, __doc__, NAME, epochs=8, samples=8)
-    train_count, epochs, per_family = (1500, 2, 2) if args.quick else (6000, args.epochs, args.samples // 2)
+    train_count, val_count, per_family = 6000, 1000, args.samples // 2
     if args.quick:
-        args.epochs = epochs
+        args.epochs, train_count, val_count, per_family = 2, 600, 300, 1
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     x_train, y_train = make_sequences(train_count, generator)
-    x_val, y_val = make_sequences(1000, generator)
+    x_val, y_val = make_sequences(val_count, generator)
     samples = planted_families(max(per_family, 1), generator)
 
     # Every position is a player; a masked position holds the mask token.

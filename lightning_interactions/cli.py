@@ -6,9 +6,13 @@ This module only parses and dispatches: the demo lives in :mod:`lightning_intera
 * ``demo --out DIR``: train a small MLP on scikit-learn's digits with ``InteractionMonitor`` in a
   setting that over-fits; write TensorBoard logs, the report PNG and ``summary.json`` into DIR.
 * ``report LOGDIR [--out DIR]``: re-render the figures and summary of a monitored run from the
-  ``interaction_history.jsonl`` found under LOGDIR.
+  ``interaction_history.jsonl`` found under LOGDIR, into LOGDIR itself unless ``--out`` is given.
 * ``analyze --checkpoints DIR --out DIR2``: measure a run trained without the monitor from its
   saved checkpoints, with the same figures and summary.
+
+The console script and ``python -m lightning_interactions`` behave the same: ``--module
+pkg.mod:Class`` is imported from the current directory in both. Every help text shows the
+option's default; ``--version`` prints the package's version.
 
 Usage::
 
@@ -25,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +42,23 @@ PROG = "lightning-interactions"
 
 class CliError(Exception):
     """An error to report on stderr with exit status 1, without a traceback."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless it has none (None, a flag) or says it.
+
+    Example:
+        >>> parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+        >>> _ = parser.add_argument("--epochs", type=int, default=50, help="training epochs")
+        >>> _ = parser.add_argument("--out", required=True, help="output directory")
+        >>> [" ".join(line.split()) for line in parser.format_help().splitlines() if "--" in line][-2:]
+        ['--epochs EPOCHS training epochs (default: 50)', '--out OUT output directory']
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,40 +94,45 @@ def _fraction(text: str) -> float:
 
 def _add_measure_options(parser: argparse.ArgumentParser, num_samples: int = 16) -> None:
     parser.add_argument(
-        "--num-players", type=_positive_int, default=8, help="patch players per image (default 8)"
+        "--num-players", type=_positive_int, default=8, help="patch players per image"
     )
     parser.add_argument(
         "--num-samples",
         type=_positive_int,
         default=num_samples,
-        help=f"validation images measured (default {num_samples})",
+        help="validation images measured",
     )
     parser.add_argument(
         "--patch-size", type=_positive_int, default=2, help="patch side in pixels of the 8x8 images"
     )
     parser.add_argument(
-        "--q-ratio", type=_non_negative_float, default=0.04, help="error box of the extraction (default 0.04)"
+        "--q-ratio", type=_non_negative_float, default=0.04, help="error box of the extraction"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, samples and players")
 
 
 def _add_digits_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--train-size", type=_positive_int, default=300, help="training digits (default 300)"
+        "--train-size", type=_positive_int, default=300, help="training digits"
     )
     parser.add_argument(
-        "--val-size", type=_positive_int, default=500, help="validation digits (default 500)"
+        "--val-size", type=_positive_int, default=500, help="validation digits"
     )
     parser.add_argument(
         "--label-noise",
         type=_fraction,
         default=0.25,
-        help="fraction of training labels replaced by another class (default 0.25)",
+        help="fraction of training labels replaced by another class",
     )
 
 
+def _command(commands: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    return commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+
 def _add_demo(commands: Any) -> None:
-    demo = commands.add_parser(
+    demo = _command(
+        commands,
         "demo",
         help="train a small MLP on digits with InteractionMonitor and write its report",
         description=(
@@ -116,15 +143,15 @@ def _add_demo(commands: Any) -> None:
         ),
     )
     demo.add_argument("--out", required=True, type=Path, help="directory for logs and report (created)")
-    demo.add_argument("--epochs", type=_positive_int, default=50, help="training epochs (default 50)")
+    demo.add_argument("--epochs", type=_positive_int, default=50, help="training epochs")
     _add_measure_options(demo)
     _add_digits_options(demo)
     demo.add_argument("--hidden", type=_positive_int, default=256, help="width of the two hidden layers")
-    demo.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimiser (default adam)")
+    demo.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimiser")
     demo.add_argument("--lr", type=float, default=None, help="learning rate (default: adam 1e-3, sgd 1e-2)")
     demo.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size")
     demo.add_argument(
-        "--threads", type=_positive_int, default=1, help="torch CPU threads for the run (default 1)"
+        "--threads", type=_positive_int, default=1, help="torch CPU threads for the run"
     )
     demo.add_argument(
         "--save-checkpoints",
@@ -135,22 +162,26 @@ def _add_demo(commands: Any) -> None:
 
 
 def _add_report(commands: Any) -> None:
-    report = commands.add_parser(
+    report = _command(
+        commands,
         "report",
         help="re-render the figures and summary of a monitored run from its history file",
         description=(
             "Find interaction_history.jsonl under LOGDIR (recursively; the newest if several), and "
-            "write the report PNG, summary.md and summary.json next to it or into --out. The "
-            "reference replay uses interaction_reference.pt next to the history when present."
+            "write the report PNG, summary.md and summary.json into LOGDIR (the folder given, not "
+            "the one deep inside it that holds the history), or into --out. LOGDIR may also be the "
+            "history file itself; then they go next to it. The reference replay uses "
+            "interaction_reference.pt next to the history when present."
         ),
     )
     report.add_argument("logdir", type=Path, help="log directory of a run trained with InteractionMonitor")
-    report.add_argument("--out", type=Path, default=None, help="output directory (default: the history's)")
+    report.add_argument("--out", type=Path, default=None, help="output directory (default: LOGDIR itself)")
     report.set_defaults(func=_run_report)
 
 
 def _add_analyze(commands: Any) -> None:
-    analyze = commands.add_parser(
+    analyze = _command(
+        commands,
         "analyze",
         help="measure the interaction dynamics of saved checkpoints (a run without the monitor)",
         description=(
@@ -172,9 +203,17 @@ def _add_analyze(commands: Any) -> None:
     analyze.add_argument(
         "--module",
         default=None,
-        help="package.module:ClassName of the model (LightningModule .ckpt or state dicts)",
+        help=(
+            "package.module:ClassName of the model (LightningModule .ckpt or state dicts), imported "
+            "from the current directory as python -m does (default: the demo's MLP)"
+        ),
     )
-    analyze.add_argument("--samples", type=Path, default=None, help="torch.save'd (inputs, targets) images")
+    analyze.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="torch.save'd (inputs, targets) images (default: the demo's digits split)",
+    )
     _add_measure_options(analyze)
     _add_digits_options(analyze)
     analyze.set_defaults(func=_run_analyze)
@@ -182,9 +221,14 @@ def _add_analyze(commands: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: subcommands ``demo``, ``report`` and ``analyze``."""
+    from lightning_interactions import __version__
+
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Measure AND-OR interactions of a network and their strength by order."
+        prog=PROG,
+        description="Measure AND-OR interactions of a network and their strength by order.",
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(commands)
     _add_report(commands)
@@ -267,6 +311,8 @@ def _run_analyze(args: argparse.Namespace) -> dict[str, Any]:
     from lightning_interactions.reporting.summary import format_summary
 
     try:
+        if args.module:
+            _import_from_current_directory()
         load = analyze.module_loader(args.module) if args.module else sources.load_demo_mlp
         losses = None
         if args.samples is not None:
@@ -291,3 +337,14 @@ def _run_analyze(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(str(error)) from error
     print(format_summary(summary))
     return summary
+
+
+def _import_from_current_directory() -> None:
+    """Put the current directory first on ``sys.path`` if it is not there, as ``python -m`` does.
+
+    The console script's ``sys.path`` starts with the script's own folder instead, so without this
+    ``--module mypkg.model:Net`` would import from the current directory only under ``python -m``.
+    """
+    here = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == here for entry in sys.path):
+        sys.path.insert(0, here)

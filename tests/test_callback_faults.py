@@ -32,6 +32,7 @@ from lightning_interactions.analysis import record as record_module
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.callbacks import monitor as callback_module
+from lightning_interactions.callbacks.faults import FaultPolicy
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
 from lightning_interactions.engine import _setup as setup_checks
 from lightning_interactions.masking import FeatureMasker
@@ -135,10 +136,11 @@ def assert_warning_says(message: str, epoch: int, cause: str) -> None:
     assert message.startswith(f"InteractionMonitor: the measurement at epoch {epoch} failed"), message
     assert cause in message, message
     assert "was skipped and training goes on" in message and 'on_error="raise"' in message, message
+    assert message.endswith("not warned about again until the measurement succeeds"), message
 
 
 # ---------------------------------------------------------------------------------------------
-# on_error="warn": one warning per failing measurement, training and checkpoints go on
+# on_error="warn": one warning per kind of failure in a row, training and checkpoints go on
 # ---------------------------------------------------------------------------------------------
 
 
@@ -153,7 +155,7 @@ def test_warn_skips_each_failing_measurement_and_training_goes_on(tmp_path: Path
 
     assert model.masked_calls >= 2  # the fault did fire, at both epochs
     assert trainer.current_epoch == EPOCHS and trainer.global_step == EPOCHS * STEPS
-    # Exactly one warning per failing measurement, naming its epoch and its cause.
+    # One warning per failing measurement (epoch 1 succeeded in between), naming its epoch and cause.
     assert len(messages) == 2, messages
     cause = {"raise": "RuntimeError: forward exploded", "shape": "ValueError: log_odds expects logits"}
     expected = cause.get(fault, "no sample gave finite outputs")
@@ -204,7 +206,8 @@ def test_a_failure_in_the_middle_of_the_forward_passes_changes_nothing(tmp_path:
     plain, plain_rng, _ = train(False, tmp_path / "plain")
     with pytest.warns(MeasurementWarning) as record:
         watched, watched_rng, (before, mon, after) = train(True, tmp_path / "watched")
-    assert len([w for w in record if issubclass(w.category, MeasurementWarning)]) == EPOCHS + 1
+    # Every measurement failed the same way: one warning for the first, the rest quiet.
+    assert len([w for w in record if issubclass(w.category, MeasurementWarning)]) == 1
     assert watched.masked_calls == EPOCHS + 1 and mon.history == []
     for name, value in plain.state_dict().items():  # parameters and batch-norm statistics
         assert torch.equal(value, watched.state_dict()[name]), name
@@ -256,7 +259,7 @@ def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
     messages = fit_recording_warnings(trainer, model)
     assert trainer.current_epoch == EPOCHS
     if check_memory:
-        assert len(messages) == EPOCHS + 1, messages
+        assert len(messages) == 1, messages  # refused the same way at every epoch: said once
         assert_warning_says(messages[0], 0, "MeasurementTooLarge: this measurement needs about")
         assert mon.history == []
     else:
@@ -280,11 +283,82 @@ def test_a_failing_record_leaves_the_tracker_as_it_was(tmp_path: Path, monkeypat
     mon = monitor(alert_patience=1)
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
     messages = fit_recording_warnings(trainer, Faulty())
-    assert len(messages) == 2
+    assert len(messages) == 1  # epochs 1 and 2 failed the same way in a row: said once
     assert_warning_says(messages[0], 1, "FloatingPointError: signed strength overflowed")
     assert [r["epoch"] for r in mon.history] == [0, 3]
     assert mon.tracker.state_dict() == replayed_tracker(mon.history, mon)
     assert [r["epoch"] for r in read_history(Path(trainer.logger.log_dir) / HISTORY_FILENAME)] == [0, 3]
+
+
+def test_a_repeated_failure_is_warned_once_until_a_measurement_succeeds(tmp_path: Path) -> None:
+    """Epochs 0 and 1 fail the same way (quiet the second time), 2 succeeds, 3 fails: warned again."""
+    pl.seed_everything(0)
+    mon = monitor()
+    trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
+    model = Faulty("raise", fail_at=(0, 1, 3))
+    messages = fit_recording_warnings(trainer, model)
+    assert model.masked_calls >= 3  # the fault fired at all three epochs
+    assert len(messages) == 2, messages
+    assert_warning_says(messages[0], 0, "RuntimeError: forward exploded on a batch of")
+    assert_warning_says(messages[1], 3, "RuntimeError: forward exploded on a batch of")
+    assert [r["epoch"] for r in mon.history] == [2]
+
+
+class Unreadable(Faulty):
+    """A model whose forward returns a dict with its logits under ``key``; its steps read ``self.net``."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return {self.key: self.net(x), "features": x}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+
+def test_a_model_output_without_logits_is_warned_once_with_the_fix(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    mon = monitor()
+    trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
+    messages = fit_recording_warnings(trainer, Unreadable("scores"))
+    assert len(messages) == 1, messages  # all four measurements failed: one warning
+    assert_warning_says(messages[0], 0, "TypeError: log_odds: found no logits in the model output")
+    assert "a dict with keys 'scores', 'features'" in messages[0]
+    assert "pass output=lambda out, targets: ..." in messages[0]
+    assert mon.history == []
+    # The two fixes: the logits under "logits", or an output function that finds them.
+    for key, output in (("logits", "log_odds"), ("scores", lambda out, targets: out["scores"][:, 1])):
+        pl.seed_everything(0)
+        mon = monitor(output=output)
+        trainer = make_trainer(tmp_path / key, [mon], enable_checkpointing=False)
+        assert fit_recording_warnings(trainer, Unreadable(key)) == []
+        assert [r["epoch"] for r in mon.history] == [0, 1, 2, 3]
+
+
+def test_the_fault_policy_repeats_a_new_kind_and_raise_always_raises() -> None:
+    trainer = type("Trainer", (), {"global_rank": 0, "world_size": 1})()
+    policy = FaultPolicy("warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        policy.report(trainer, 0, error=RuntimeError("out of range at index 3"))
+        policy.report(trainer, 1, error=RuntimeError("out of range at index 17"))  # numbers differ only
+        policy.report(trainer, 2, error=ValueError("out of range at index 17"))  # another type
+        policy.report(trainer, 3, problem="no sample gave finite outputs")  # another message
+        policy.report(trainer, 4, error=RuntimeError("x"), what="writing or logging the measurement")
+        policy.succeeded()  # resets the measurement's memory, not the logging's
+        policy.report(trainer, 5, problem="no sample gave finite outputs")
+        policy.report(trainer, 6, error=RuntimeError("x"), what="writing or logging the measurement")
+    epochs = [int(re.search(r"at epoch (\d+)", str(w.message)).group(1)) for w in caught]
+    assert epochs == [0, 2, 3, 4, 5]
+    raising = FaultPolicy("raise")
+    for epoch in (0, 1):
+        with pytest.raises(MeasurementError, match=f"at epoch {epoch} failed with RuntimeError: x"):
+            raising.report(trainer, epoch, error=RuntimeError("x"))
 
 
 class FailingLogger(CSVLogger):
@@ -302,11 +376,12 @@ def test_a_failing_logger_keeps_the_measurements(tmp_path: Path) -> None:
     logger = FailingLogger(str(tmp_path), name="csv", version=0)
     trainer = make_trainer(tmp_path, [mon], logger=logger, enable_checkpointing=False)
     messages = fit_recording_warnings(trainer, Faulty())
-    assert len(messages) == EPOCHS + 1
-    for epoch, message in enumerate(messages):
-        start = f"InteractionMonitor: writing or logging the measurement at epoch {epoch} failed with OSError"
-        assert message.startswith(start), message
-        assert "kept in the monitor's history and checkpoints" in message
+    # The logger fails the same way at every measurement: said once, at the first.
+    assert len(messages) == 1, messages
+    start = "InteractionMonitor: writing or logging the measurement at epoch 0 failed with OSError"
+    assert messages[0].startswith(start), messages[0]
+    assert "kept in the monitor's history and checkpoints" in messages[0]
+    assert messages[0].endswith("until writing or logging the measurement succeeds"), messages[0]
     assert trainer.current_epoch == EPOCHS
     assert [r["epoch"] for r in mon.history] == [0, 1, 2, 3]
     # The history file is written before the loggers are called: it has every measurement, with losses.

@@ -53,11 +53,21 @@ def literal_universal_matching(I_and, I_or, n, T):
     return total
 
 
-def literal_strength(I_and, I_or, n):
-    """sum_{|S| = k} |I_and(S)| + |I_or(S)| for k = 1..n."""
+def literal_strength(I_and, I_or, n, tol=None):
+    """sum_{|S| = k} |I_and(S)| + |I_or(S)| for k = 1..n.
+
+    With ``tol``, the terms a certificate of relative gap ``tol`` does not resolve are left out
+    (docs/theory.md, "Residue"): ``|I(S)| <= tol * objective / (2 (2^n - 1))``.
+    """
+    floor = -1.0
+    if tol is not None:
+        objective = sum(abs(I_and[S]) + abs(I_or[S]) for S in range(1, 2**n))
+        floor = tol * objective / (2 * (2**n - 1))
     out = [0.0] * n
     for S in range(1, 2**n):
-        out[bin(S).count("1") - 1] += abs(I_and[S]) + abs(I_or[S])
+        for value in (I_and[S], I_or[S]):
+            if abs(value) > floor:
+                out[bin(S).count("1") - 1] += abs(value)
     return out
 
 
@@ -229,7 +239,9 @@ def test_strength_shape_and_complexity_follow_their_definitions():
 
     result = compute_interactions(model, x, masker=FeatureMasker(num_features=4), output="regression")
     n = 4
-    per_sample = [literal_strength(result.I_and[b].tolist(), result.I_or[b].tolist(), n) for b in range(3)]
+    per_sample = [
+        literal_strength(result.I_and[b].tolist(), result.I_or[b].tolist(), n, tol=0.01) for b in range(3)
+    ]
     assert result.strength.shape == (3, n)
     for b in range(3):
         assert result.strength[b].tolist() == pytest.approx(per_sample[b], abs=1e-12)
@@ -407,7 +419,9 @@ def test_float_inputs_run_in_the_model_dtype_and_device():
 
 def test_result_to_and_cpu_copy_everything():
     result = compute_interactions(
-        Polynomial2(), torch.rand(2, 4, dtype=torch.float64), masker=FeatureMasker(num_features=4),
+        Polynomial2(),
+        torch.rand(2, 4, dtype=torch.float64),
+        masker=FeatureMasker(num_features=4),
         output="regression",
     )
     copy = result.cpu()
@@ -563,8 +577,11 @@ def test_single_and_term_lands_on_its_set():
     x = torch.ones(1, n, dtype=torch.float64)
     for S in combinations(range(n), 2):
         result = compute_interactions(
-            lambda z, S=S: z[:, list(S)].prod(dim=1), x, masker=FeatureMasker(num_features=n),
-            output="regression", q_ratio=0.0,
+            lambda z, S=S: z[:, list(S)].prod(dim=1),
+            x,
+            masker=FeatureMasker(num_features=n),
+            output="regression",
+            q_ratio=0.0,
         )
         mask = sum(1 << i for i in S)
         assert result.I_and[0, mask].item() == pytest.approx(1.0, abs=1e-6)
@@ -573,6 +590,7 @@ def test_single_and_term_lands_on_its_set():
 
 def test_a_masker_whose_apply_takes_no_out_still_works() -> None:
     """A subclass may override apply without ``out=``; the engine then builds fresh batches."""
+
     class Recording(FeatureMasker):
         def apply(self, inputs, players, masks):
             return super().apply(inputs, players, masks)

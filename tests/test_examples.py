@@ -55,9 +55,11 @@ def test_token_example_recovers_the_planted_interactions(examples, tmp_path: Pat
     _check_outputs(tmp_path)
 
 
-@pytest.mark.parametrize(
-    "name", ["image_patches", "signal_segments", "tabular_features", "token_rules", "point_clouds"]
-)
+# The examples built on _common (--quick, --out); cli_example, engine_tabular and study have their own tests.
+TRAINER_EXAMPLES = ["image_patches", "signal_segments", "tabular_features", "token_rules", "point_clouds"]
+
+
+@pytest.mark.parametrize("name", TRAINER_EXAMPLES)
 def test_example_runs_quick(examples, name: str, tmp_path: Path) -> None:
     if name == "signal_segments":
         pytest.importorskip("mnist1d", reason="signal_segments needs the mnist1d package (dev extras)")
@@ -66,19 +68,36 @@ def test_example_runs_quick(examples, name: str, tmp_path: Path) -> None:
     _check_outputs(tmp_path)
 
 
-def test_cli_example_runs_from_the_yaml_config(
+def test_cli_example_runs_quick_from_the_yaml_config(
     examples, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("jsonargparse", reason="LightningCLI needs jsonargparse (dev extras)")
     monkeypatch.chdir(tmp_path)
-    arguments = [
-        "fit",
-        "--config", str(EXAMPLES / "config.yaml"),
-        "--trainer.max_epochs", "1",
-        "--trainer.logger.init_args.save_dir", str(tmp_path),
-        "--data.train_size", "100",
-    ]
-    cli = examples("cli_example").main(arguments)
+    # --quick alone: fit with examples/config.yaml, then the quick overrides.
+    cli = examples("cli_example").main(["--quick", "--trainer.logger.init_args.save_dir", str(tmp_path)])
     monitors = [c for c in cli.trainer.callbacks if type(c).__name__ == "InteractionMonitor"]
-    assert len(monitors) == 1 and [r["epoch"] for r in monitors[0].history] == [0, 1]
+    assert len(monitors) == 1 and [r["epoch"] for r in monitors[0].history] == [0, 1, 2]
+    assert monitors[0].num_samples == 4 and monitors[0].masker.num_players == 8  # the YAML's players
     _check_outputs(tmp_path)
+
+
+def test_engine_example_runs_quick(examples) -> None:
+    pytest.importorskip("sklearn")
+    results = examples("engine_tabular").main(["--quick"])
+    assert sorted(results) == ["trained", "untrained"]
+    for result in results.values():
+        assert result.num_players == 6 and result.I_and.shape == (4, 2**6)
+
+
+def test_study_runs_quick(examples, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    rows = examples("study").main(["--quick", "--out", str(tmp_path)])
+    assert [(row["optimizer"], row["seed"]) for row in rows] == [("adam", 0), ("adam", 1)]
+    assert (tmp_path / "study.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["adam-seed0", "adam-seed1"]
+
+
+def test_every_example_is_covered_by_a_quick_test() -> None:
+    """A new example without a --quick test fails here."""
+    tested = {*TRAINER_EXAMPLES, "cli_example", "engine_tabular", "study"}
+    assert {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")} == tested

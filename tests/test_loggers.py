@@ -8,6 +8,7 @@ import pytest
 from _report_history import N, make_history
 
 from lightning_interactions.loggers import (
+    CSVBackend,
     LoggerBackend,
     MetricsBackend,
     TensorBoardBackend,
@@ -51,19 +52,25 @@ def _layout_matches(regexes: list[str], tags: list[str]) -> dict[str, list[str]]
 
 def test_scalar_layout_charts_cover_every_tag_exactly_once() -> None:
     n = 12  # two-digit orders: order_1 must not pick up order_10..12
-    tags = scalar_tags(n)
+    tags = scalar_tags(n) + ["interactions/loss_gap"]
     layout = scalar_layout(n)
-    assert list(layout) == ["interactions"]
-    charts = layout["interactions"]
-    kind, regexes = charts["strength by order"]
-    assert kind == "Multiline"
-    assert _layout_matches(regexes, tags) == {
-        regex: [f"interactions/order_{k}"] for k, regex in zip(range(1, n + 1), regexes)
-    }
+    assert list(layout) == [
+        "interactions: overview",
+        "interactions: strength by order",
+        "interactions: shape by order",
+        "interactions: theory fit",
+    ]
+    by_order = layout["interactions: strength by order"]
+    assert list(by_order) == [f"order {k}" for k in range(1, n + 1)]
+    for k, (kind, regexes) in enumerate(by_order.values(), start=1):
+        assert kind == "Multiline" and len(regexes) == 1
+        assert _layout_matches(regexes, tags) == {regexes[0]: [f"interactions/order_{k}"]}
     covered = []
-    for kind, regexes in charts.values():
-        assert kind == "Multiline"
-        for selected in _layout_matches(regexes, tags).values():
+    for charts in layout.values():
+        for kind, regexes in charts.values():
+            # One tag per chart: no chart mixes two scales, or two orders in one colour.
+            assert kind == "Multiline" and len(regexes) == 1
+            (selected,) = _layout_matches(regexes, tags).values()
             assert len(selected) == 1
             covered += selected
     assert sorted(covered) == sorted(tags)
@@ -71,7 +78,7 @@ def test_scalar_layout_charts_cover_every_tag_exactly_once() -> None:
 
 def test_scalar_layout_escapes_the_prefix() -> None:
     layout = scalar_layout(2, prefix="a.b")
-    regexes = layout["a.b"]["complexity"][1]
+    regexes = layout["a.b: overview"]["complexity (mean order)"][1]
     assert _layout_matches(regexes, ["a.b/complexity", "axb/complexity"]) == {regexes[0]: ["a.b/complexity"]}
 
 
@@ -126,11 +133,14 @@ def test_layout_is_written_and_read_back(tmp_path) -> None:
 
 def test_backend_for_each_logger(tmp_path) -> None:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers.logger import DummyLogger
 
     tensorboard = backend_for(TensorBoardLogger(str(tmp_path / "tb")))
     assert isinstance(tensorboard, TensorBoardBackend) and tensorboard.supports_figures
     csv = backend_for(CSVLogger(str(tmp_path / "csv")))
-    assert type(csv) is MetricsBackend and not csv.supports_figures
+    assert isinstance(csv, CSVBackend) and csv.supports_figures
+    other = backend_for(DummyLogger())
+    assert type(other) is MetricsBackend and not other.supports_figures
 
     class Own(LoggerBackend):
         def log_scalars(self, scalars, step):

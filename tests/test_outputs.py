@@ -13,6 +13,7 @@ from lightning_interactions.engine.outputs import (
     log_odds,
     regression,
     resolve_output,
+    unwrap_logits,
 )
 
 
@@ -154,3 +155,108 @@ def test_check_output_values():
         check_output_values([0.0] * 5, 5)
     with pytest.raises(TypeError, match="floating-point"):
         check_output_values(torch.zeros(5, dtype=torch.long), 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model outputs in a container: dict, tuple or list, an object with .logits (Hugging Face style)
+# ---------------------------------------------------------------------------------------------
+
+LOGITS = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 3.0]])
+TARGETS = torch.tensor([0, 2])
+# log(e^2 / (1 + 1)) = 2 - log 2; log(e^3 / (1 + e)) = 3 - log(1 + e)
+EXPECTED_LOG_ODDS = [2.0 - math.log(2.0), 3.0 - math.log(1.0 + math.e)]
+
+
+class HFStyleOutput:
+    """What a Hugging Face model returns, reduced to what matters here: a ``.logits`` attribute."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+        self.hidden_states = None
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda t: t,
+        lambda t: {"logits": t, "loss": None},
+        lambda t: (t, torch.zeros(2, 5)),
+        lambda t: [t],
+        lambda t: HFStyleOutput(t),
+    ],
+    ids=["tensor", "dict", "tuple", "list", "attribute"],
+)
+def test_named_outputs_find_the_logits_in_common_containers(wrap):
+    assert log_odds(wrap(LOGITS), TARGETS).tolist() == pytest.approx(EXPECTED_LOG_ODDS, abs=1e-6)
+    column = LOGITS[:, :1]  # (N, 1): one logit / one regression value per sample
+    assert binary_logit(wrap(column), torch.tensor([1, 0])).tolist() == [2.0, 0.0]
+    assert regression(wrap(column)).tolist() == [2.0, 0.0]
+
+
+def test_logits_found_in_a_container_are_at_least_float32():
+    half = torch.tensor([[1.0, 0.0]], dtype=torch.float16)
+    assert unwrap_logits({"logits": half}).dtype == torch.float32
+    assert unwrap_logits(half) is half  # a bare tensor: the engine has already cast it
+
+
+@pytest.mark.parametrize(
+    ("model_output", "described"),
+    [
+        ({"scores": LOGITS}, "a dict with keys 'scores'"),
+        ({}, "an empty dict"),
+        ((), "a tuple of 0 whose first element is nothing"),
+        (("text", LOGITS), "a tuple of 2 whose first element is str"),
+        ({"logits": [1.0, 2.0]}, "a dict with keys 'logits'"),
+        (3.5, "a float"),
+    ],
+)
+def test_no_logits_found_says_how_to_pass_an_output_function(model_output, described):
+    with pytest.raises(TypeError) as raised:
+        log_odds(model_output, TARGETS)
+    message = str(raised.value)
+    assert message.startswith(f"log_odds: found no logits in the model output ({described}); ")
+    assert "pass output=lambda out, targets: ..." in message
+
+
+class DictModel(torch.nn.Module):
+    """A linear classifier on 4 features that returns ``{"logits": ..., "features": ...}``."""
+
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(4, 3)
+        self.as_dict = as_dict
+
+    def forward(self, x: torch.Tensor):
+        logits = self.linear(x)
+        return {"logits": logits, "features": x} if self.as_dict else logits
+
+
+def test_compute_interactions_on_a_model_returning_a_dict():
+    from lightning_interactions import FeatureMasker, compute_interactions
+    from lightning_interactions.engine.compute import masked_outputs
+
+    x = torch.tensor([[1.0, -2.0, 0.5, 3.0], [0.0, 1.0, -1.0, 2.0]])
+    y = torch.tensor([2, 0])
+    masker = FeatureMasker(num_features=4)
+    as_dict, plain = DictModel(as_dict=True), DictModel(as_dict=False)
+    # v(T) on the full coalition (all four features present) is the log-odds of the unmasked input.
+    values = masked_outputs(as_dict, x, y, masker)
+    logits = plain.linear(x).detach().double()
+    literal = [
+        float(row[t] - torch.logsumexp(torch.cat([row[:t], row[t + 1 :]]), dim=0))
+        for row, t in zip(logits, y.tolist())
+    ]
+    assert values[:, -1].tolist() == pytest.approx(literal, abs=1e-6)
+    got = compute_interactions(as_dict, x, y, masker)
+    expected = compute_interactions(plain, x, y, masker)
+    assert torch.equal(got.I_and, expected.I_and) and torch.equal(got.I_or, expected.I_or)
+    # A callable output still gets the dict as the model returned it.
+    seen = []
+
+    def first_logit(out, targets):
+        seen.append(type(out))
+        return out["logits"][:, 0]
+
+    compute_interactions(as_dict, x, y, masker, output=first_logit)
+    assert seen and set(seen) == {dict}

@@ -21,21 +21,26 @@ def interactions(seed: int, scale: float = 1.0) -> tuple[torch.Tensor, torch.Ten
     return I_and, I_or
 
 
-def literal_strength(I_and: torch.Tensor, I_or: torch.Tensor) -> list[float]:
-    """A(k): the mean over samples of sum over masks of order k of |I_and| + |I_or| (k = 1..n)."""
+def literal_strength(I_and: torch.Tensor, I_or: torch.Tensor, tol: float = 0.01) -> list[float]:
+    """A(k): the mean over samples of sum over masks of order k of |I_and| + |I_or| (k = 1..n),
+    leaving out the terms at or below ``tol * objective / (2 (2^n - 1))`` of their sample (residue)."""
     totals = [0.0] * N
     for sample in range(I_and.shape[0]):
-        for mask in range(1, 2**N):
-            order = bin(mask).count("1")
-            totals[order - 1] += abs(float(I_and[sample, mask])) + abs(float(I_or[sample, mask]))
+        terms = [(mask, float(values[sample, mask])) for mask in range(1, 2**N) for values in (I_and, I_or)]
+        floor = tol * sum(abs(value) for _, value in terms) / (2 * (2**N - 1))
+        for mask, value in terms:
+            if abs(value) > floor:
+                totals[bin(mask).count("1") - 1] += abs(value)
     return [total / I_and.shape[0] for total in totals]
 
 
 def test_record_matches_the_definitions_and_is_json() -> None:
     I_and, I_or = interactions(0)
+    I_and[0, 3], I_or[1, 6] = 1e-7, -2e-9  # residue: far below what a 1% certificate resolves
     tracker = PhaseTracker()
     record = build_record(4, I_and, I_or, torch.tensor([0.001, 0.004]), tracker, global_step=40, seconds=1.5)
     assert record["strength"] == pytest.approx(literal_strength(I_and, I_or), rel=1e-12)
+    assert literal_strength(I_and, I_or) != literal_strength(I_and, I_or, tol=0.0)  # something was dropped
     shape = [a / sum(record["strength"]) for a in record["strength"]]
     assert record["shape"] == pytest.approx(shape, rel=1e-12)
     assert record["complexity"] == pytest.approx(sum(k * a for k, a in enumerate(shape, start=1)), rel=1e-12)

@@ -75,11 +75,12 @@ def test_report_replays_a_run_from_its_history(tmp_path, capsys):
 def test_report_without_reference_says_so(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = _history_file(tmp_path)
-    assert main(["report", str(tmp_path)]) == 0  # writes next to the history
-    summary = json.loads((path.parent / "summary.json").read_text())
+    assert main(["report", str(tmp_path)]) == 0  # writes into the folder given
+    assert not (path.parent / "summary.json").exists()  # not where the logger put the history
+    summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["theory_mode"] == "online" and summary["theory_error_phase2"] is None
     assert "no interaction_reference.pt" in capsys.readouterr().out
-    assert "no reference replay" in (path.parent / "summary.md").read_text()
+    assert "no reference replay" in (tmp_path / "summary.md").read_text()
 
 
 def test_report_ignores_a_reference_of_another_epoch(tmp_path, capsys):
@@ -87,7 +88,7 @@ def test_report_ignores_a_reference_of_another_epoch(tmp_path, capsys):
     path = _history_file(tmp_path)
     save_reference(path.with_name("interaction_reference.pt"), 3, I_AND, I_OR)
     assert main(["report", str(tmp_path)]) == 0
-    assert json.loads((path.parent / "summary.json").read_text())["theory_mode"] == "online"
+    assert json.loads((tmp_path / "summary.json").read_text())["theory_mode"] == "online"
     assert "not the last measured epoch 5" in capsys.readouterr().out
 
 

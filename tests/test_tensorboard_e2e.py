@@ -35,7 +35,13 @@ FEATURES = 5
 EPOCHS = 2
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0
-FIGURES = ("interactions/measured_vs_predicted", "interactions/shape_heatmap", "interactions/replay")
+FIGURES = (
+    "interactions/key_epochs/untrained",
+    "interactions/figures/measured_vs_predicted",
+    "interactions/figures/orders_over_epochs",
+    "interactions/figures/shape_heatmap",
+    "interactions/replay/complexity",
+)
 
 
 class Net(pl.LightningModule):
@@ -172,29 +178,33 @@ def test_tensorboard_serves_scalars_layout_images_and_summary(tmp_path: Path) ->
         port = dashboard.port
         assert run in get_json(port, "/data/runs")
 
-        # Every documented scalar, at steps 0..EPOCHS (the epochs), with the history's values.
+        # Every documented scalar, at the records' steps (those of Lightning's own epoch metrics).
         served = get_json(port, "/data/plugin/scalars/tags")[run]
         assert set(scalar_tags(FEATURES)) <= set(served)
+        steps = [r["step"] for r in monitor.history]
         points = get_json(port, "/data/plugin/scalars/scalars", run=run, tag="interactions/complexity")
-        assert [int(step) for _, step, _ in points] == epochs
+        assert [int(step) for _, step, _ in points] == steps
+        val = get_json(port, "/data/plugin/scalars/scalars", run=run, tag="val_loss")
+        assert [int(step) for _, step, _ in val] == steps[1:]  # one x-axis with Lightning's metrics
         assert [value for _, _, value in points] == pytest.approx(
             [r["complexity"] for r in monitor.history], rel=1e-5
         )
 
-        # The custom-scalars layout: the multi-line chart of strength by order, one line per order.
+        # The custom-scalars layout: a page per topic, one chart per order of strength.
         layout = get_json(port, "/data/plugin/custom_scalars/layout")
-        (category,) = [c for c in layout["category"] if c["title"] == "interactions"]
-        charts = {chart["title"]: chart["multiline"]["tag"] for chart in category["chart"]}
-        patterns = charts["strength by order"]
-        for k, pattern in enumerate(patterns, start=1):
+        pages = {c["title"]: c for c in layout["category"]}
+        assert "interactions: overview" in pages and "interactions: theory fit" in pages
+        charts = pages["interactions: strength by order"]["chart"]
+        assert len(charts) == FEATURES
+        for k, chart in enumerate(charts, start=1):
+            (pattern,) = chart["multiline"]["tag"]
             assert [tag for tag in served if re.match(pattern, tag)] == [f"interactions/order_{k}"]
-        assert len(patterns) == FEATURES
 
         # The figures, as images of the run; the replay is a PNG at the last epoch.
         images = get_json(port, "/data/plugin/images/tags")[run]
         assert set(FIGURES) <= set(images)
-        (replay,) = get_json(port, "/data/plugin/images/images", run=run, tag="interactions/replay")
-        assert int(replay["step"]) == EPOCHS
+        (replay,) = get_json(port, "/data/plugin/images/images", run=run, tag="interactions/replay/complexity")
+        assert int(replay["step"]) == steps[-1]
         png = get(port, "/data/plugin/images/individualImage?" + replay["query"].lstrip("?"))
         assert png.startswith(b"\x89PNG")
 

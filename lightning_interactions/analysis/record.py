@@ -6,7 +6,7 @@ interactions of the measured samples; it advances the phase tracker, which is th
 alert rule lives, and stores the tracker's verdict (``phase``, ``overfit_alert``, and once the
 alert has fired ``alert_epoch`` and ``onset_epoch``), so a saved history never has to re-derive it.
 
-Keys: ``epoch``, ``global_step``, ``num_samples``, ``num_players``, ``strength`` and ``shape`` (over
+Keys: ``epoch``, ``step``, ``global_step``, ``num_samples``, ``num_players``, ``strength`` and ``shape`` (over
 orders ``1..n``), ``complexity``, ``prediction``, ``noise_level``, ``theory_error``,
 ``predicted_shape``, ``fitted_epoch``, ``fitted_shape``, ``phase``, ``overfit_alert``,
 ``alert_epoch``, ``onset_epoch``, ``max_gap``, ``signed``, ``train_loss``, ``val_loss``, ``seconds``.
@@ -31,6 +31,7 @@ from torch import Tensor
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.strength import (
     complexity,
+    drop_residue,
     per_sample_strength,
     signed_strength,
     strength_shape,
@@ -89,6 +90,8 @@ def build_record(
     *,
     prediction: str = "prior",
     previous: Mapping[str, Any] | None = None,
+    tol: float = 0.01,
+    step: int | None = None,
     global_step: int | None = None,
     seconds: float | None = None,
 ) -> dict[str, Any]:
@@ -101,9 +104,14 @@ def build_record(
         tracker: the run's phase tracker (the alert rule).
         prediction: the online noise fit's mode, see :func:`noise_fit_fields`.
         previous: the run's previous record (reference mode fits its shape).
+        tol: the extraction's certified relative gap; interactions it does not resolve are left
+            out of the strength (:func:`~lightning_interactions.analysis.strength.drop_residue`).
+        step: the logging step of the measurement (the step of Lightning's own epoch-level
+            metrics of that epoch), if any.
         global_step: the trainer's optimizer steps at the measurement, if any.
         seconds: how long the measurement took (forward passes, extraction, gather).
     """
+    I_and, I_or = drop_residue(I_and, I_or, tol)
     strength = per_sample_strength(I_and, I_or).mean(dim=0)
     shape = strength_shape(strength)
     value = float(complexity(shape))
@@ -111,6 +119,7 @@ def build_record(
     phase = tracker.update(epoch, value)
     return {
         "epoch": epoch,
+        "step": step,
         "global_step": global_step,
         "num_samples": I_and.shape[0],
         "num_players": I_and.shape[1].bit_length() - 1,

@@ -24,6 +24,7 @@ from torchmetrics import Metric
 from lightning_interactions.extraction.transforms import num_players_of, order_index
 
 __all__ = [
+    "drop_residue",
     "per_sample_strength",
     "strength_shape",
     "complexity",
@@ -50,6 +51,33 @@ def per_sample_strength(I_and: torch.Tensor, I_or: torch.Tensor) -> torch.Tensor
     flat_and = I_and.reshape(-1, 2**n)
     flat_or = I_or.reshape(-1, 2**n)
     return _sum_by_order(flat_and.abs() + flat_or.abs(), n)
+
+
+def drop_residue(I_and: torch.Tensor, I_or: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The interactions with what the extraction's certificate does not resolve set to zero.
+
+    Per sample, with ``objective = sum_{S nonempty} |I_and(S)| + |I_or(S)|`` and ``m = 2 (2^n - 1)``
+    nonempty terms, every term with ``|I(S)| <= tol * objective / m`` is residue: removing all of
+    them changes the objective by at most ``tol * objective``, the slack within which the
+    extraction is certified optimal, so none of them is a measured interaction
+    (``docs/theory.md``, "Residue"). ``I(empty)`` is kept.
+
+    Example:
+        >>> I_and = torch.tensor([[5.0, 1.0, 1e-9, 2.0]])  # n = 2, so m = 6
+        >>> drop_residue(I_and, torch.zeros(1, 4), tol=0.01)[0]
+        tensor([[5., 1., 0., 2.]])
+    """
+    n = num_players_of(I_and)
+    flat_and, flat_or = I_and.reshape(-1, 2**n), I_or.reshape(-1, 2**n)
+    objective = flat_and[:, 1:].abs().sum(dim=1) + flat_or[:, 1:].abs().sum(dim=1)
+    floor = (tol * objective / (2 * (2**n - 1)))[:, None]
+    keep_empty = torch.zeros_like(flat_and, dtype=torch.bool)
+    keep_empty[:, 0] = True
+
+    def cleaned(values: torch.Tensor) -> torch.Tensor:
+        return torch.where((values.abs() > floor) | keep_empty, values, torch.zeros_like(values))
+
+    return cleaned(flat_and).reshape(I_and.shape), cleaned(flat_or).reshape(I_or.shape)
 
 
 def strength_shape(strength: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from lightning_interactions.analysis.history import (
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import PREDICTIONS, build_record
-from lightning_interactions.analysis.replay import replay_run
+from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.callbacks import sampling
 from lightning_interactions.callbacks._losses import find_losses
 from lightning_interactions.callbacks._rng import preserved_rng_state
@@ -46,7 +46,14 @@ from lightning_interactions.callbacks.arguments import (
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementError, MeasurementWarning
 from lightning_interactions.callbacks.history_file import continue_history_file
 from lightning_interactions.callbacks.measurement import EngineSettings, MeasuredSamples, measure_everywhere
-from lightning_interactions.callbacks.publishing import publish_measurement, publish_run
+from lightning_interactions.callbacks.publishing import (
+    FigurePlan,
+    alert_text,
+    logging_step,
+    publish_losses,
+    publish_measurement,
+    publish_run,
+)
 from lightning_interactions.engine._setup import check_batch_size
 from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.extraction.and_or import check_extraction_settings
@@ -70,6 +77,11 @@ class LastInteractions:
     epoch: int
     I_and: Tensor
     I_or: Tensor
+
+
+# The parts of a measurement whose failures are reported (and repeated ones silenced) apart.
+_WRITING = "writing or logging the measurement"
+_WRITING_LOSSES = "writing the losses of the measurement"
 
 
 class InteractionMonitor(Callback):
@@ -197,6 +209,7 @@ class InteractionMonitor(Callback):
         self._reference: Optional[dict[str, Tensor]] = None
         self._history_file: Optional[Path] = None
         self._layout_written = False
+        self._plan = FigurePlan.for_run(None, self.every_n_epochs)
 
     @property
     def on_error(self) -> str:
@@ -233,6 +246,7 @@ class InteractionMonitor(Callback):
         if stage == TrainerFn.FITTING:
             self._history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
             self._layout_written = False  # each fit's logger run gets its own layout
+            self._plan = FigurePlan.for_run(trainer.max_epochs, self.every_n_epochs)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Choose the samples and measure the untrained model; when resuming, continue the history file.
@@ -269,11 +283,21 @@ class InteractionMonitor(Callback):
             return
         losses = find_losses(trainer.callback_metrics, self.log_prefix)
         record.update(losses)
-        if trainer.is_global_zero and any(value is not None for value in losses.values()):
+        if not trainer.is_global_zero or all(value is None for value in losses.values()):
+            return
+        for what, write in (
+            (
+                _WRITING_LOSSES,
+                lambda: append_record(
+                    self._history_path(trainer), {"epoch": epoch, "record": "losses", **losses}
+                ),
+            ),
+            (_WRITING, lambda: publish_losses(self._backends(trainer), record, self.log_prefix)),
+        ):
             try:
-                append_record(self._history_path(trainer), {"epoch": epoch, "record": "losses", **losses})
+                write()
+                self.faults.succeeded(what)
             except Exception as error:
-                what = "writing the losses of the measurement"
                 self.faults.report(trainer, epoch, error=error, what=what, outcome=KEPT)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -282,10 +306,17 @@ class InteractionMonitor(Callback):
             return
         try:
             run = replay_run(self.history, self._reference["I_and"], self._reference["I_or"])
-            backends = [backend_for(logger) for logger in trainer.loggers]
             alert, onset = self.tracker.alert_epoch, self.tracker.onset_epoch
             publish_run(
-                backends, self.history, run, alert, onset, self.log_prefix, log_figures=self.log_figures
+                self._backends(trainer),
+                self.history,
+                run,
+                alert,
+                onset,
+                self.log_prefix,
+                log_figures=self.log_figures,
+                plan=self._plan,
+                hparams=self._hparams(run),
             )
         except Exception as error:
             what, outcome = "the replay and summary of the run", "the history is complete without them"
@@ -378,6 +409,7 @@ class InteractionMonitor(Callback):
         record = self._commit(trainer, epoch, I_and, I_or, gap, time.perf_counter() - begin)
         if record is None:
             return
+        self.faults.succeeded()
         if trainer.is_global_zero:
             self._write_and_log(trainer, record, I_and, I_or)
         if self.tracker.just_fired:
@@ -403,6 +435,8 @@ class InteractionMonitor(Callback):
                 self.tracker,
                 prediction=self.prediction,
                 previous=self.history[-1] if self.history else None,
+                tol=self.tol,
+                step=logging_step(trainer, epoch),
                 global_step=trainer.global_step,
                 seconds=seconds,
             )
@@ -422,19 +456,49 @@ class InteractionMonitor(Callback):
             history_path = self._history_path(trainer)
             append_record(history_path, record)
             save_reference(history_path.with_name(REFERENCE_FILENAME), record["epoch"], I_and, I_or)
-            backends = [backend_for(logger) for logger in trainer.loggers]
-            scalars = record_scalars(record, self.log_prefix)
-            first = not self._layout_written
+            alert = None
+            if self.tracker.just_fired:
+                alert = alert_text(record, self.history, self.tracker.margin, self.tracker.patience)
             publish_measurement(
-                backends,
+                self._backends(trainer),
                 record,
                 self.history,
-                scalars,
+                record_scalars(record, self.log_prefix),
                 self.log_prefix,
-                first=first,
+                first=not self._layout_written,
                 log_figures=self.log_figures,
+                plan=self._plan,
+                alert=alert,
             )
             self._layout_written = True
+            self.faults.succeeded(_WRITING)
         except Exception as raised:
-            what = "writing or logging the measurement"
+            what = _WRITING
             self.faults.report(trainer, record["epoch"], error=raised, what=what, outcome=KEPT)
+
+    def _backends(self, trainer: Trainer) -> list[Any]:
+        return [backend_for(logger) for logger in trainer.loggers]
+
+    def _hparams(self, run: RunReplay) -> tuple[dict[str, Any], dict[str, float]]:
+        """The monitor's settings and the run's outcome, for the loggers' hyperparameter tables."""
+        p = self.log_prefix
+        params = {
+            f"{p}/masker": type(self.masker).__name__,
+            f"{p}/num_players": int(self.masker.num_players),
+            f"{p}/num_samples": self.num_samples,
+            f"{p}/q_ratio": self.q_ratio,
+            f"{p}/tol": self.tol,
+            f"{p}/prediction": self.prediction,
+            f"{p}/output": self.output if isinstance(self.output, str) else "callable",
+            f"{p}/alert_margin": self.tracker.margin,
+            f"{p}/alert_patience": self.tracker.patience,
+        }
+        low = min(self.history, key=lambda r: r["complexity"])
+        outcome = {
+            "onset_epoch": self.tracker.onset_epoch,
+            "alert_epoch": self.tracker.alert_epoch,
+            "min_complexity": low["complexity"],
+            "final_complexity": self.history[-1]["complexity"],
+            "phase2_fit_error": replay_errors(run.fits, self.tracker.onset_epoch)[0],
+        }
+        return params, {f"{p}/outcome/{k}": float(v) for k, v in outcome.items() if v is not None}

@@ -1,27 +1,80 @@
-"""What the monitor logs and when: each measurement's scalars and figures, and the run at fit end.
+"""What the monitor logs and when: each measurement's scalars and figures, the alert, the run at fit end.
 
 Where it goes is up to the :class:`~lightning_interactions.loggers.LoggerBackend` of each of the
 Trainer's loggers; figures are drawn only when some backend shows them (and matplotlib is there).
+Everything is logged at the record's ``step``, the step of Lightning's own epoch-level metrics of
+that epoch, so ``val_loss`` and ``interactions/complexity`` share one x-axis.
+
+Figures are drawn at the epochs that matter, under tags that each keep few images (TensorBoard
+keeps 10 per tag by default): ``key_epochs/...`` holds one figure each of the untrained model,
+the onset, the alert and the last epoch; ``figures/...`` the measured and predicted shape, the
+orders over epochs and the heat map every :attr:`FigurePlan.every` epochs (at most about ten).
+
+Example:
+    >>> FigurePlan.for_run(max_epochs=50, every_n_epochs=1).every
+    7
+    >>> FigurePlan.for_run(max_epochs=-1, every_n_epochs=2).every  # no end known: every tenth epoch
+    10
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.loggers import LoggerBackend
 from lightning_interactions.plot import (
     figure_measured_vs_predicted,
-    figure_replay,
+    figure_orders_over_epochs,
     figure_shape_heatmap,
     matplotlib_available,
+    replay_panel_figures,
 )
 from lightning_interactions.reporting.summary import summary_text
 
-__all__ = ["publish_measurement", "publish_run"]
+__all__ = ["FigurePlan", "logging_step", "publish_measurement", "publish_losses", "publish_run", "alert_text"]
 
 History = Sequence[Mapping[str, Any]]
+Record = Mapping[str, Any]
+# Periodic figures per tag: TensorBoard keeps 10 images per tag unless told otherwise.
+_PERIODIC_FIGURES = 8
+
+
+def logging_step(trainer: Any, epoch: int) -> int:
+    """The step at which Lightning logs the epoch-level metrics of the epoch just completed (0 before).
+
+    That is its count of batches that stepped, as its logger connector uses for epoch-end metrics.
+    """
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    stepped = getattr(loop, "_batches_that_stepped", None)
+    if isinstance(stepped, int):
+        return stepped
+    return max(int(trainer.global_step) - (1 if epoch > 0 else 0), 0)
+
+
+def _step(record: Record) -> int:
+    return int(record["step"]) if record.get("step") is not None else int(record["epoch"])
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    """Which epochs get the periodic figures: every ``every`` epochs."""
+
+    every: int
+
+    @classmethod
+    def for_run(cls, max_epochs: int | None, every_n_epochs: int) -> FigurePlan:
+        if not max_epochs or max_epochs < 0:
+            return cls(every=10)
+        every = max(1, math.ceil(max_epochs / _PERIODIC_FIGURES))
+        # A multiple of the measurement interval, so that the figure epochs are measured ones.
+        return cls(every=every_n_epochs * math.ceil(every / every_n_epochs))
+
+    def periodic(self, epoch: int) -> bool:
+        return epoch % self.every == 0
 
 
 def _drawing(backends: Sequence[LoggerBackend], log_figures: bool) -> list[LoggerBackend]:
@@ -31,36 +84,98 @@ def _drawing(backends: Sequence[LoggerBackend], log_figures: bool) -> list[Logge
     return [backend for backend in backends if backend.supports_figures]
 
 
+def _send(drawing: Sequence[LoggerBackend], figures: Mapping[str, tuple[Any, int]]) -> None:
+    for backend in drawing:
+        for tag, (figure, step) in figures.items():
+            backend.log_figure(tag, figure, step)
+
+
+def alert_text(record: Record, history: History, margin: float, patience: int) -> str:
+    """The markdown note logged at the alert's step: what fired, and why."""
+    onset = next(r for r in history if r["epoch"] == record["onset_epoch"])
+    low = float(onset["complexity"])
+    threshold = low + margin * abs(low)
+    rises = ", ".join(f"{float(r['complexity']):.4g} (epoch {r['epoch']})" for r in history[-patience:])
+    return (
+        f"**Over-fitting alert at epoch {record['epoch']}.** The complexity (mean order of the "
+        f"interactions) had its minimum {low:.4g} at epoch {onset['epoch']}; the last {patience} "
+        f"measurement(s) rose above {threshold:.4g} (the minimum plus {margin:.0%}): {rises}. "
+        f"By the two-phase theory, phase 2 began at epoch {onset['epoch']}: the network started to "
+        "learn higher-order interactions again, the ones tied to over-fitting. This is not the "
+        "best epoch to stop; keep the best model by validation loss."
+    )
+
+
 def publish_measurement(
     backends: Sequence[LoggerBackend],
-    record: Mapping[str, Any],
+    record: Record,
     history: History,
     scalars: Mapping[str, float],
     prefix: str,
     *,
     first: bool,
     log_figures: bool,
+    plan: FigurePlan,
+    alert: str | None = None,
 ) -> None:
-    """Log one measurement: its scalars everywhere; its figures where they are shown.
+    """Log one measurement: its scalars everywhere; the alert's note; its figures where they are shown.
 
     ``first``: the first measurement logged in this fit, before which each backend starts.
+    ``alert``: the note of an alert that this measurement fired.
     """
-    step = record["epoch"]
+    step = _step(record)
     for backend in backends:
-        backend.log_scalars(scalars, step)
         if first:
             backend.start(record["num_players"], prefix)
+        backend.log_scalars(scalars, step)
+        if alert is not None:
+            backend.log_text(f"{prefix}/alert", alert, step)
     drawing = _drawing(backends, log_figures)
     if drawing:
-        figures = {}
-        if record["predicted_shape"] is not None:
-            figures[f"{prefix}/measured_vs_predicted"] = figure_measured_vs_predicted(record)
-        alert = {"alert_epoch": record.get("alert_epoch"), "onset_epoch": record.get("onset_epoch")}
-        figures[f"{prefix}/shape_heatmap"] = figure_shape_heatmap(history, **alert)
-        for backend in drawing:
-            for tag, figure in figures.items():
-                backend.log_figure(tag, figure, step)
+        _send(drawing, _measurement_figures(record, history, prefix, plan, alert is not None))
     for backend in backends:
+        backend.flush()
+
+
+def _measurement_figures(
+    record: Record, history: History, prefix: str, plan: FigurePlan, fired: bool
+) -> dict[str, tuple[Any, int]]:
+    epoch, step = int(record["epoch"]), _step(record)
+    marks = {"alert_epoch": record.get("alert_epoch"), "onset_epoch": record.get("onset_epoch")}
+    figures: dict[str, tuple[Any, int]] = {}
+    if epoch == 0 and record["predicted_shape"] is not None:
+        figures[f"{prefix}/key_epochs/untrained"] = (figure_measured_vs_predicted(record), step)
+    if fired:
+        onset = next(r for r in history if r["epoch"] == record["onset_epoch"])
+        if onset["predicted_shape"] is not None:
+            figures[f"{prefix}/key_epochs/onset"] = (figure_measured_vs_predicted(onset), _step(onset))
+        if record["predicted_shape"] is not None:
+            figures[f"{prefix}/key_epochs/alert"] = (figure_measured_vs_predicted(record), step)
+    if plan.periodic(epoch) or fired:
+        figures.update(_current_figures(record, history, prefix, marks))
+    return figures
+
+
+def _current_figures(
+    record: Record, history: History, prefix: str, marks: Mapping[str, Any]
+) -> dict[str, tuple[Any, int]]:
+    """The periodic figures of the run so far: the last one is always the current one."""
+    step = _step(record)
+    figures: dict[str, tuple[Any, int]] = {}
+    if record["predicted_shape"] is not None:
+        figures[f"{prefix}/figures/measured_vs_predicted"] = (figure_measured_vs_predicted(record), step)
+    figures[f"{prefix}/figures/orders_over_epochs"] = (figure_orders_over_epochs(history, **marks), step)
+    figures[f"{prefix}/figures/shape_heatmap"] = (figure_shape_heatmap(history, **marks), step)
+    return figures
+
+
+def publish_losses(backends: Sequence[LoggerBackend], record: Record, prefix: str) -> None:
+    """Log the epoch's loss gap (val - train) at its measurement's step, once both losses are known."""
+    train, val = record.get("train_loss"), record.get("val_loss")
+    if train is None or val is None:
+        return
+    for backend in backends:
+        backend.log_scalars({f"{prefix}/loss_gap": float(val) - float(train)}, _step(record))
         backend.flush()
 
 
@@ -73,18 +188,25 @@ def publish_run(
     prefix: str,
     *,
     log_figures: bool,
+    plan: FigurePlan,
+    hparams: tuple[Mapping[str, Any], Mapping[str, float]] | None = None,
 ) -> None:
-    """Log the run at fit end: the summary text and the figure of the reference replay."""
-    step = history[-1]["epoch"]
+    """Log the run at fit end: the summary, the replay's panels, the last epoch's figures, the hparams."""
+    last = history[-1]
+    step = _step(last)
     text = summary_text(history, run.fits, alert_epoch, onset_epoch)
     drawing = _drawing(backends, log_figures)
-    figure = None
     if drawing:
-        figure = figure_replay(
-            history, run.fits, run.predicted_shapes, alert_epoch=alert_epoch, onset_epoch=onset_epoch
-        )
+        marks = {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
+        panels = replay_panel_figures(history, run.fits, run.predicted_shapes, **marks)
+        figures = {f"{prefix}/replay/{name}": (figure, step) for name, figure in panels.items()}
+        if last["predicted_shape"] is not None:
+            figures[f"{prefix}/key_epochs/last"] = (figure_measured_vs_predicted(last), step)
+        if not plan.periodic(int(last["epoch"])):
+            figures.update(_current_figures(last, history, prefix, marks))
+        _send(drawing, figures)
     for backend in backends:
         backend.log_text(f"{prefix}/summary", text, step)
-        if figure is not None and backend in drawing:
-            backend.log_figure(f"{prefix}/replay", figure, step)
+        if hparams is not None:
+            backend.log_hparams(*hparams)
         backend.flush()

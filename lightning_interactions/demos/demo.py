@@ -143,8 +143,8 @@ def _test_loss_callback(x: Tensor, y: Tensor, losses: dict[int, float]) -> Any:
             pl_module.train(was_training)
             epoch = trainer.current_epoch + 1
             losses[epoch] = loss
-            for logger in trainer.loggers:
-                logger.log_metrics({"test_loss": loss}, step=epoch)
+            # Logged as Lightning logs the epoch's own metrics: the same step as val_loss.
+            pl_module.log("test_loss", loss, on_step=False, on_epoch=True)
 
     return _TestLoss()
 
@@ -152,7 +152,11 @@ def _test_loss_callback(x: Tensor, y: Tensor, losses: dict[int, float]) -> Any:
 def _trainer(settings: DemoSettings, callbacks: list[Any]) -> Any:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    logger = TensorBoardLogger(save_dir=str(settings.out), name="tensorboard", version="")
+    # A named version, and no placeholder hp_metric: the monitor writes the HPARAMS tab at fit end.
+    version = f"{settings.optimizer}-lr{settings.lr:g}-seed{settings.seed}"
+    logger = TensorBoardLogger(
+        save_dir=str(settings.out), name="tensorboard", version=version, default_hp_metric=False
+    )
     return pl.Trainer(
         max_epochs=settings.epochs,
         accelerator="cpu",

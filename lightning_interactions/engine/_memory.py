@@ -39,6 +39,9 @@ GIB = 2**30
 #   tables it is built from (2/3 and 4/9 of its size): about 2.1 3^n, counted as 3;
 # * k^2 terms: the Gram plan keeps four k x k int64 index tensors and builds a dozen more of
 #   them as temporaries; the Gram matrix and its Cholesky factor add two.
+# Dense samples (n <= 11) leave the column generation after one round for the row-space dual
+# (extraction/_row_space.py): a 2^n x 2^n Newton matrix, its factor and two gathered terms per
+# sample plus two shared 4^n int64 indices, about 6 * 4^n words, below the k^2 term above.
 _WORDS_PER_MASK = 80
 _WORDS_PER_TERNARY = 3
 _WORDS_PER_GRAM_ENTRY = 16

@@ -37,7 +37,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from lightning_interactions.analysis.strength import per_sample_strength
+from lightning_interactions.analysis.strength import drop_residue, per_sample_strength
 from lightning_interactions.engine._forward import Progress, forward_all
 from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import Model, model_device, prepare
@@ -235,7 +235,8 @@ def compute_interactions(
         )
         I_and, I_or, gamma, q = (torch.empty_like(v) for _ in range(4))
         tau, objective, gap = (v.new_empty(0) for _ in range(3))
-    strength = per_sample_strength(I_and, I_or)
+    # What the certificate does not resolve is not strength (docs/theory.md, "Residue").
+    strength = per_sample_strength(*drop_residue(I_and, I_or, tol))
     end = time.perf_counter()
     return InteractionResult(
         v=v,

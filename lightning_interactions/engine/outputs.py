@@ -2,6 +2,9 @@
 
 Every output function has the signature ``fn(model_output, targets) -> (N,)``: ``model_output``
 has leading dimension ``N`` (one row per masked input), ``targets`` is ``(N,)`` or ``None``.
+The named outputs find the logits in the common containers first (:func:`unwrap_logits`): a
+dict with ``"logits"``, a tuple or list whose first element is the logits, an object with a
+``.logits`` attribute (Hugging Face style); a callable ``output=`` gets the model's output as it is.
 
 * :func:`log_odds`: ``z_y - logsumexp_{j != y} z_j`` from class logits, computed stably;
 * :func:`binary_logit`: a single logit, sign-flipped to the target class when targets are given;
@@ -14,10 +17,13 @@ Example:
     tensor([100.,  -3.])
     >>> resolve_output("logit") is binary_logit
     True
+    >>> log_odds({"logits": logits, "hidden": None}, torch.tensor([0, 0]))  # a dict works too
+    tensor([100.,  -3.])
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable, Optional
 
 import torch
@@ -25,6 +31,7 @@ from torch import Tensor
 
 __all__ = [
     "OutputFn",
+    "unwrap_logits",
     "log_odds",
     "binary_logit",
     "regression",
@@ -35,9 +42,66 @@ __all__ = [
 OutputFn = Callable[[Tensor, Optional[Tensor]], Tensor]
 
 
+_FIX = (
+    "pass output=lambda out, targets: ... to InteractionMonitor or compute_interactions, a function "
+    "that returns one scalar per masked input, e.g. output=lambda out, targets: log_odds(out['scores'], "
+    "targets) with log_odds from lightning_interactions.engine.outputs"
+)
+
+
+def _describe(model_output: object) -> str:
+    name = type(model_output).__name__
+    if isinstance(model_output, Mapping):
+        keys = ", ".join(repr(key) for key in list(model_output)[:6])
+        return f"a {name} with keys {keys}" if keys else f"an empty {name}"
+    if isinstance(model_output, (tuple, list)):
+        first = type(model_output[0]).__name__ if model_output else "nothing"
+        return f"a {name} of {len(model_output)} whose first element is {first}"
+    return f"a {name}"
+
+
+def unwrap_logits(model_output: object, who: str = "the output function") -> Tensor:
+    """The logits in a model's output: a tensor as it is, else the tensor found in a common container.
+
+    Found, in this order: ``model_output["logits"]`` of a dict (any mapping), the first element
+    of a tuple or list, ``model_output.logits`` of any other object (a Hugging Face
+    ``ModelOutput`` is a mapping with a ``"logits"`` key). Logits found in a container are cast
+    to at least float32, as the engine casts a model's bare tensor output. Anything else raises
+    a ``TypeError`` that says how to pass an output function instead.
+
+    Example:
+        >>> logits = torch.tensor([[1.0, 0.0]])
+        >>> unwrap_logits(logits) is logits, unwrap_logits((logits, "aux")) is logits
+        (True, True)
+        >>> from types import SimpleNamespace
+        >>> unwrap_logits(SimpleNamespace(logits=logits.half())).dtype
+        torch.float32
+        >>> unwrap_logits({"scores": logits}, "log_odds")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: log_odds: found no logits in the model output (a dict with keys 'scores'); ...
+    """
+    if isinstance(model_output, Tensor):
+        return model_output
+    if isinstance(model_output, Mapping):
+        found = model_output.get("logits")
+    elif isinstance(model_output, (tuple, list)):
+        found = model_output[0] if model_output else None
+    else:
+        found = getattr(model_output, "logits", None)
+    if not isinstance(found, Tensor):
+        raise TypeError(
+            f"{who}: found no logits in the model output ({_describe(model_output)}); expected a "
+            "tensor, a dict with a 'logits' tensor, a tuple or list whose first element is the logits, "
+            f"or an object with a .logits tensor; otherwise {_FIX}"
+        )
+    if found.is_floating_point():
+        found = found.to(torch.promote_types(found.dtype, torch.float32))
+    return found
+
+
 def _check_float(output: object, who: str) -> Tensor:
-    if not isinstance(output, Tensor):
-        raise TypeError(f"{who}: the model output must be a tensor, got {type(output).__name__}")
+    output = unwrap_logits(output, who)
     if not output.is_floating_point():
         raise TypeError(f"{who}: the model output must be floating point, got dtype {output.dtype}")
     return output
@@ -71,6 +135,7 @@ def log_odds(logits: Tensor, targets: Tensor | None = None) -> Tensor:
     ``logits`` is ``(N, C)`` with ``C >= 2`` classes, ``targets`` ``(N,)`` class indices.
     Computed from the logits directly, never as ``log p - log(1 - p)``, so it is exact and
     finite for any logit gap, also in float32.
+    ``logits`` may also be a dict, tuple, list or object that holds them (:func:`unwrap_logits`).
 
     Example:
         >>> log_odds(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
@@ -108,6 +173,7 @@ def binary_logit(output: Tensor, targets: Tensor | None = None) -> Tensor:
     Without targets, ``v`` is the logit itself (the log-odds of class 1). With 0/1 targets,
     ``v`` is the log-odds of the target class: the logit where the target is 1 and minus the
     logit where it is 0.
+    The logit may also come in a dict, tuple, list or object (:func:`unwrap_logits`).
 
     Example:
         >>> binary_logit(torch.tensor([[2.0], [2.0]]), torch.tensor([1, 0]))
@@ -125,6 +191,8 @@ def binary_logit(output: Tensor, targets: Tensor | None = None) -> Tensor:
 
 def regression(output: Tensor, targets: Tensor | None = None) -> Tensor:
     """A scalar model output, ``(N,)`` or ``(N, 1)``, used as it is; ``targets`` are ignored.
+
+    The output may also come in a dict, tuple, list or object (:func:`unwrap_logits`).
 
     Example:
         >>> regression(torch.tensor([[0.5], [1.5]]))

@@ -35,6 +35,7 @@ import torch
 
 from lightning_interactions.extraction._gram import TriggerColumns
 from lightning_interactions.extraction._interior_point import solve_master
+from lightning_interactions.extraction._row_space import solve_full_dual
 from lightning_interactions.extraction.transforms import (
     and_interactions,
     inverse_and_interactions,
@@ -51,6 +52,12 @@ from lightning_interactions.extraction.transforms import (
 # for the next round. The certificate is valid whatever the price.
 INITIAL_PENALTY = 16.0
 ORDER_TIE_BREAK = 1e-4
+# The full problem through its dual (Newton systems of 2^n x 2^n, see _row_space.py) replaces
+# column generation for a sample whose first pricing finds more violated interactions than there
+# are rows: its optimum is dense (an untrained network), and the restricted problems would grow
+# past 2^n columns. Above 11 players a 2^n x 2^n factorisation per step costs more than the
+# restricted problems of any network measured.
+ROW_SPACE_MAX_PLAYERS = 11
 
 __all__ = [
     "AndOrResult",
@@ -130,6 +137,19 @@ def _solution_to_interactions(
     return and_interactions(v_and), or_interactions(v_or), gamma, q
 
 
+def _solve_full(
+    values: torch.Tensor, tau: torch.Tensor, column_costs: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """The full problem through its dual (:mod:`._row_space`): ``I_and, I_or, gamma, q, lower_bound``."""
+    batch, size = values.shape
+    solution = solve_full_dual(values, tau, column_costs.expand(batch, -1).contiguous())
+    every = torch.cat((torch.arange(1, size), torch.arange(size + 1, 2 * size))).to(values.device)
+    columns = every.expand(batch, -1)
+    x = torch.cat((solution.constant[:, None], solution.both[:, every]), dim=1)
+    extracted = _solution_to_interactions(values, tau, columns, x)
+    return (*extracted, dual_lower_bound(values, tau, solution.mu))
+
+
 def check_extraction_settings(q_ratio: object, tol: object) -> None:
     """Raise a clear ``ValueError`` unless ``q_ratio >= 0`` and ``tol > 0`` are finite numbers.
 
@@ -158,6 +178,7 @@ def and_or_interactions(
     max_rounds: int = 50,
     initial_candidates: int | None = None,
     candidates_per_round: int | None = None,
+    row_space: bool | None = None,
 ) -> AndOrResult:
     """Extract sparse AND and OR interactions from values on all masks, batched over samples.
 
@@ -168,6 +189,10 @@ def and_or_interactions(
         max_rounds: at most this many column-generation rounds; ``gap`` reports where it stopped.
         initial_candidates: interactions in the first restricted problem (default ``12 n``).
         candidates_per_round: interactions added per round (default ``12 n``).
+        row_space: solve the full problem through its dual (``2^n x 2^n`` Newton systems) for
+            every sample (True), never (False), or, by default (None), for the samples whose
+            first round finds more violated interactions than there are masks, up to
+            ``ROW_SPACE_MAX_PLAYERS`` players.
 
     Returns:
         An :class:`AndOrResult` in float64 on ``v``'s device.
@@ -208,7 +233,25 @@ def and_or_interactions(
     order = order_index(n, device=values.device)
     column_costs = 1.0 + tie_break * torch.cat((order, order)).to(values.dtype)
     rounds = 0
-    for rounds in range(1, max_rounds + 1):
+
+    def record(rows: torch.Tensor, extracted: tuple[torch.Tensor, ...], bound: torch.Tensor) -> torch.Tensor:
+        """Keep the better of the stored and the new solution of ``rows``; return which are certified."""
+        objective = extraction_objective(extracted[0], extracted[1])
+        improved = objective < best_objective[rows]
+        for target, tensor in zip(outputs, extracted):
+            target[rows[improved]] = tensor[improved]
+        best_objective[rows] = torch.minimum(best_objective[rows], objective)
+        best_bound[rows] = torch.maximum(best_bound[rows], bound)
+        return best_objective[rows] <= (1.0 + tol) * best_bound[rows]
+
+    def solve_full(rows: torch.Tensor) -> torch.Tensor:
+        full = _solve_full(values[rows], tau[rows], column_costs)
+        return record(rows, full[:4], full[4])
+
+    if row_space:
+        solve_full(active)
+        active, rounds = active[:0], 1
+    for rounds in range(1, max_rounds + 1 if len(active) else 1):
         v_act, tau_act, col_act = values[active], tau[active], columns
         # Column 0 of every restricted problem is the constant: the AND trigger of the empty set.
         empty = col_act.new_zeros(len(active), 1)
@@ -216,15 +259,8 @@ def and_or_interactions(
         is_or = torch.cat((empty.bool(), col_act >= size), dim=1)
         costs = column_costs[col_act]
         solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
-        I_and, I_or, gamma, q = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
-        objective = extraction_objective(I_and, I_or)
-        bound = dual_lower_bound(v_act, tau_act, solution.mu)
-        improved = objective < best_objective[active]
-        for target, tensor in zip(outputs, (I_and, I_or, gamma, q)):
-            target[active[improved]] = tensor[improved]
-        best_objective[active] = torch.minimum(best_objective[active], objective)
-        best_bound[active] = torch.maximum(best_bound[active], bound)
-        done = best_objective[active] <= (1.0 + tol) * best_bound[active]
+        extracted = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
+        done = record(active, extracted, dual_lower_bound(v_act, tau_act, solution.mu))
         if bool(done.all()) or rounds == max_rounds:
             break
         keep = ~done
@@ -233,7 +269,16 @@ def and_or_interactions(
         saturated = solution.mu.abs().amax(dim=1) >= 0.99 * penalty
         pricing = _reduced_costs(solution.mu, size) / column_costs
         complete = pricing.amax(dim=1) <= 1.0 + 1e-6
-        penalty = torch.where(saturated & complete, 4.0 * penalty, penalty)[keep]
+        penalty = torch.where(saturated & complete, 4.0 * penalty, penalty)
+        if rounds == 1 and row_space is None and n <= ROW_SPACE_MAX_PLAYERS:
+            dense = keep & ((pricing > 1.0).sum(dim=1) > size)
+            if bool(dense.any()):
+                certified = solve_full(active[dense])
+                # A sample the full solve could not certify goes on with column generation.
+                keep[dense.nonzero().flatten()[certified]] = False
+                if not bool(keep.any()):
+                    break
+        penalty = penalty[keep]
         active, columns = active[keep], columns[keep]
         columns = _add_violated(columns, pricing[keep], step)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RECORD_SCALARS", "scalar_tags", "record_scalars"]
+__all__ = ["RECORD_SCALARS", "scalar_tags", "record_scalars", "describe_tag"]
 
 # The per-record scalars after the per-order ones, in logging order.
 RECORD_SCALARS = ("complexity", "noise_level", "theory_error", "phase", "overfit_alert")
@@ -61,3 +61,37 @@ def record_scalars(record: Mapping[str, Any], prefix: str = "interactions") -> d
         if value is not None:
             scalars[f"{prefix}/{name}"] = float(value)
     return scalars
+
+
+_DESCRIPTIONS = {
+    "complexity": "Complexity: the mean order of the interactions, sum_k k * shape(k). It falls in phase 1 "
+    "and rises again in phase 2, when over-fitted higher-order interactions are learned.",
+    "noise_level": "The noise level s that the two-phase theory fits to this epoch's shape (prior mode: "
+    "independent reference interactions; reference mode: the previous epoch against this one).",
+    "theory_error": "Fit error of the theory: L1 distance between the measured and the predicted shape.",
+    "phase": "Phase of the phase tracker: 0 before the first measurement, 1 until the alert, 2 from the "
+    "alert on (phase 2 began at the complexity minimum, the onset).",
+    "overfit_alert": "Over-fitting alert: 0, then 1 once the complexity has risen above its minimum by the "
+    "margin on `patience` consecutive measurements.",
+    "loss_gap": "Loss gap: validation loss minus training loss of the epoch.",
+}
+
+
+def describe_tag(tag: str, prefix: str = "interactions") -> str:
+    """A one-paragraph markdown description of one of the monitor's scalar tags (see docs/theory.md).
+
+    Example:
+        >>> describe_tag("interactions/order_2")[:40]
+        'Strength A(2) of order-2 interactions: t'
+    """
+    name = tag[len(prefix) + 1 :] if tag.startswith(prefix + "/") else tag
+    if name.startswith("order_"):
+        k = name[len("order_") :]
+        return (
+            f"Strength A({k}) of order-{k} interactions: the mean over the measured samples of "
+            f"sum |I_and(S)| + |I_or(S)| over the player sets S of size {k}."
+        )
+    if name.startswith("shape/order_"):
+        k = name[len("shape/order_") :]
+        return f"Share of order {k} in the strength: A({k}) / sum_j A(j)."
+    return _DESCRIPTIONS.get(name, "")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # matplotlib is optional: only for type checkers
 
     from lightning_interactions.analysis.replay import EpochFit
 
-__all__ = ["figure_replay"]
+__all__ = ["figure_replay", "replay_panel_figures"]
 
 
 def draw_replay(
@@ -73,3 +73,27 @@ def figure_replay(
     axes = figure.subplots(2, 2).ravel()
     draw_replay(figure, axes, history, replay_fits, predicted_shapes, alert_epoch, onset_epoch)
     return figure
+
+
+def replay_panel_figures(
+    history: History,
+    replay_fits: Sequence[EpochFit] | None = None,
+    predicted_shapes: Mapping[int, Sequence[float]] | None = None,
+    *,
+    alert_epoch: int | None = None,
+    onset_epoch: int | None = None,
+) -> dict[str, Figure]:
+    """The four panels of :func:`figure_replay`, each a figure of its own (legible on a dashboard card).
+
+    Keys: ``"shapes"``, ``"noise_level"``, ``"complexity"``, ``"losses"``.
+    """
+    check_history(history)
+    figures = {name: new_figure(figsize=(6.4, 4.2), layout="constrained") for name in _PANELS}
+    draw_shape_curves(figures["shapes"].add_subplot(), history, predicted_shapes)
+    draw_noise(figures["noise_level"].add_subplot(), history, replay_fits, alert_epoch, onset_epoch)
+    draw_complexity(figures["complexity"].add_subplot(), history, alert_epoch, onset_epoch)
+    draw_losses(figures["losses"].add_subplot(), history, alert_epoch, onset_epoch)
+    return figures
+
+
+_PANELS = ("shapes", "noise_level", "complexity", "losses")

@@ -1,4 +1,15 @@
-"""``lightning-interactions report LOGDIR``: re-render a monitored run's report from its history file."""
+"""``lightning-interactions report LOGDIR``: re-render a monitored run's report from its history file.
+
+The report goes into LOGDIR itself (or ``--out``), not into the folder deep inside it where the
+logger put the history, so that ``report runs/demo`` is found in ``runs/demo``.
+
+Example:
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / HISTORY_FILENAME).touch()
+    >>> report_folder(root, None) == root, report_folder(root / HISTORY_FILENAME, None) == root
+    (True, True)
+"""
 
 from __future__ import annotations
 
@@ -15,7 +26,7 @@ from lightning_interactions.analysis.history import (
 )
 from lightning_interactions.reporting.run_report import OfflineError, write_run_report
 
-__all__ = ["find_history", "reference_beside", "report_run"]
+__all__ = ["find_history", "reference_beside", "report_folder", "report_run"]
 
 
 def reference_beside(history_path: Path, last_epoch: int) -> tuple[dict[str, Tensor] | None, str]:
@@ -47,8 +58,16 @@ def find_history(logdir: Path) -> Path:
     return found[-1]
 
 
+def report_folder(logdir: Path, out: Path | None) -> Path:
+    """Where ``report`` writes: ``out`` if given, else ``logdir`` (the folder of a history file given)."""
+    if out is not None:
+        return Path(out)
+    logdir = Path(logdir)
+    return logdir.parent if logdir.is_file() else logdir
+
+
 def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
-    """Re-render the figures and summary of a monitored run from its history file.
+    """Re-render the figures and summary of a monitored run from its history file, into :func:`report_folder`.
 
     The reference replay uses the ``interaction_reference.pt`` next to the history when there is
     one (the monitor writes it); otherwise the report shows the online fits and says so.
@@ -59,4 +78,4 @@ def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
         raise OfflineError(f"{path} holds no measurement")
     reference, note = reference_beside(path, int(history[-1]["epoch"]))
     extra = {"command": "report", "history_file": str(path), "reference_note": note}
-    return write_run_report(history, reference, Path(out) if out else path.parent, extra=extra)
+    return write_run_report(history, reference, report_folder(logdir, out), extra=extra)

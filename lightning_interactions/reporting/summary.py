@@ -123,23 +123,68 @@ def _where(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """The short printed summary of a run (demo, report or analyze), from its ``summary.json`` fields."""
-    alert, onset, gap = summary["alert_epoch"], summary["onset_epoch"], summary["loss_gap_min_epoch"]
-    epochs = summary["epochs"]
-    complexity, share = summary["complexity"], summary["high_order_share"]
+def _epochs_line(summary: Mapping[str, Any]) -> list[str]:
+    """The complexity and high-order share at the first epoch, the complexity minimum and the last.
+
+    An epoch that is two of these at once (the minimum at the first or last epoch) appears once.
+    """
+    epochs, complexity, share = summary["epochs"], summary["complexity"], summary["high_order_share"]
     low = summary["complexity_min_epoch"]
-    lines = [
-        f"complexity (mean order): epoch {epochs[0]} {complexity[epochs[0]]:.3f} -> minimum "
-        f"{complexity[low]:.3f} at epoch {low} -> epoch {epochs[-1]} {complexity[epochs[-1]]:.3f}",
-        f"share of orders >= 3: epoch {epochs[0]} {share[epochs[0]]:.3f}, epoch {low} {share[low]:.3f}, "
-        f"epoch {epochs[-1]} {share[epochs[-1]]:.3f}",
+    points = list(dict.fromkeys([epochs[0], low, epochs[-1]]))
+
+    def point(epoch: int) -> str:
+        if epoch != low:
+            return f"epoch {epoch} {complexity[epoch]:.3f}"
+        if epoch in (epochs[0], epochs[-1]):
+            return f"epoch {epoch} {complexity[epoch]:.3f} (the minimum)"
+        return f"minimum {complexity[epoch]:.3f} at epoch {epoch}"
+
+    shares = ", ".join(f"epoch {e} {share[e]:.3f}" for e in points)
+    return [f"complexity (mean order): {' -> '.join(map(point, points))}", f"share of orders >= 3: {shares}"]
+
+
+def _onset_line(summary: Mapping[str, Any]) -> str:
+    alert, onset = summary["alert_epoch"], summary["onset_epoch"]
+    if alert is None:
+        return (
+            "phase-2 onset: not confirmed, no over-fitting alert yet (the lowest complexity so far, at "
+            f"epoch {summary['complexity_min_epoch']}, becomes the onset once the complexity rises above it)"
+        )
+    return (
         f"phase-2 onset (complexity minimum): epoch {_fmt(onset, 'd')}; over-fitting alert fired at "
-        f"epoch {_fmt(alert, 'd')}",
-        f"loss gap (val - train) smallest at epoch {_fmt(gap, 'd')}; validation loss lowest at epoch "
-        f"{_fmt(summary['val_loss_min_epoch'], 'd')}; alert - gap minimum = "
-        f"{_fmt(summary['alert_minus_loss_gap_min'], '+d')} epochs",
-    ]
+        f"epoch {alert}"
+    )
+
+
+def _loss_line(summary: Mapping[str, Any]) -> str:
+    line = (
+        f"loss gap (val - train) smallest at epoch {_fmt(summary['loss_gap_min_epoch'], 'd')}; validation "
+        f"loss lowest at epoch {_fmt(summary['val_loss_min_epoch'], 'd')}"
+    )
+    if summary.get("alert_minus_loss_gap_min") is not None:
+        line += f"; alert - gap minimum = {summary['alert_minus_loss_gap_min']:+d} epochs"
+    return line
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """The short printed summary of a run (demo, report or analyze), from its ``summary.json`` fields.
+
+    Example:
+        >>> summary = {"epochs": [0, 1, 2], "complexity": {0: 2.0, 1: 1.5, 2: 1.2},
+        ...            "high_order_share": {0: 0.3, 1: 0.1, 2: 0.05}, "complexity_min_epoch": 2,
+        ...            "alert_epoch": None, "onset_epoch": None, "loss_gap_min_epoch": 1,
+        ...            "val_loss_min_epoch": 2, "alert_minus_loss_gap_min": None, "theory_mode": "online",
+        ...            "online_prediction": "prior", "online_theory_error_mean": 0.05,
+        ...            "online_theory_error_phase2": None, "summary_md": "run/summary.md"}
+        >>> for line in format_summary(summary).splitlines()[:4]:
+        ...     print(line.replace(" (the lowest", "\\n    (the lowest"))
+        complexity (mean order): epoch 0 2.000 -> epoch 2 1.200 (the minimum)
+        share of orders >= 3: epoch 0 0.300, epoch 2 0.050
+        phase-2 onset: not confirmed, no over-fitting alert yet
+            (the lowest complexity so far, at epoch 2, becomes the onset once the complexity rises above it)
+        loss gap (val - train) smallest at epoch 1; validation loss lowest at epoch 2
+    """
+    lines = [*_epochs_line(summary), _onset_line(summary), _loss_line(summary)]
     if summary.get("test_loss_min_epoch") is not None:
         lines.append(f"held-out test loss lowest at epoch {summary['test_loss_min_epoch']}")
     lines.append(_theory_line(summary))

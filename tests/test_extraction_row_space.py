@@ -1,0 +1,80 @@
+"""The row-space (dual) route of the extraction against dense literal matrices and HiGHS."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_extraction import VECTOR_KINDS, exact_optimum, subset_sum_values
+from test_extraction_gram import dense_triggers
+
+from lightning_interactions.extraction._row_space import _DualProblem
+from lightning_interactions.extraction.and_or import and_or_interactions
+
+pytest.importorskip("scipy")
+
+
+def every_column(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All AND columns by mask, then all OR columns by mask (the layout of the dual's prices)."""
+    sets = torch.arange(2**n).repeat(2)[None]
+    is_or = (torch.arange(2 ** (n + 1)) >= 2**n)[None]
+    return sets, is_or
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_dual_operators_and_newton_solve_equal_dense_matrices(n: int) -> None:
+    m = 2**n
+    generator = torch.Generator().manual_seed(n)
+    v = torch.randn(2, m, generator=generator, dtype=torch.float64)
+    costs = 1 + torch.rand(2, 2 * m, generator=generator, dtype=torch.float64)
+    problem = _DualProblem(v, torch.full((2,), 0.1, dtype=torch.float64), costs)
+    sets, is_or = every_column(n)
+    C = dense_triggers(n, sets, is_or)[0]  # m x 2m, literal loops
+    # G of the inequality form, acting on y = (mu, w).
+    eye, zero = torch.eye(m, dtype=torch.float64), torch.zeros(2 * m, m, dtype=torch.float64)
+    blocks = ((C.T, zero), (-C.T, zero), (eye, -eye), (-eye, -eye))
+    G = torch.cat([torch.cat(pair, 1) for pair in blocks])
+    mu = torch.randn(2, m, generator=generator, dtype=torch.float64)
+    w = torch.rand(2, m, generator=generator, dtype=torch.float64)
+    y = torch.cat((mu - mu.mean(1, keepdim=True), w), 1)
+    z = torch.rand(2, G.shape[0], generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(problem.apply(y), y @ G.T, rtol=0, atol=1e-12)
+    projector = torch.block_diag(eye - 1.0 / m, eye)  # sum mu = 0 holds on every direction
+    torch.testing.assert_close(problem.apply_transpose(z), z @ G @ projector, rtol=0, atol=1e-12)
+    # The Newton step solves G' D G dy = r on the subspace sum(d mu) = 0 (a bordered dense solve).
+    d = torch.rand(2, G.shape[0], generator=generator, dtype=torch.float64) + 0.1
+    r = torch.randn(2, 2 * m, generator=generator, dtype=torch.float64)
+    problem.factor(d.clone())
+    dy = problem.solve(r)
+    border = torch.cat((torch.ones(m), torch.zeros(m))).double()
+    for b in range(2):
+        H = G.T @ torch.diag(d[b]) @ G
+        system = torch.zeros(2 * m + 1, 2 * m + 1, dtype=torch.float64)
+        system[: 2 * m, : 2 * m], system[: 2 * m, -1], system[-1, : 2 * m] = H, border, border
+        expected = torch.linalg.solve(system, torch.cat((r[b], torch.zeros(1, dtype=torch.float64))))
+        torch.testing.assert_close(dy[b], expected[: 2 * m], rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))
+@pytest.mark.parametrize("n", [4, 6, 8])
+@pytest.mark.parametrize("row_space", [True, False])
+def test_each_route_is_within_one_percent_of_exact_lp(kind: str, n: int, row_space: bool) -> None:
+    values = VECTOR_KINDS[kind](n, seed=n)
+    result = and_or_interactions(values, row_space=row_space)
+    for i in range(values.shape[0]):
+        optimum = exact_optimum(values[i].numpy(), float(result.tau[i]))
+        assert float(result.lower_bound[i]) <= optimum * (1 + 1e-7) + 1e-9
+        assert optimum * (1 - 1e-7) - 1e-9 <= float(result.objective[i]) <= 1.01 * optimum + 1e-9
+        assert float(result.gap[i]) <= 0.01
+
+
+def test_row_space_route_resolves_ties_to_the_lowest_orders() -> None:
+    n = 6
+    weights = {1 << i: w for i, w in enumerate([1.0, 0.8, -0.6, 1.2, 0.5, 0.9])}
+    values = subset_sum_values(n, weights, {})
+    result = and_or_interactions(values, row_space=True)
+    higher = sum(
+        abs(float(result.I_and[S])) + abs(float(result.I_or[S]))
+        for S in range(2**n)
+        if bin(S).count("1") > 1
+    )
+    assert higher <= 1e-3 * float(result.objective)
