@@ -66,6 +66,7 @@ import lightning_interactions.analysis.record as record_module  # noqa: E402
 import lightning_interactions.callbacks.measurement as measurement_module  # noqa: E402
 import lightning_interactions.callbacks.monitor as callback_module  # noqa: E402
 import lightning_interactions.callbacks.publishing as publishing_module  # noqa: E402
+import lightning_interactions.callbacks.run_log as run_log_module  # noqa: E402
 from lightning_interactions import demos as demo  # noqa: E402
 from lightning_interactions.callbacks.monitor import InteractionMonitor  # noqa: E402
 from lightning_interactions.engine.outputs import resolve_output  # noqa: E402
@@ -289,10 +290,10 @@ class Probe:
         self.patch(callback_module, "build_record", self.timed("record", callback_module.build_record))
         fit_noise = record_module.noise_fit_fields
         self.patch(record_module, "noise_fit_fields", self.timed("theory_fit", fit_noise))
-        publish = callback_module.publish_measurement
-        self.patch(callback_module, "publish_measurement", self.timed("log", publish))
-        self.patch(callback_module, "append_record", self.timed("history", callback_module.append_record))
-        self.patch(callback_module, "save_reference", self.timed("history", callback_module.save_reference))
+        publish = run_log_module.publish_measurement
+        self.patch(run_log_module, "publish_measurement", self.timed("log", publish))
+        self.patch(run_log_module, "append_record", self.timed("history", run_log_module.append_record))
+        self.patch(run_log_module, "save_reference", self.timed("history", run_log_module.save_reference))
         for name in ("figure_measured_vs_predicted", "figure_shape_heatmap"):
             self.patch(publishing_module, name, self.timed("figure_build", getattr(publishing_module, name)))
         for logger in trainer.loggers:

@@ -31,7 +31,7 @@ from lightning_interactions import demos
 from lightning_interactions.analysis import record as record_module
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
 from lightning_interactions.analysis.phases import PhaseTracker
-from lightning_interactions.callbacks import monitor as callback_module
+from lightning_interactions.callbacks import run_log as run_log_module
 from lightning_interactions.callbacks.faults import FaultPolicy
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
 from lightning_interactions.engine import _setup as setup_checks
@@ -393,14 +393,14 @@ def test_a_failing_logger_keeps_the_measurements(tmp_path: Path) -> None:
 def test_a_history_file_that_cannot_be_written_keeps_the_measurements_in_memory(
     tmp_path: Path, monkeypatch
 ) -> None:
-    real = callback_module.append_record
+    real = run_log_module.append_record
 
     def refuse_epoch_1(path: Any, record: dict[str, Any]) -> None:
         if record["epoch"] == 1 and record.get("record") is None:
             raise PermissionError("read-only file system")
         real(path, record)
 
-    monkeypatch.setattr(callback_module, "append_record", refuse_epoch_1)
+    monkeypatch.setattr(run_log_module, "append_record", refuse_epoch_1)
     pl.seed_everything(0)
     mon = monitor()
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
@@ -415,7 +415,7 @@ def test_a_failing_replay_at_fit_end(tmp_path: Path, monkeypatch, on_error: str)
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("replay divided by zero")
 
-    monkeypatch.setattr(callback_module, "replay_run", broken)
+    monkeypatch.setattr(run_log_module, "replay_run", broken)
     pl.seed_everything(0)
     mon = monitor(on_error=on_error)
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)

@@ -203,7 +203,8 @@ def test_tensorboard_serves_scalars_layout_images_and_summary(tmp_path: Path) ->
         # The figures, as images of the run; the replay is a PNG at the last epoch.
         images = get_json(port, "/data/plugin/images/tags")[run]
         assert set(FIGURES) <= set(images)
-        (replay,) = get_json(port, "/data/plugin/images/images", run=run, tag="interactions/replay/complexity")
+        tag = "interactions/replay/complexity"
+        (replay,) = get_json(port, "/data/plugin/images/images", run=run, tag=tag)
         assert int(replay["step"]) == steps[-1]
         png = get(port, "/data/plugin/images/individualImage?" + replay["query"].lstrip("?"))
         assert png.startswith(b"\x89PNG")

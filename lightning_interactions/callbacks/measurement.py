@@ -22,7 +22,7 @@ from lightning_interactions.callbacks.progress import LazyProgress
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.masking import Masker
 
-__all__ = ["MeasuredSamples", "EngineSettings", "measure_everywhere"]
+__all__ = ["MeasuredSamples", "LastInteractions", "EngineSettings", "measure_everywhere"]
 
 # The engine's warnings about samples with non-finite outputs; the monitor words its own.
 ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactions: no sample was kept")
@@ -35,6 +35,15 @@ class MeasuredSamples:
     inputs: Tensor
     targets: Tensor | None
     players: dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class LastInteractions:
+    """The AND and OR interactions ``(samples, 2^n)`` of the monitor's latest measurement."""
+
+    epoch: int
+    I_and: Tensor
+    I_or: Tensor
 
 
 @dataclass(frozen=True)

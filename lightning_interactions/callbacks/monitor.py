@@ -14,8 +14,6 @@ Add it to ``Trainer(callbacks=[monitor])``; with the default prefix the metrics 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import torch
@@ -24,15 +22,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from lightning_interactions.analysis.history import (
-    HISTORY_FILENAME,
-    REFERENCE_FILENAME,
-    append_record,
-    save_reference,
-)
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import PREDICTIONS, build_record
-from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.callbacks import sampling
 from lightning_interactions.callbacks._losses import find_losses
 from lightning_interactions.callbacks._rng import preserved_rng_state
@@ -43,21 +34,19 @@ from lightning_interactions.callbacks.arguments import (
     check_positive_int,
     check_prefix,
 )
-from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementError, MeasurementWarning
-from lightning_interactions.callbacks.history_file import continue_history_file
-from lightning_interactions.callbacks.measurement import EngineSettings, MeasuredSamples, measure_everywhere
-from lightning_interactions.callbacks.publishing import (
-    FigurePlan,
-    alert_text,
-    logging_step,
-    publish_losses,
-    publish_measurement,
-    publish_run,
+from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError, MeasurementWarning
+from lightning_interactions.callbacks.measurement import (
+    EngineSettings,
+    LastInteractions,
+    MeasuredSamples,
+    measure_everywhere,
 )
+from lightning_interactions.callbacks.publishing import logging_step
+from lightning_interactions.callbacks.run_log import RunLog
 from lightning_interactions.engine._setup import check_batch_size
 from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.extraction.and_or import check_extraction_settings
-from lightning_interactions.loggers import backend_for, record_scalars
+from lightning_interactions.loggers import record_scalars
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
 
@@ -68,20 +57,6 @@ __all__ = [
     "MeasurementError",
     "MeasurementWarning",
 ]
-
-
-@dataclass(frozen=True)
-class LastInteractions:
-    """The AND and OR interactions ``(samples, 2^n)`` of the monitor's latest measurement."""
-
-    epoch: int
-    I_and: Tensor
-    I_or: Tensor
-
-
-# The parts of a measurement whose failures are reported (and repeated ones silenced) apart.
-_WRITING = "writing or logging the measurement"
-_WRITING_LOSSES = "writing the losses of the measurement"
 
 
 class InteractionMonitor(Callback):
@@ -207,9 +182,7 @@ class InteractionMonitor(Callback):
         self._players: Optional[dict[str, Tensor]] = None
         self.history: list[dict[str, Any]] = []
         self._reference: Optional[dict[str, Tensor]] = None
-        self._history_file: Optional[Path] = None
-        self._layout_written = False
-        self._plan = FigurePlan.for_run(None, self.every_n_epochs)
+        self._log = RunLog(self.log_prefix, self.log_figures, self.faults)
 
     @property
     def on_error(self) -> str:
@@ -244,9 +217,7 @@ class InteractionMonitor(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Resolve the history file on every process: ``trainer.log_dir`` is a collective call under DDP."""
         if stage == TrainerFn.FITTING:
-            self._history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
-            self._layout_written = False  # each fit's logger run gets its own layout
-            self._plan = FigurePlan.for_run(trainer.max_epochs, self.every_n_epochs)
+            self._log.setup(trainer, self.every_n_epochs)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Choose the samples and measure the untrained model; when resuming, continue the history file.
@@ -257,7 +228,8 @@ class InteractionMonitor(Callback):
             with preserved_rng_state():
                 self._choose_samples(trainer)
         if self.history:
-            self._continue_history_file(trainer)
+            if trainer.is_global_zero:
+                self._log.resumed(trainer, self.history, self._reference)
         else:
             self.measure(trainer, pl_module, epoch=trainer.current_epoch)
 
@@ -283,44 +255,14 @@ class InteractionMonitor(Callback):
             return
         losses = find_losses(trainer.callback_metrics, self.log_prefix)
         record.update(losses)
-        if not trainer.is_global_zero or all(value is None for value in losses.values()):
-            return
-        for what, write in (
-            (
-                _WRITING_LOSSES,
-                lambda: append_record(
-                    self._history_path(trainer), {"epoch": epoch, "record": "losses", **losses}
-                ),
-            ),
-            (_WRITING, lambda: publish_losses(self._backends(trainer), record, self.log_prefix)),
-        ):
-            try:
-                write()
-                self.faults.succeeded(what)
-            except Exception as error:
-                self.faults.report(trainer, epoch, error=error, what=what, outcome=KEPT)
+        if trainer.is_global_zero and any(value is not None for value in losses.values()):
+            self._log.losses(trainer, record, losses)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Replay the whole run against its last measurement and log the summary."""
         if len(self.history) < 2 or self._reference is None or not trainer.is_global_zero:
             return
-        try:
-            run = replay_run(self.history, self._reference["I_and"], self._reference["I_or"])
-            alert, onset = self.tracker.alert_epoch, self.tracker.onset_epoch
-            publish_run(
-                self._backends(trainer),
-                self.history,
-                run,
-                alert,
-                onset,
-                self.log_prefix,
-                log_figures=self.log_figures,
-                plan=self._plan,
-                hparams=self._hparams(run),
-            )
-        except Exception as error:
-            what, outcome = "the replay and summary of the run", "the history is complete without them"
-            self.faults.report(trainer, self.history[-1]["epoch"], error=error, what=what, outcome=outcome)
+        self._log.run(trainer, self.history, self._reference, self.tracker, self._settings())
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -361,22 +303,6 @@ class InteractionMonitor(Callback):
         self._inputs, self._targets = inputs, targets
         self._players = {k: v.cpu() for k, v in self.masker.select_players(inputs, seed=self.seed).items()}
 
-    def _continue_history_file(self, trainer: Trainer) -> None:
-        """Resuming from a checkpoint: continue its history in this run's history file (rank 0)."""
-        if not trainer.is_global_zero:
-            return
-        try:
-            continue_history_file(self._history_path(trainer), self.history, self._reference)
-        except Exception as error:
-            what = "continuing the history file of the resumed run"
-            self.faults.report(trainer, self.history[-1]["epoch"], error=error, what=what, outcome=KEPT)
-
-    def _history_path(self, trainer: Trainer) -> Path:
-        # Resolved in ``setup`` on every process; resolving it here, on rank 0 alone, would hang under DDP.
-        if self._history_file is None:
-            self._history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
-        return self._history_file
-
     # ---------------------------------------------------------------------------------------
     # Measurement
     # ---------------------------------------------------------------------------------------
@@ -411,7 +337,7 @@ class InteractionMonitor(Callback):
             return
         self.faults.succeeded()
         if trainer.is_global_zero:
-            self._write_and_log(trainer, record, I_and, I_or)
+            self._log.measurement(trainer, record, self.history, I_and, I_or, self.tracker)
         if self.tracker.just_fired:
             rank_zero_warn(
                 f"InteractionMonitor: over-fitting alert at epoch {epoch}: the complexity has risen above "
@@ -450,55 +376,19 @@ class InteractionMonitor(Callback):
         trainer.callback_metrics.update(values)
         return record
 
-    def _write_and_log(self, trainer: Trainer, record: dict[str, Any], I_and: Tensor, I_or: Tensor) -> None:
-        """Stage 3 (rank 0): the history and reference files, the loggers; the record stays if they fail."""
-        try:
-            history_path = self._history_path(trainer)
-            append_record(history_path, record)
-            save_reference(history_path.with_name(REFERENCE_FILENAME), record["epoch"], I_and, I_or)
-            alert = None
-            if self.tracker.just_fired:
-                alert = alert_text(record, self.history, self.tracker.margin, self.tracker.patience)
-            publish_measurement(
-                self._backends(trainer),
-                record,
-                self.history,
-                record_scalars(record, self.log_prefix),
-                self.log_prefix,
-                first=not self._layout_written,
-                log_figures=self.log_figures,
-                plan=self._plan,
-                alert=alert,
+    def _settings(self) -> dict[str, Any]:
+        """The monitor's settings, for the loggers' hyperparameter tables."""
+        return {
+            f"{self.log_prefix}/{name}": value
+            for name, value in (
+                ("masker", type(self.masker).__name__),
+                ("num_players", int(self.masker.num_players)),
+                ("num_samples", self.num_samples),
+                ("q_ratio", self.q_ratio),
+                ("tol", self.tol),
+                ("prediction", self.prediction),
+                ("output", self.output if isinstance(self.output, str) else "callable"),
+                ("alert_margin", self.tracker.margin),
+                ("alert_patience", self.tracker.patience),
             )
-            self._layout_written = True
-            self.faults.succeeded(_WRITING)
-        except Exception as raised:
-            what = _WRITING
-            self.faults.report(trainer, record["epoch"], error=raised, what=what, outcome=KEPT)
-
-    def _backends(self, trainer: Trainer) -> list[Any]:
-        return [backend_for(logger) for logger in trainer.loggers]
-
-    def _hparams(self, run: RunReplay) -> tuple[dict[str, Any], dict[str, float]]:
-        """The monitor's settings and the run's outcome, for the loggers' hyperparameter tables."""
-        p = self.log_prefix
-        params = {
-            f"{p}/masker": type(self.masker).__name__,
-            f"{p}/num_players": int(self.masker.num_players),
-            f"{p}/num_samples": self.num_samples,
-            f"{p}/q_ratio": self.q_ratio,
-            f"{p}/tol": self.tol,
-            f"{p}/prediction": self.prediction,
-            f"{p}/output": self.output if isinstance(self.output, str) else "callable",
-            f"{p}/alert_margin": self.tracker.margin,
-            f"{p}/alert_patience": self.tracker.patience,
         }
-        low = min(self.history, key=lambda r: r["complexity"])
-        outcome = {
-            "onset_epoch": self.tracker.onset_epoch,
-            "alert_epoch": self.tracker.alert_epoch,
-            "min_complexity": low["complexity"],
-            "final_complexity": self.history[-1]["complexity"],
-            "phase2_fit_error": replay_errors(run.fits, self.tracker.onset_epoch)[0],
-        }
-        return params, {f"{p}/outcome/{k}": float(v) for k, v in outcome.items() if v is not None}

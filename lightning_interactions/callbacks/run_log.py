@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from torch import Tensor
 
-from lightning_interactions.analysis.history import HISTORY_FILENAME, REFERENCE_FILENAME, append_record, save_reference
+from lightning_interactions.analysis.history import (
+    HISTORY_FILENAME,
+    REFERENCE_FILENAME,
+    append_record,
+    save_reference,
+)
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy
@@ -41,7 +46,7 @@ class RunLog:
 
     def __init__(self, prefix: str, log_figures: bool, faults: FaultPolicy) -> None:
         self.prefix, self.log_figures, self.faults = prefix, log_figures, faults
-        self.history_file: Optional[Path] = None
+        self.history_file: Path | None = None
         self.plan = FigurePlan.for_run(None, 1)
         self._started = False
 
@@ -57,7 +62,9 @@ class RunLog:
             self.history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
         return self.history_file
 
-    def _attempt(self, trainer: Any, epoch: int, what: str, action: Callable[[], None], outcome: str = KEPT) -> None:
+    def _attempt(
+        self, trainer: Any, epoch: int, what: str, action: Callable[[], None], outcome: str = KEPT
+    ) -> None:
         try:
             action()
             self.faults.succeeded(what)
@@ -69,7 +76,13 @@ class RunLog:
         return [backend_for(logger) for logger in trainer.loggers]
 
     def measurement(
-        self, trainer: Any, record: Mapping[str, Any], history: History, I_and: Tensor, I_or: Tensor, tracker: PhaseTracker
+        self,
+        trainer: Any,
+        record: Mapping[str, Any],
+        history: History,
+        I_and: Tensor,
+        I_or: Tensor,
+        tracker: PhaseTracker,
     ) -> None:
         """Append the record, save its interactions as the run's reference, and publish it."""
 
@@ -77,7 +90,9 @@ class RunLog:
             path = self.path(trainer)
             append_record(path, dict(record))
             save_reference(path.with_name(REFERENCE_FILENAME), record["epoch"], I_and, I_or)
-            alert = alert_text(record, history, tracker.margin, tracker.patience) if tracker.just_fired else None
+            alert = (
+                alert_text(record, history, tracker.margin, tracker.patience) if tracker.just_fired else None
+            )
             publish_measurement(
                 self._backends(trainer),
                 record,
@@ -93,14 +108,16 @@ class RunLog:
 
         self._attempt(trainer, record["epoch"], WRITING, write)
 
-    def losses(self, trainer: Any, record: Mapping[str, Any], losses: Mapping[str, Optional[float]]) -> None:
+    def losses(self, trainer: Any, record: Mapping[str, Any], losses: Mapping[str, float | None]) -> None:
         """Append the epoch's losses to the history file and log the loss gap."""
         epoch = record["epoch"]
         line = {"epoch": epoch, "record": "losses", **losses}
         self._attempt(trainer, epoch, WRITING_LOSSES, lambda: append_record(self.path(trainer), line))
-        self._attempt(trainer, epoch, WRITING, lambda: publish_losses(self._backends(trainer), record, self.prefix))
+        self._attempt(
+            trainer, epoch, WRITING, lambda: publish_losses(self._backends(trainer), record, self.prefix)
+        )
 
-    def resumed(self, trainer: Any, history: History, reference: Optional[Mapping[str, Tensor]]) -> None:
+    def resumed(self, trainer: Any, history: History, reference: Mapping[str, Tensor] | None) -> None:
         """A run resumed from a checkpoint continues its history in this fit's history file."""
         action = lambda: continue_history_file(self.path(trainer), history, reference)  # noqa: E731
         self._attempt(trainer, history[-1]["epoch"], RESUMING, action)
@@ -129,10 +146,12 @@ class RunLog:
                 hparams=(settings, self._outcome(history, run, tracker)),
             )
 
-        self._attempt(trainer, history[-1]["epoch"], REPLAY, publish, outcome="the history is complete without them")
+        self._attempt(
+            trainer, history[-1]["epoch"], REPLAY, publish, outcome="the history is complete without them"
+        )
 
     def _outcome(self, history: History, run: RunReplay, tracker: PhaseTracker) -> dict[str, float]:
-        """The run's outcome, for the loggers' hyperparameter tables (epochs that do not exist are left out)."""
+        """The run's outcome for the loggers' hyperparameter tables (epochs that do not exist left out)."""
         outcome = {
             "onset_epoch": tracker.onset_epoch,
             "alert_epoch": tracker.alert_epoch,
@@ -140,4 +159,8 @@ class RunLog:
             "final_complexity": history[-1]["complexity"],
             "phase2_fit_error": replay_errors(run.fits, tracker.onset_epoch)[0],
         }
-        return {f"{self.prefix}/outcome/{key}": float(value) for key, value in outcome.items() if value is not None}
+        return {
+            f"{self.prefix}/outcome/{key}": float(value)
+            for key, value in outcome.items()
+            if value is not None
+        }
