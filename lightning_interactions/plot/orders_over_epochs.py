@@ -43,7 +43,7 @@ def figure_orders_over_epochs(
     """Two panels over the epochs: strength ``A(k)`` (top) and its share (bottom), a line per order.
 
     The onset and alert epochs given (the phase tracker's) are marked on both; the legend, one
-    entry per order and mark, sits on the right.
+    entry per order and mark, sits above them.
 
     Example:
         >>> history = [{"epoch": e, "strength": [1.0, 0.5 * e], "shape": [1 / (1 + 0.5 * e), 0.5 * e / (1 + 0.5 * e)]}
@@ -62,5 +62,6 @@ def figure_orders_over_epochs(
     strength_ax.set_title("strength by order")
     shape_ax.set_title("shape by order")
     handles, labels = shape_ax.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside right center", fontsize="small")
+    # Above the panels, in rows: the lines keep the card's whole width.
+    figure.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 5), fontsize="small")
     return figure
