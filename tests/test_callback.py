@@ -44,6 +44,7 @@ from lightning_interactions.analysis.theory import fit_noise_level, shape_predic
 from lightning_interactions.callbacks import progress as progress_module
 from lightning_interactions.callbacks.monitor import InteractionMonitor
 from lightning_interactions.engine.compute import compute_interactions
+from lightning_interactions.engine.samples import draw_indices
 from lightning_interactions.loggers import scalar_tags
 from lightning_interactions.masking import FeatureMasker, Masker
 
@@ -726,3 +727,61 @@ def test_mid_epoch_validation_is_not_a_measurement(tmp_path: Path) -> None:
     for record in mon.history[1:]:
         expected = recompute(Classifier(), snapshots.weights[record["epoch"]], mon)
         assert record["complexity"] == pytest.approx(expected.complexity, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training samples: a second monitor with split="train"
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_validation_and_a_training_monitor_in_one_trainer(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    val_monitor, train_monitor = monitor(), monitor(split="train")
+    assert train_monitor.log_prefix == "interactions/train"
+    assert val_monitor.state_key != train_monitor.state_key
+    logger = CSVLogger(str(tmp_path), name="csv", version=0)
+    trainer = make_trainer(
+        tmp_path,
+        max_epochs=2,
+        logger=logger,
+        callbacks=[val_monitor, train_monitor],
+        enable_checkpointing=False,
+    )
+    train, val = loaders(shuffle=True)  # a shuffled training loader: the draw must not depend on it
+    trainer.fit(Classifier(), train, val)
+
+    # The training monitor measured training samples with their training labels, drawn in data order.
+    x, y = train.dataset.tensors
+    chosen = train_monitor.samples.indices
+    assert torch.equal(train_monitor.samples.inputs, x[chosen]) and torch.equal(
+        train_monitor.samples.targets, y[chosen]
+    )
+    assert torch.equal(chosen, draw_indices(len(x), NUM_SAMPLES, seed=0))
+    assert_rows_of(val_monitor.samples.inputs, val.dataset.tensors[0])
+    # Its own metrics, history file and checkpoint state.
+    assert [r["epoch"] for r in train_monitor.history] == [0, 1, 2]
+    assert "interactions/train/complexity" in trainer.callback_metrics
+    assert float(trainer.callback_metrics["interactions/train/complexity"]) == pytest.approx(
+        train_monitor.history[-1]["complexity"]
+    )
+    assert float(trainer.callback_metrics["interactions/complexity"]) == pytest.approx(
+        val_monitor.history[-1]["complexity"]
+    )
+    log_dir = Path(logger.log_dir)
+    train_file = log_dir / "interaction_history_interactions_train.jsonl"
+    assert [r["complexity"] for r in read_history(train_file)] == [
+        r["complexity"] for r in train_monitor.history
+    ]
+    assert [r["complexity"] for r in read_history(log_dir / HISTORY_FILENAME)] == [
+        r["complexity"] for r in val_monitor.history
+    ]
+    assert (log_dir / "interaction_reference_interactions_train.pt").is_file()
+    trainer.save_checkpoint(tmp_path / "both.ckpt")
+    saved = torch.load(tmp_path / "both.ckpt", weights_only=False)["callbacks"]
+    assert {val_monitor.state_key, train_monitor.state_key} <= set(saved)
+    assert torch.equal(saved[train_monitor.state_key]["indices"], chosen)
+
+
+def test_split_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"split must be one of \('val', 'train'\), got 'test'"):
+        monitor(split="test")

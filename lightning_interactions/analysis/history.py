@@ -43,15 +43,64 @@ __all__ = [
     "HISTORY_FILENAME",
     "REFERENCE_FILENAME",
     "jsonable",
+    "history_filename",
+    "reference_path",
+    "beside_history",
     "append_record",
     "read_history",
     "save_reference",
     "load_reference",
+    "ONSET_FILENAME",
+    "SAMPLES_FILENAME",
+    "save_samples",
 ]
 
 HISTORY_FILENAME = "interaction_history.jsonl"
 # The latest measurement's interactions, which a reference replay of the run needs.
 REFERENCE_FILENAME = "interaction_reference.pt"
+# The interactions of the onset candidate (the smallest complexity so far), saved like the reference.
+ONSET_FILENAME = "interaction_onset.pt"
+# The measured samples, their players and how to draw them (plot.samples.sample_layout).
+SAMPLES_FILENAME = "interaction_samples.pt"
+
+
+def history_filename(prefix: str = "interactions") -> str:
+    """The history file of a monitor with this metric prefix; two monitors in one run get two files.
+
+    Example:
+        >>> history_filename(), history_filename("interactions/train")
+        ('interaction_history.jsonl', 'interaction_history_interactions_train.jsonl')
+    """
+    if prefix == "interactions":
+        return HISTORY_FILENAME
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in prefix.strip("/"))
+    return f"interaction_history_{slug}.jsonl"
+
+
+def reference_path(history_path: str | os.PathLike[str]) -> Path:
+    """Where the latest interactions are saved beside a history file (``interaction_reference*.pt``).
+
+    Example:
+        >>> reference_path("run/interaction_history_interactions_train.jsonl").name
+        'interaction_reference_interactions_train.pt'
+    """
+    return beside_history(history_path, REFERENCE_FILENAME)
+
+
+def beside_history(history_path: str | os.PathLike[str], filename: str) -> Path:
+    """The file ``filename`` (``interaction_<what>.pt``) that belongs to a history file, beside it.
+
+    Example:
+        >>> beside_history("run/interaction_history_interactions_train.jsonl", ONSET_FILENAME).name
+        'interaction_onset_interactions_train.pt'
+        >>> beside_history("run/interaction_history.jsonl", SAMPLES_FILENAME).name
+        'interaction_samples.pt'
+    """
+    path = Path(history_path)
+    if path.name == HISTORY_FILENAME:
+        return path.with_name(filename)
+    stem = path.name.removesuffix(".jsonl").replace("interaction_history", filename.removesuffix(".pt"), 1)
+    return path.with_name(stem + ".pt")
 
 
 def jsonable(value: Any) -> Any:
@@ -152,13 +201,31 @@ def _later(epoch: Any, than: Any, or_equal: bool) -> bool:
 
 def save_reference(path: str | os.PathLike[str], epoch: int, I_and: torch.Tensor, I_or: torch.Tensor) -> None:
     """Replace the saved latest interactions atomically (a crash leaves the previous file whole)."""
+    _save_atomic(path, {"epoch": epoch, "I_and": I_and.cpu(), "I_or": I_or.cpu()})
+
+
+def _save_atomic(path: str | os.PathLike[str], value: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    torch.save({"epoch": epoch, "I_and": I_and.cpu(), "I_or": I_or.cpu()}, partial)
+    torch.save(value, partial)
     os.replace(partial, path)
 
 
+def save_samples(
+    path: str | os.PathLike[str],
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    players: Mapping[str, torch.Tensor],
+    layout: Mapping[str, Any],
+) -> None:
+    """Save the measured samples, their players and how to draw them (read by :func:`load_reference`)."""
+    players = {key: value.cpu() for key, value in players.items()}
+    targets = None if targets is None else targets.cpu()
+    saved = {"inputs": inputs.cpu(), "targets": targets, "players": players, "layout": dict(layout)}
+    _save_atomic(path, saved)
+
+
 def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{"epoch", "I_and", "I_or"}`` as saved by :func:`save_reference`."""
+    """``{"epoch", "I_and", "I_or"}`` as :func:`save_reference` saved it (or :func:`save_samples`' dict)."""
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -9,7 +9,15 @@ alert has fired ``alert_epoch`` and ``onset_epoch``), so a saved history never h
 Keys: ``epoch``, ``step``, ``global_step``, ``num_samples``, ``num_players``, ``strength`` and ``shape`` (over
 orders ``1..n``), ``complexity``, ``prediction``, ``noise_level``, ``theory_error``,
 ``predicted_shape``, ``fitted_epoch``, ``fitted_shape``, ``phase``, ``overfit_alert``,
-``alert_epoch``, ``onset_epoch``, ``max_gap``, ``signed``, ``train_loss``, ``val_loss``, ``seconds``.
+``alert_epoch``, ``onset_epoch``, ``max_gap``, ``signed``, ``salient``, ``salient_top_k``,
+``output_span``, ``tol``, ``train_loss``, ``val_loss``, ``seconds``.
+
+``salient`` keeps each measured sample's top ``salient_top_k`` interactions after residue
+removal, one list per sample (in the order of the measured samples), strongest first, each entry
+``[kind, players, order, value]``: ``"and"`` or ``"or"``, the sorted player indices, ``|S|`` and
+the signed value; ``output_span`` is each sample's ``|v(N) - v(empty)|``
+(:mod:`lightning_interactions.analysis.salient` has the exact rules). ``tol`` is the residue
+tolerance the record was built with.
 
 Example:
     >>> import torch
@@ -18,6 +26,8 @@ Example:
     >>> record = build_record(0, I_and, torch.zeros_like(I_and), torch.zeros(1), PhaseTracker())
     >>> record["strength"], round(record["complexity"], 4), record["phase"]
     ([1.5, 0.25], 1.1429, 1)
+    >>> record["salient"], record["output_span"]
+    ([[['and', [0], 1, 1.0], ['and', [1], 1, 0.5], ['and', [0, 1], 2, 0.25]]], [1.75])
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import torch
 from torch import Tensor
 
 from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.salient import SALIENT_TOP_K, output_span, top_salient
 from lightning_interactions.analysis.strength import (
     complexity,
     drop_residue,
@@ -94,6 +105,7 @@ def build_record(
     step: int | None = None,
     global_step: int | None = None,
     seconds: float | None = None,
+    salient_top_k: int = SALIENT_TOP_K,
 ) -> dict[str, Any]:
     """The record of one measurement; advances ``tracker`` by this epoch's complexity.
 
@@ -110,6 +122,7 @@ def build_record(
             metrics of that epoch), if any.
         global_step: the trainer's optimizer steps at the measurement, if any.
         seconds: how long the measurement took (forward passes, extraction, gather).
+        salient_top_k: how many interactions of each sample the record keeps (``salient``).
     """
     I_and, I_or = drop_residue(I_and, I_or, tol)
     strength = per_sample_strength(I_and, I_or).mean(dim=0)
@@ -134,6 +147,10 @@ def build_record(
         "onset_epoch": tracker.onset_epoch,
         "max_gap": float(gap.max()),
         "signed": {key: values.tolist() for key, values in signed_strength(I_and, I_or).items()},
+        "salient": top_salient(I_and, I_or, salient_top_k),
+        "salient_top_k": salient_top_k,
+        "output_span": output_span(I_and, I_or),
+        "tol": tol,
         "train_loss": None,
         "val_loss": None,
         "seconds": seconds,

@@ -9,9 +9,9 @@ from typing import Any
 from torch import Tensor
 
 from lightning_interactions.analysis.history import (
-    REFERENCE_FILENAME,
     append_record,
     read_history,
+    reference_path,
     save_reference,
 )
 
@@ -42,4 +42,4 @@ def continue_history_file(
         for record in history:
             append_record(path, dict(record))
     if reference is not None:
-        save_reference(path.with_name(REFERENCE_FILENAME), last, reference["I_and"], reference["I_or"])
+        save_reference(reference_path(path), last, reference["I_and"], reference["I_or"])

@@ -35,6 +35,8 @@ class MeasuredSamples:
     inputs: Tensor
     targets: Tensor | None
     players: dict[str, Tensor]
+    # Positions of the samples in the data they were drawn from (None for given samples).
+    indices: Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,12 @@ class InteractionMonitor(Callback):
         masker: how inputs are masked (a :class:`~lightning_interactions.masking.Masker`).
 
     Sampling:
-        num_samples: validation samples to measure (split across processes under DDP).
-        samples: inputs, or ``(inputs, targets)``, to measure instead of validation samples.
+        num_samples: samples to measure (split across processes under DDP).
+        split: ``"val"`` (default) draws them from the first validation dataloader; ``"train"``
+            from the training data (in data order, with their training labels), to see what the
+            network memorises. Two monitors, one per split, work in one Trainer: the training
+            one's metrics are under ``interactions/train`` and its history file is its own.
+        samples: inputs, or ``(inputs, targets)``, to measure instead of drawing them.
         seed: seed of the sample and player choice.
         batch_split: ``fn(batch) -> (inputs, targets)`` for unusual validation batches.
 
@@ -122,7 +126,9 @@ class InteractionMonitor(Callback):
         stop_on_alert: stop training when the over-fitting alert fires.
 
     Logging:
-        log_prefix: prefix of every metric name.
+        log_prefix: prefix of every metric name (default ``"interactions"``, or
+            ``"interactions/train"`` with ``split="train"``); it also names the monitor's state in
+            checkpoints and its history file.
         log_figures: log matplotlib figures to the loggers that show them (needs matplotlib).
 
     Faults:
@@ -142,7 +148,8 @@ class InteractionMonitor(Callback):
         prediction: str = "prior",
         alert_margin: float = 0.05,
         alert_patience: int = 2,
-        log_prefix: str = "interactions",
+        log_prefix: Optional[str] = None,
+        split: str = "val",
         samples: Optional[Any] = None,
         seed: int = 0,
         stop_on_alert: bool = False,
@@ -166,7 +173,11 @@ class InteractionMonitor(Callback):
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         self.prediction = prediction
         self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
-        self.log_prefix = check_prefix(log_prefix)
+        if split not in sampling.SPLITS:
+            raise ValueError(f"split must be one of {sampling.SPLITS}, got {split!r}")
+        self.split = split
+        default_prefix = "interactions" if split == "val" else "interactions/train"
+        self.log_prefix = check_prefix(default_prefix if log_prefix is None else log_prefix)
         self.seed = check_int("seed", seed)
         self.stop_on_alert = check_flag("stop_on_alert", stop_on_alert)
         self.log_figures = check_flag("log_figures", log_figures)
@@ -180,9 +191,10 @@ class InteractionMonitor(Callback):
         self._inputs: Optional[Tensor] = None
         self._targets: Optional[Tensor] = None
         self._players: Optional[dict[str, Tensor]] = None
+        self._indices: Optional[Tensor] = None
         self.history: list[dict[str, Any]] = []
         self._reference: Optional[dict[str, Tensor]] = None
-        self._log = RunLog(self.log_prefix, self.log_figures, self.faults)
+        self._log = RunLog(self.log_prefix, self.log_figures, self.faults, self.masker)
 
     @property
     def on_error(self) -> str:
@@ -197,7 +209,7 @@ class InteractionMonitor(Callback):
         """The measured samples and their players, once fitting has started (None before)."""
         if self._inputs is None or self._players is None:
             return None
-        return MeasuredSamples(self._inputs, self._targets, self._players)
+        return MeasuredSamples(self._inputs, self._targets, self._players, self._indices)
 
     @property
     def last_interactions(self) -> Optional[LastInteractions]:
@@ -269,6 +281,7 @@ class InteractionMonitor(Callback):
             "inputs": self._inputs,
             "targets": self._targets,
             "players": self._players,
+            "indices": self._indices,
             "history": self.history,
             "tracker": self.tracker.state_dict(),
             "reference": self._reference,
@@ -278,6 +291,7 @@ class InteractionMonitor(Callback):
         self._inputs = state_dict["inputs"]
         self._targets = state_dict["targets"]
         self._players = state_dict["players"]
+        self._indices = state_dict.get("indices")
         self.history = list(state_dict["history"])
         self.tracker.load_state_dict(state_dict["tracker"])
         self._reference = state_dict["reference"]
@@ -288,19 +302,21 @@ class InteractionMonitor(Callback):
 
     def _choose_samples(self, trainer: Trainer) -> None:
         """Fix the samples (the same on every process) and their players."""
+        indices = None
         if self._given_samples is not None:
             inputs, targets = self._given_samples
         else:
             # Every process finds (or fails to find) the loader; only rank 0 draws, then broadcasts.
-            loader = sampling.validation_loader(trainer)
+            split_loader = sampling.validation_loader if self.split == "val" else sampling.training_loader
+            loader = split_loader(trainer)
             inputs, targets = (None, None)
             if trainer.is_global_zero:
-                inputs, targets = sampling.draw_from_loader(
-                    loader, self.batch_split, self.num_samples, self.seed
+                inputs, targets, indices = sampling.draw_from_loader(
+                    loader, self.batch_split, self.num_samples, self.seed, split=self.split
                 )
-            inputs, targets = trainer.strategy.broadcast((inputs, targets), src=0)
+            inputs, targets, indices = trainer.strategy.broadcast((inputs, targets, indices), src=0)
         self.masker.validate(inputs)
-        self._inputs, self._targets = inputs, targets
+        self._inputs, self._targets, self._indices = inputs, targets, indices
         self._players = {k: v.cpu() for k, v in self.masker.select_players(inputs, seed=self.seed).items()}
 
     # ---------------------------------------------------------------------------------------
@@ -337,7 +353,7 @@ class InteractionMonitor(Callback):
             return
         self.faults.succeeded()
         if trainer.is_global_zero:
-            self._log.measurement(trainer, record, self.history, I_and, I_or, self.tracker)
+            self._log.measurement(trainer, record, self.history, I_and, I_or, self.tracker, self.samples)
         if self.tracker.just_fired:
             rank_zero_warn(
                 f"InteractionMonitor: over-fitting alert at epoch {epoch}: the complexity has risen above "

@@ -9,6 +9,10 @@ Figures are drawn at the epochs that matter, under tags that each keep few image
 keeps 10 per tag by default): ``key_epochs/...`` holds one figure each of the untrained model,
 the onset, the alert and the last epoch; ``figures/...`` the measured and predicted shape, the
 orders over epochs and the heat map every :attr:`FigurePlan.every` epochs (at most about ten).
+At the alert and at fit end, the interactions that grew most since the onset
+(:func:`~lightning_interactions.analysis.emerging.compare_run`) go out as a markdown table
+(``<prefix>/emerging_interactions``) and, drawn on their samples, as a figure
+(``key_epochs/emerging_at_alert``, ``key_epochs/emerging_at_end``).
 
 Example:
     >>> FigurePlan.for_run(max_epochs=50, every_n_epochs=1).every
@@ -24,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_interactions.analysis.emerging import compare_run
 from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.loggers import LoggerBackend
 from lightning_interactions.plot import (
@@ -33,14 +38,56 @@ from lightning_interactions.plot import (
     matplotlib_available,
     replay_panel_figures,
 )
+from lightning_interactions.plot.samples import figure_interactions_on_samples
 from lightning_interactions.reporting.summary import summary_text
 
-__all__ = ["FigurePlan", "logging_step", "publish_measurement", "publish_losses", "publish_run", "alert_text"]
+__all__ = [
+    "DrawnSamples",
+    "FigurePlan",
+    "logging_step",
+    "publish_measurement",
+    "publish_losses",
+    "publish_run",
+    "publish_interactions",
+    "alert_text",
+]
 
 History = Sequence[Mapping[str, Any]]
 Record = Mapping[str, Any]
 # Periodic figures per tag: TensorBoard keeps 10 images per tag unless told otherwise.
 _PERIODIC_FIGURES = 8
+
+
+@dataclass(frozen=True)
+class DrawnSamples:
+    """The measured samples, their players and how to draw them (``plot.samples.sample_layout``)."""
+
+    layout: Mapping[str, Any]
+    inputs: Any
+    players: Mapping[str, Any]
+
+
+def publish_interactions(
+    backends: Sequence[LoggerBackend],
+    drawing: Sequence[LoggerBackend],
+    history: History,
+    prefix: str,
+    when: str,
+    onset: Mapping[str, Any] | None = None,
+    samples: DrawnSamples | None = None,
+) -> None:
+    """Log the emerging and discarded interactions as markdown and, drawn on their samples, as a figure."""
+    comparison = compare_run(history, onset)
+    step = _step(history[-1])
+    for backend in backends:
+        backend.log_text(f"{prefix}/emerging_interactions", comparison.markdown(), step)
+    if drawing and samples is not None and comparison.emerging:
+        onset_epoch, end_epoch = comparison.epochs["onset_epoch"], history[-1]["epoch"]
+        title = f"grew most from the onset (epoch {onset_epoch}) to epoch {end_epoch}"
+        figure = figure_interactions_on_samples(
+            samples.layout, samples.inputs, samples.players, comparison.emerging, title=title
+        )
+        _send(drawing, {f"{prefix}/key_epochs/emerging_{when}": (figure, step)})
 
 
 def logging_step(trainer: Any, epoch: int) -> int:
@@ -117,11 +164,15 @@ def publish_measurement(
     log_figures: bool,
     plan: FigurePlan,
     alert: str | None = None,
+    onset: Mapping[str, Any] | None = None,
+    samples: DrawnSamples | None = None,
 ) -> None:
     """Log one measurement: its scalars everywhere; the alert's note; its figures where they are shown.
 
     ``first``: the first measurement logged in this fit, before which each backend starts.
-    ``alert``: the note of an alert that this measurement fired.
+    ``alert``: the note of an alert that this measurement fired; with it go the emerging
+    interactions (:func:`publish_interactions`), from the ``onset``'s full interactions if given
+    and drawn on ``samples`` if given.
     """
     step = _step(record)
     for backend in backends:
@@ -133,6 +184,8 @@ def publish_measurement(
     drawing = _drawing(backends, log_figures)
     if drawing:
         _send(drawing, _measurement_figures(record, history, prefix, plan, alert is not None))
+    if alert is not None:
+        publish_interactions(backends, drawing, history, prefix, "at_alert", onset, samples)
     for backend in backends:
         backend.flush()
 
@@ -190,8 +243,11 @@ def publish_run(
     log_figures: bool,
     plan: FigurePlan,
     hparams: tuple[Mapping[str, Any], Mapping[str, float]] | None = None,
+    onset: Mapping[str, Any] | None = None,
+    samples: DrawnSamples | None = None,
 ) -> None:
-    """Log the run at fit end: the summary, the replay's panels, the last epoch's figures, the hparams."""
+    """Log the run at fit end: the summary, the replay's panels, the last epoch's figures, the hparams,
+    and the emerging interactions (:func:`publish_interactions`)."""
     last = history[-1]
     step = _step(last)
     text = summary_text(history, run.fits, alert_epoch, onset_epoch)
@@ -205,6 +261,7 @@ def publish_run(
         if not plan.periodic(int(last["epoch"])):
             figures.update(_current_figures(last, history, prefix, marks))
         _send(drawing, figures)
+    publish_interactions(backends, drawing, history, prefix, "at_end", onset, samples)
     for backend in backends:
         backend.log_text(f"{prefix}/summary", text, step)
         if hparams is not None:

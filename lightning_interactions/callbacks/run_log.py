@@ -13,16 +13,21 @@ from typing import Any, Callable
 from torch import Tensor
 
 from lightning_interactions.analysis.history import (
-    HISTORY_FILENAME,
-    REFERENCE_FILENAME,
+    ONSET_FILENAME,
+    SAMPLES_FILENAME,
     append_record,
+    beside_history,
+    history_filename,
+    reference_path,
     save_reference,
+    save_samples,
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy
 from lightning_interactions.callbacks.history_file import continue_history_file
 from lightning_interactions.callbacks.publishing import (
+    DrawnSamples,
     FigurePlan,
     alert_text,
     publish_losses,
@@ -30,6 +35,7 @@ from lightning_interactions.callbacks.publishing import (
     publish_run,
 )
 from lightning_interactions.loggers import LoggerBackend, backend_for, record_scalars
+from lightning_interactions.plot.samples import sample_layout
 
 __all__ = ["RunLog"]
 
@@ -42,24 +48,37 @@ REPLAY = "the replay and summary of the run"
 
 
 class RunLog:
-    """The history file and the loggers of one fit, for a monitor with these logging settings."""
+    """The history file and the loggers of one fit, for a monitor with these logging settings.
 
-    def __init__(self, prefix: str, log_figures: bool, faults: FaultPolicy) -> None:
+    Beside the history it keeps the measured samples, their players and how the ``masker``
+    draws them (``interaction_samples.pt``, once per fit; a masker's ``feature_names`` and
+    ``decode`` attributes, if set, label features and decode token ids), and the full
+    interactions of the onset candidate, the measurement of the smallest complexity so far
+    (``interaction_onset.pt``), from which the emerging interactions are ranked.
+    """
+
+    def __init__(self, prefix: str, log_figures: bool, faults: FaultPolicy, masker: Any = None) -> None:
         self.prefix, self.log_figures, self.faults = prefix, log_figures, faults
+        self.masker = masker
+        self.drawn: DrawnSamples | None = None
+        self.onset: dict[str, Any] | None = None
         self.history_file: Path | None = None
         self.plan = FigurePlan.for_run(None, 1)
         self._started = False
 
     def setup(self, trainer: Any, every_n_epochs: int) -> None:
         """On every process at fit setup: ``trainer.log_dir`` is a collective call under DDP."""
-        self.history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
+        self.history_file = self._default_path(trainer)
         self.plan = FigurePlan.for_run(trainer.max_epochs, every_n_epochs)
         self._started = False  # each fit's logger run gets its own layout
+
+    def _default_path(self, trainer: Any) -> Path:
+        return Path(trainer.log_dir or trainer.default_root_dir) / history_filename(self.prefix)
 
     def path(self, trainer: Any) -> Path:
         # Resolved in ``setup`` on every process; resolving it here, on rank 0 alone, would hang under DDP.
         if self.history_file is None:
-            self.history_file = Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME
+            self.history_file = self._default_path(trainer)
         return self.history_file
 
     def _attempt(
@@ -89,7 +108,7 @@ class RunLog:
         def write() -> None:
             path = self.path(trainer)
             append_record(path, dict(record))
-            save_reference(path.with_name(REFERENCE_FILENAME), record["epoch"], I_and, I_or)
+            save_reference(reference_path(path), record["epoch"], I_and, I_or)
             alert = (
                 alert_text(record, history, tracker.margin, tracker.patience) if tracker.just_fired else None
             )
@@ -103,10 +122,32 @@ class RunLog:
                 log_figures=self.log_figures,
                 plan=self.plan,
                 alert=alert,
+                onset=self.onset,
+                samples=self.drawn,
             )
             self._started = True
 
         self._attempt(trainer, record["epoch"], WRITING, write)
+
+    def _keep(
+        self,
+        path: Path,
+        record: Mapping[str, Any],
+        I_and: Tensor,
+        I_or: Tensor,
+        tracker: PhaseTracker,
+        samples: Any,
+    ) -> None:
+        """Save the samples (first measurement of the fit) and the onset candidate's interactions."""
+        if samples is not None and (not self._started or self.drawn is None):
+            names, decode = getattr(self.masker, "feature_names", None), getattr(self.masker, "decode", None)
+            layout = sample_layout(self.masker, samples.inputs, feature_names=names, decode=decode)
+            target = beside_history(path, SAMPLES_FILENAME)
+            save_samples(target, samples.inputs, samples.targets, samples.players, layout)
+            self.drawn = DrawnSamples(layout, samples.inputs, samples.players)
+        if tracker.min_epoch == record["epoch"]:
+            self.onset = {"epoch": record["epoch"], "I_and": I_and, "I_or": I_or}
+            save_reference(beside_history(path, ONSET_FILENAME), record["epoch"], I_and, I_or)
 
     def losses(self, trainer: Any, record: Mapping[str, Any], losses: Mapping[str, float | None]) -> None:
         """Append the epoch's losses to the history file and log the loss gap."""
@@ -144,6 +185,8 @@ class RunLog:
                 log_figures=self.log_figures,
                 plan=self.plan,
                 hparams=(settings, self._outcome(history, run, tracker)),
+                onset=self.onset,
+                samples=self.drawn,
             )
 
         self._attempt(

@@ -21,11 +21,21 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lightning_interactions.engine.samples import draw_samples, pool_size
+from lightning_interactions.engine.samples import draw_indices, pool_size
 
-__all__ = ["BatchSplit", "default_batch_split", "split_given", "validation_loader", "draw_from_loader"]
+__all__ = [
+    "SPLITS",
+    "BatchSplit",
+    "default_batch_split",
+    "split_given",
+    "validation_loader",
+    "training_loader",
+    "draw_from_loader",
+]
 
 BatchSplit = Callable[[Any], tuple[Tensor, Optional[Tensor]]]
+# Where the monitor's samples come from, by the name of the data split.
+SPLITS = ("val", "train")
 _INPUT_KEYS = ("input", "inputs", "x", "input_ids", "image", "points")
 _TARGET_KEYS = ("target", "targets", "y", "label", "labels")
 
@@ -93,10 +103,32 @@ def validation_loader(trainer: Any) -> Any:
     return _unsharded(loader)
 
 
+def training_loader(trainer: Any) -> Any:
+    """The first training dataloader, over its dataset in data order (not shuffled, not sharded).
+
+    Training loaders usually shuffle; the monitor's samples must not depend on the shuffle, so a
+    map-style dataset is read in order with the loader's batch size and collate function.
+    """
+    loader = _first_loader(trainer.train_dataloader)
+    if loader is None:
+        raise ValueError(
+            'InteractionMonitor(split="train") needs the training dataloader, and the Trainer has none; '
+            "pass samples=(inputs, targets) instead"
+        )
+    dataset = getattr(loader, "dataset", None)
+    if dataset is not None and hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__"):
+        return DataLoader(dataset, batch_size=loader.batch_size or 1, collate_fn=loader.collate_fn)
+    return loader
+
+
 def draw_from_loader(
-    loader: Any, batch_split: BatchSplit, num_samples: int, seed: int
-) -> tuple[Tensor, Tensor | None]:
-    """Read the loader's first samples (only as many as the draw chooses from) and draw from them."""
+    loader: Any, batch_split: BatchSplit, num_samples: int, seed: int, split: str = "val"
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Read the loader's first samples (only as many as the draw chooses from) and draw from them.
+
+    Returns the inputs, their targets and their positions in the loader's data order.
+    """
+    what = "validation" if split == "val" else "training"
     wanted = pool_size(num_samples)
     inputs, targets, count = [], [], 0
     for batch in loader:
@@ -107,8 +139,10 @@ def draw_from_loader(
         if count >= wanted:
             break
     if count == 0:
-        raise ValueError("InteractionMonitor: the validation dataloader gave no samples")
+        raise ValueError(f"InteractionMonitor: the {what} dataloader gave no samples")
     if count < num_samples:
-        rank_zero_warn(f"InteractionMonitor: only {count} validation samples, fewer than num_samples")
+        rank_zero_warn(f"InteractionMonitor: only {count} {what} samples, fewer than num_samples")
+    pool_inputs = torch.cat(inputs)
     pool_targets = None if any(y is None for y in targets) else torch.cat(targets)
-    return draw_samples(torch.cat(inputs), pool_targets, num_samples, seed)
+    chosen = draw_indices(pool_inputs.shape[0], num_samples, seed)
+    return pool_inputs[chosen], None if pool_targets is None else pool_targets[chosen], chosen

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from lightning_interactions.demos.datamodule import TensorDataModule
 from lightning_interactions.demos.digits import DemoError, load_digits_split
 from lightning_interactions.demos.models import DigitsClassifier
+from lightning_interactions.demos.training_split import format_training_split, training_split_report
 
 __all__ = ["DemoSettings", "DemoError", "run_demo"]
 
@@ -43,6 +44,9 @@ class DemoSettings:
         epochs: training epochs.
         num_players: patch players per image (``2^n`` masked inputs per measured image).
         num_samples: validation images the monitor measures.
+        train_samples: training images a second monitor (``split="train"``) measures; 0: none.
+        train_every: epochs between that monitor's measurements (fewer than the validation one's,
+            to keep the demo short).
         patch_size: patch side in pixels of the 8x8 images.
         train_size: training images (a small set, so that the network over-fits).
         val_size: validation images (the remaining digits are the held-out test set).
@@ -62,6 +66,8 @@ class DemoSettings:
     epochs: int = 50
     num_players: int = 8
     num_samples: int = 16
+    train_samples: int = 16
+    train_every: int = 10
     patch_size: int = 2
     train_size: int = 300
     val_size: int = 500
@@ -172,14 +178,25 @@ def _trainer(settings: DemoSettings, callbacks: list[Any]) -> Any:
     )
 
 
-def _monitor(settings: DemoSettings) -> Any:
+def _monitors(settings: DemoSettings) -> list[Any]:
+    """The validation monitor, and a training one (``split="train"``) unless ``train_samples`` is 0."""
     from lightning_interactions.callbacks.monitor import InteractionMonitor
     from lightning_interactions.masking import PatchMasker
 
     masker = PatchMasker(patch_size=settings.patch_size, num_players=settings.num_players)
-    return InteractionMonitor(
-        masker, num_samples=settings.num_samples, q_ratio=settings.q_ratio, seed=settings.seed
-    )
+    common = {"q_ratio": settings.q_ratio, "seed": settings.seed}
+    monitors = [InteractionMonitor(masker, num_samples=settings.num_samples, **common)]
+    if settings.train_samples:
+        monitors.append(
+            InteractionMonitor(
+                masker,
+                num_samples=settings.train_samples,
+                split="train",
+                every_n_epochs=settings.train_every,
+                **common,
+            )
+        )
+    return monitors
 
 
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -191,14 +208,14 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def _train(
     settings: DemoSettings, data: dict[str, Tensor], test_losses: dict[int, float]
 ) -> tuple[Any, Any, Any]:
-    """Train under the monitor; returns ``(module, monitor, trainer)``; fills ``test_losses``."""
+    """Train under the monitors; returns ``(module, monitors, trainer)``; fills ``test_losses``."""
     import logging
     import warnings
 
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     module = DigitsClassifier(hidden=settings.hidden, optimizer=settings.optimizer, lr=settings.lr)
-    monitor = _monitor(settings)
-    callbacks = [monitor, _test_loss_callback(data["x_test"], data["y_test"], test_losses)]
+    monitors = _monitors(settings)
+    callbacks = [*monitors, _test_loss_callback(data["x_test"], data["y_test"], test_losses)]
     if settings.save_checkpoints:
         callbacks.append(_checkpoint_callback(settings.out / "checkpoints"))
     datamodule = _datamodule(data, settings)
@@ -209,7 +226,7 @@ def _train(
         warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
         trainer = _trainer(settings, callbacks)
         trainer.fit(module, datamodule=datamodule)
-    return module, monitor, trainer
+    return module, monitors, trainer
 
 
 def run_demo(settings: DemoSettings) -> dict[str, Any]:
@@ -242,11 +259,14 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     settings.out.mkdir(parents=True, exist_ok=True)
     _say(settings, _intro(settings))
     test_losses: dict[int, float] = {}
-    module, monitor, trainer = _train(settings, data, test_losses)
+    module, monitors, trainer = _train(settings, data, test_losses)
     train_s = time.perf_counter() - start
+    monitor = monitors[0]
     last = monitor.last_interactions
     reference = None if last is None else {"I_and": last.I_and, "I_or": last.I_or}
     extra = _extra(settings, data, module, trainer, train_s)
+    if len(monitors) > 1:
+        extra["train_split"] = training_split_report(monitors[1], data, settings.out / "train_split")
     extra["test_loss"] = test_losses
     extra["test_size"] = len(data["y_test"])
     extra["test_loss_min_epoch"] = min(test_losses, key=test_losses.get) if test_losses else None
@@ -254,6 +274,8 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     summary["wall_time_s"] = time.perf_counter() - start
     write_summary_json(settings.out, summary)
     _say(settings, format_summary(summary))
+    if "train_split" in summary:
+        _say(settings, format_training_split(summary["train_split"]))
     return summary
 
 

@@ -63,9 +63,7 @@ def noisy_labels(labels: Tensor, fraction: float, seed: int, num_classes: int = 
     return noisy
 
 
-def load_digits_split(
-    train_size: int, val_size: int, label_noise: float, seed: int
-) -> dict[str, Tensor]:
+def load_digits_split(train_size: int, val_size: int, label_noise: float, seed: int) -> dict[str, Tensor]:
     """A seeded split of the digits: a small noisy training set and a clean validation set.
 
     Returns ``x_train``, ``y_train`` (noisy), ``y_train_clean``, ``x_val``, ``y_val``, and
@@ -74,9 +72,7 @@ def load_digits_split(
     """
     images, labels = load_digits_tensors()
     if train_size + val_size > len(labels):
-        raise DemoError(
-            f"--train-size {train_size} + --val-size {val_size} exceeds the {len(labels)} digits"
-        )
+        raise DemoError(f"--train-size {train_size} + --val-size {val_size} exceeds the {len(labels)} digits")
     if not 0.0 <= label_noise <= 1.0:
         raise DemoError(f"--label-noise must lie in [0, 1], got {label_noise}")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["POOL_FACTOR", "pool_size", "draw_samples"]
+__all__ = ["POOL_FACTOR", "pool_size", "draw_indices", "draw_samples"]
 
 # Samples are drawn from the first POOL_FACTOR * num_samples samples of the data.
 POOL_FACTOR = 4
@@ -29,11 +29,21 @@ def pool_size(num_samples: int) -> int:
     return POOL_FACTOR * num_samples
 
 
+def draw_indices(count: int, num_samples: int, seed: int) -> Tensor:
+    """The positions (in data order) of the samples drawn from data of ``count`` samples.
+
+    Example:
+        >>> draw_indices(100, num_samples=3, seed=0).tolist() == sorted(draw_indices(100, 3, 0).tolist())
+        True
+    """
+    pool = min(count, pool_size(num_samples))
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(pool, generator=generator)[:num_samples].sort().values
+
+
 def draw_samples(
     inputs: Tensor, targets: Tensor | None, num_samples: int, seed: int
 ) -> tuple[Tensor, Tensor | None]:
     """``num_samples`` of the first :func:`pool_size` samples (fewer if there are fewer), seeded, in order."""
-    pool = inputs[: pool_size(num_samples)]
-    generator = torch.Generator().manual_seed(seed)
-    chosen = torch.randperm(pool.shape[0], generator=generator)[:num_samples].sort().values
-    return pool[chosen], None if targets is None else targets[: pool.shape[0]][chosen]
+    chosen = draw_indices(inputs.shape[0], num_samples, seed)
+    return inputs[chosen], None if targets is None else targets[chosen]

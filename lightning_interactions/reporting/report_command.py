@@ -23,6 +23,7 @@ from lightning_interactions.analysis.history import (
     REFERENCE_FILENAME,
     load_reference,
     read_history,
+    reference_path,
 )
 from lightning_interactions.reporting.run_report import OfflineError, write_run_report
 
@@ -34,7 +35,7 @@ def reference_beside(history_path: Path, last_epoch: int) -> tuple[dict[str, Ten
 
     Returns ``(reference or None, note)``.
     """
-    path = Path(history_path).with_name(REFERENCE_FILENAME)
+    path = reference_path(history_path)
     if not path.is_file():
         return None, f"no {REFERENCE_FILENAME} next to the history"
     saved = load_reference(path)

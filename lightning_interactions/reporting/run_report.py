@@ -3,7 +3,10 @@
 The demo, ``report`` and ``analyze`` all end in :func:`write_run_report`. The onset and the alert
 are the phase tracker's, as the records store them (:func:`~lightning_interactions.analysis.phases.alert_of`);
 the fit errors come from the reference replay (:func:`~lightning_interactions.analysis.replay.replay_run`)
-when the last measurement's interactions are known, else from the records' online fits.
+when the last measurement's interactions are known, else from the records' online fits. The
+emerging and discarded interactions (:func:`~lightning_interactions.analysis.emerging.compare_run`)
+use the onset's full interactions saved beside the history (``interaction_onset.pt``) when there
+are some, and the report PNG draws them on the samples saved there (``interaction_samples.pt``).
 
 Example:
     >>> history = [{"epoch": e, "complexity": c, "shape": [0.5, 0.5], "num_players": 2}
@@ -22,14 +25,28 @@ from typing import Any, Callable
 
 from torch import Tensor
 
-from lightning_interactions.analysis.history import jsonable
+from lightning_interactions.analysis.emerging import compare_run
+from lightning_interactions.analysis.history import (
+    ONSET_FILENAME,
+    SAMPLES_FILENAME,
+    beside_history,
+    jsonable,
+    load_reference,
+)
 from lightning_interactions.analysis.losses import loss_gap_minimum
 from lightning_interactions.analysis.phases import alert_of
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.plot import matplotlib_available, write_report_png
 from lightning_interactions.reporting.summary import summary_text
 
-__all__ = ["REPORT_FILENAME", "OfflineError", "run_numbers", "write_run_report", "write_summary_json"]
+__all__ = [
+    "REPORT_FILENAME",
+    "OfflineError",
+    "run_numbers",
+    "saved_beside",
+    "write_run_report",
+    "write_summary_json",
+]
 
 REPORT_FILENAME = "interaction_report.png"
 History = Sequence[Mapping[str, Any]]
@@ -61,8 +78,23 @@ def _replay(history: History, reference: Reference | None) -> RunReplay | None:
     return replay_run(history, reference["I_and"], reference["I_or"])
 
 
-def run_numbers(history: History, reference: Reference | None) -> dict[str, Any]:
-    """The measured numbers of a run: epochs of the alert, complexity and loss-gap minima, fit errors."""
+def saved_beside(history_file: str | Path | None) -> tuple[Reference | None, Mapping[str, Any] | None]:
+    """``(onset interactions, samples)`` saved beside a history file; None for what is not there."""
+    if history_file is None:
+        return None, None
+    found = []
+    for name in (ONSET_FILENAME, SAMPLES_FILENAME):
+        path = beside_history(history_file, name)
+        found.append(load_reference(path) if path.is_file() else None)
+    return found[0], found[1]
+
+
+def run_numbers(
+    history: History, reference: Reference | None, onset_interactions: Reference | None = None
+) -> dict[str, Any]:
+    """The measured numbers of a run: epochs of the alert, complexity and loss-gap minima, fit errors,
+    and the emerging and discarded interactions (from ``onset_interactions``, the onset's full
+    interactions, if given)."""
     if not history:
         raise OfflineError("the history is empty: nothing to report")
     alert, onset = alert_of(history)
@@ -86,6 +118,7 @@ def run_numbers(history: History, reference: Reference | None) -> dict[str, Any]
         "max_gap": max((float(r["max_gap"]) for r in history if r.get("max_gap") is not None), default=None),
     }
     numbers.update(_theory_numbers(history, _replay(history, reference), onset))
+    numbers.update(compare_run(history, onset_interactions).as_json())
     return numbers
 
 
@@ -115,6 +148,12 @@ def _theory_numbers(history: History, run: RunReplay | None, onset: int | None) 
     return numbers
 
 
+def _drawn(samples: Mapping[str, Any] | None, emerging: Sequence[Any]) -> tuple[Any, ...] | None:
+    if samples is None or not emerging:
+        return None
+    return samples["layout"], samples["inputs"], samples["players"], emerging
+
+
 def write_summary_json(out: Path, summary: Mapping[str, Any]) -> Path:
     """Write ``summary.json`` (non-finite numbers as null) into ``out``."""
     path = Path(out) / "summary.json"
@@ -127,16 +166,20 @@ def write_run_report(
     reference: Reference | None,
     out: Path,
     extra: Mapping[str, Any] | None = None,
+    history_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Replay, draw and summarise a run into ``out``; returns the summary (also in ``summary.json``).
 
     With ``reference`` (the last measurement's ``I_and``/``I_or``) the figures and the fit errors
     come from the reference replay; without it, from the records' own online fits, and the summary
-    says so (``theory_mode`` is ``"online"`` and ``theory_error_phase2`` is None).
+    says so (``theory_mode`` is ``"online"`` and ``theory_error_phase2`` is None). The onset's
+    interactions and the samples are read beside ``history_file`` (by default
+    ``extra["history_file"]``, as ``report`` and ``analyze`` give it), see :func:`saved_beside`.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    numbers = run_numbers(history, reference)
+    onset_interactions, samples = saved_beside(history_file or (extra or {}).get("history_file"))
+    numbers = run_numbers(history, reference, onset_interactions)
     run = _replay(history, reference) if numbers["theory_mode"] == "reference" else None
     fits, predicted = (run.fits, run.predicted_shapes) if run is not None else (None, None)
     alert, onset = numbers["alert_epoch"], numbers["onset_epoch"]
@@ -153,8 +196,15 @@ def write_run_report(
     summary["summary_md"] = str(out / "summary.md")
     summary["report_png"] = None
     if matplotlib_available():
+        drawn = _drawn(samples, compare_run(history, onset_interactions).emerging)
         summary["report_png"] = write_report_png(
-            history, fits, predicted, out / REPORT_FILENAME, alert_epoch=alert, onset_epoch=onset
+            history,
+            fits,
+            predicted,
+            out / REPORT_FILENAME,
+            alert_epoch=alert,
+            onset_epoch=onset,
+            interactions=drawn,
         )
     write_summary_json(out, summary)
     return summary
