@@ -335,6 +335,9 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
         "interactions/key_epochs/onset": [0],
         "interactions/key_epochs/alert": [steps[3]],
         "interactions/key_epochs/last": [steps[3]],
+        # Issue 13: the interactions that grew since the onset, drawn on their samples.
+        "interactions/key_epochs/emerging_at_alert": [steps[3]],
+        "interactions/key_epochs/emerging_at_end": [steps[3]],
         "interactions/figures/measured_vs_predicted": steps,
         "interactions/figures/orders_over_epochs": steps,
         "interactions/figures/shape_heatmap": steps,
@@ -351,6 +354,9 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
     (alert,) = accumulator.Tensors("interactions/alert/text_summary")
     assert alert.step == steps[3]
     assert "Over-fitting alert at epoch 3" in alert.tensor_proto.string_val[0].decode()
+    emerging = accumulator.Tensors("interactions/emerging_interactions/text_summary")
+    assert [event.step for event in emerging] == [steps[3], steps[3]]  # at the alert and at fit end
+    assert "| sample | kind | players |" in emerging[0].tensor_proto.string_val[0].decode()
     # The HPARAMS tab: the monitor's settings and the run's outcome.
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(
         accumulator.PluginTagToContent("hparams")
@@ -652,6 +658,21 @@ def test_progress_is_shown_for_a_slow_measurement(tmp_path: Path, monkeypatch, c
     err = capfd.readouterr().err
     # Trainer(enable_progress_bar=False) silences the monitor's bar too.
     assert ("interactions (epoch 0)" in err and "interactions (epoch 1)" in err) == progress_bar
+    # One bar covers both stages of a measurement, the untrained model's (epoch 0) included.
+    for stage in ("forward passes", "extraction"):
+        assert (f"interactions (epoch 0): {stage}" in err) == progress_bar
+
+
+def test_a_slow_first_measurement_says_how_long_and_what_shortens_it(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(progress_module, "SLOW_MEASUREMENT_S", -1.0)  # every measurement counts as slow
+    pl.seed_everything(0)
+    with caplog.at_level("INFO"):
+        make_trainer(tmp_path, max_epochs=2, callbacks=[monitor()]).fit(Classifier(), *loaders())
+    notes = [r.getMessage() for r in caplog.records if "the first measurement took" in r.getMessage()]
+    assert len(notes) == 1  # said once, after the first measurement only
+    assert f"{NUM_SAMPLES} samples, {FEATURES} players" in notes[0] and "lower num_samples" in notes[0]
 
 
 # ---------------------------------------------------------------------------------------------

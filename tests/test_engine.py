@@ -618,3 +618,21 @@ def test_a_custom_masker_with_a_three_argument_apply_runs_through_compute_intera
 class Polynomial3(torch.nn.Module):
     def forward(self, x):
         return x[:, 0] * x[:, 1] + x[:, 2] ** 2
+
+
+def test_progress_covers_the_forward_passes_and_the_extraction():
+    x = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    forward, extraction = [], []
+    compute_interactions(
+        lambda z: torch.tanh(z.sum(dim=1)) * z[:, 0] * z[:, 1],
+        x,
+        masker=FeatureMasker(num_features=4),
+        output="regression",
+        batch_size=8,
+        progress=lambda done, total: forward.append((done, total)),
+        extraction_progress=lambda done, total: extraction.append((done, total)),
+    )
+    assert forward[-1] == (3 * 16, 3 * 16) and all(total == 48 for _, total in forward)
+    assert extraction[-1] == (3, 3)  # every sample certified at the end
+    counts = [done for done, _ in extraction]
+    assert counts == sorted(counts) and all(total == 3 for _, total in extraction)

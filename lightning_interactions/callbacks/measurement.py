@@ -80,7 +80,8 @@ def _measure_shard(
             q_ratio=settings.q_ratio,
             players={key: value[index] for key, value in samples.players.items()},
             tol=settings.tol,
-            progress=bar.update,
+            progress=bar.forward,
+            extraction_progress=bar.extraction,
             check_memory=settings.check_memory,
         )
     finally:

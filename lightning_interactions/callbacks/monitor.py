@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from lightning_interactions.analysis.phases import PhaseTracker
@@ -41,6 +41,7 @@ from lightning_interactions.callbacks.measurement import (
     MeasuredSamples,
     measure_everywhere,
 )
+from lightning_interactions.callbacks.progress import slow_measurement_note
 from lightning_interactions.callbacks.publishing import logging_step
 from lightning_interactions.callbacks.run_log import RunLog
 from lightning_interactions.engine._setup import check_batch_size
@@ -352,6 +353,12 @@ class InteractionMonitor(Callback):
         if record is None:
             return
         self.faults.succeeded()
+        if len(self.history) == 1:
+            note = slow_measurement_note(
+                record["seconds"], self._inputs.shape[0], int(self.masker.num_players), self.every_n_epochs
+            )
+            if note is not None:
+                rank_zero_info(note)
         if trainer.is_global_zero:
             self._log.measurement(trainer, record, self.history, I_and, I_or, self.tracker, self.samples)
         if self.tracker.just_fired:

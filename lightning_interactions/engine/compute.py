@@ -55,6 +55,7 @@ __all__ = [
     "model_device",
 ]
 
+
 def masked_outputs(
     model: Model,
     inputs: Tensor,
@@ -125,17 +126,27 @@ def _finite_rows(v: Tensor) -> Tensor:
 _EXTRACTED = ("I_and", "I_or", "gamma", "q", "tau", "objective", "gap")
 
 
-def _extract_in_groups(v: Tensor, group: int | None, q_ratio: float, tol: float) -> tuple[Tensor, ...]:
+def _extract_in_groups(
+    v: Tensor, group: int | None, q_ratio: float, tol: float, progress: Progress | None = None
+) -> tuple[Tensor, ...]:
     """:func:`and_or_interactions` on ``group`` samples at a time (all at once for None).
 
     The extraction's working memory grows with the samples it solves together; each sample's
-    problem is its own, so groups change nothing but the peak memory.
+    problem is its own, so groups change nothing but the peak memory. ``progress(certified,
+    samples)`` counts the certified samples of all groups.
     """
     size = v.shape[0] if group is None else group
     parts = []
     with torch.no_grad():
         for start in range(0, v.shape[0], size):
-            extracted = and_or_interactions(v[start : start + size], q_ratio=q_ratio, tol=tol)
+
+            def report(certified: int, _batch: int, before: int = start) -> None:
+                if progress is not None:
+                    progress(before + certified, v.shape[0])
+
+            extracted = and_or_interactions(
+                v[start : start + size], q_ratio=q_ratio, tol=tol, progress=report
+            )
             parts.append([getattr(extracted, name) for name in _EXTRACTED])
     return tuple(torch.cat(tensors) for tensors in zip(*parts))
 
@@ -155,6 +166,7 @@ def compute_interactions(
     *,
     max_players: int = MAX_PLAYERS,
     progress: Progress | None = None,
+    extraction_progress: Progress | None = None,
     check_memory: bool = True,
 ) -> InteractionResult:
     """Measure the AND-OR interactions of ``model`` on a batch of samples.
@@ -186,6 +198,8 @@ def compute_interactions(
         max_players: refuse more players than this (``2^n`` forward passes per sample); it can
             only lower the limit: values above ``MAX_PLAYERS`` (20) are refused.
         progress: called as ``progress(done, total)`` after each chunk of forward passes.
+        extraction_progress: called as ``extraction_progress(certified, samples)`` after each
+            round of the extraction.
         check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
             extraction, not the model's activations) against what the device has available:
             extract as many samples at a time as fit, and refuse (:class:`MeasurementTooLarge`,
@@ -227,7 +241,7 @@ def compute_interactions(
     n = setup.num_players
     if kept.numel():
         I_and, I_or, gamma, q, tau, objective, gap = _extract_in_groups(
-            v, setup.extraction_group, q_ratio=q_ratio, tol=tol
+            v, setup.extraction_group, q_ratio=q_ratio, tol=tol, progress=extraction_progress
         )
     else:
         warnings.warn(

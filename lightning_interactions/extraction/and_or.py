@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -179,6 +180,7 @@ def and_or_interactions(
     initial_candidates: int | None = None,
     candidates_per_round: int | None = None,
     row_space: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AndOrResult:
     """Extract sparse AND and OR interactions from values on all masks, batched over samples.
 
@@ -193,6 +195,8 @@ def and_or_interactions(
             every sample (True), never (False), or, by default (None), for the samples whose
             first round finds more violated interactions than there are masks, up to
             ``ROW_SPACE_MAX_PLAYERS`` players.
+        progress: called as ``progress(certified, batch)`` after every round, with the number of
+            samples certified so far.
 
     Returns:
         An :class:`AndOrResult` in float64 on ``v``'s device.
@@ -242,7 +246,10 @@ def and_or_interactions(
             target[rows[improved]] = tensor[improved]
         best_objective[rows] = torch.minimum(best_objective[rows], objective)
         best_bound[rows] = torch.maximum(best_bound[rows], bound)
-        return best_objective[rows] <= (1.0 + tol) * best_bound[rows]
+        certified = best_objective <= (1.0 + tol) * best_bound
+        if progress is not None:
+            progress(int(certified.sum()), batch)
+        return certified[rows]
 
     def solve_full(rows: torch.Tensor) -> torch.Tensor:
         full = _solve_full(values[rows], tau[rows], column_costs)
