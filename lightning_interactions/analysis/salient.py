@@ -15,8 +15,8 @@ each entry ``[kind, players, order, value]``:
 Zeros (residue) are never listed, so a sample's list is shorter than ``K`` exactly when it has
 fewer than ``K`` nonzero interactions, and then it is complete. Ties in ``|I|`` go to AND before
 OR, then to the smaller mask. ``"output_span"`` keeps each sample's
-``|v(N) - v(empty)| = |sum_{S nonempty} I_and(S) + I_or(S)|`` (the span the interactions explain,
-equal to the output's up to the extraction's error term ``q``).
+``|v(N) - v(empty)| = |sum_{S nonempty} I_and(S) + I_or(S)|`` over the interactions after residue
+removal (the span they explain, equal to the output's up to the error term ``q`` and the residue).
 
 Example:
     >>> import torch

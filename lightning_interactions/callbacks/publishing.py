@@ -175,6 +175,8 @@ def publish_measurement(
     and drawn on ``samples`` if given.
     """
     step = _step(record)
+    # Lightning's own "epoch" column: the epoch (0-based) whose end this step is; 0 before training.
+    scalars = {**scalars, "epoch": max(int(record["epoch"]) - 1, 0)}
     for backend in backends:
         if first:
             backend.start(record["num_players"], prefix)

@@ -102,13 +102,18 @@ class RunLog:
         I_and: Tensor,
         I_or: Tensor,
         tracker: PhaseTracker,
+        samples: Any = None,
     ) -> None:
-        """Append the record, save its interactions as the run's reference, and publish it."""
+        """Append the record, save its interactions as the run's reference, and publish it.
+
+        ``samples`` (the monitor's ``MeasuredSamples``) are saved with the first measurement of a fit.
+        """
 
         def write() -> None:
             path = self.path(trainer)
             append_record(path, dict(record))
             save_reference(reference_path(path), record["epoch"], I_and, I_or)
+            self._keep(path, record, I_and, I_or, tracker, samples)
             alert = (
                 alert_text(record, history, tracker.margin, tracker.patience) if tracker.just_fired else None
             )

@@ -28,14 +28,18 @@ from torch import Tensor, nn
 
 from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
+    ONSET_FILENAME,
     REFERENCE_FILENAME,
+    SAMPLES_FILENAME,
     append_record,
     save_reference,
+    save_samples,
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import build_record
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.samples import draw_samples
+from lightning_interactions.plot.samples import sample_layout
 from lightning_interactions.reporting.run_report import OfflineError, write_run_report
 
 __all__ = [
@@ -88,13 +92,20 @@ def history_from_checkpoints(
     losses: LossFn | None = None,
     alert_margin: float = 0.05,
     alert_patience: int = 2,
+    kept: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Tensor]]:
-    """Measure every checkpoint on the same samples and players; returns the history and last interactions."""
+    """Measure every checkpoint on the same samples and players; returns the history and last interactions.
+
+    ``kept``, if given, receives ``"onset"`` (the full interactions of the measurement of the
+    smallest complexity, as the monitor saves them) and ``"players"``.
+    """
     masker.validate(inputs)
     players = masker.select_players(inputs, seed=seed)
     tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
     history: list[dict[str, Any]] = []
     last: dict[str, Tensor] = {}
+    kept = {} if kept is None else kept
+    kept["players"] = players
     for epoch, path in checkpoints:
         begin = time.perf_counter()
         model = load(path)
@@ -109,6 +120,8 @@ def history_from_checkpoints(
             record["train_loss"], record["val_loss"] = losses(model)
         history.append(record)
         last = {"I_and": result.I_and, "I_or": result.I_or}
+        if tracker.min_epoch == epoch:
+            kept["onset"] = {"epoch": epoch, **last}
     return history, last
 
 
@@ -155,8 +168,9 @@ def analyze_checkpoints(
 ) -> dict[str, Any]:
     """Measure every checkpoint in ``checkpoints_dir``; write the history, reference and report to ``out``."""
     checkpoints = checkpoint_files(checkpoints_dir)
+    kept: dict[str, Any] = {}
     history, last = history_from_checkpoints(
-        checkpoints, load, inputs, targets, masker, q_ratio=q_ratio, seed=seed, losses=losses
+        checkpoints, load, inputs, targets, masker, q_ratio=q_ratio, seed=seed, losses=losses, kept=kept
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +179,10 @@ def analyze_checkpoints(
     for record in history:
         append_record(history_path, record)
     save_reference(out / REFERENCE_FILENAME, history[-1]["epoch"], last["I_and"], last["I_or"])
+    onset = kept["onset"]
+    save_reference(out / ONSET_FILENAME, onset["epoch"], onset["I_and"], onset["I_or"])
+    layout = sample_layout(masker, inputs)
+    save_samples(out / SAMPLES_FILENAME, inputs, targets, kept["players"], layout)
     info = {"command": "analyze", "checkpoints": [str(p) for _, p in checkpoints], **(extra or {})}
     info["history_file"] = str(history_path)
     return write_run_report(history, last, out, extra=info)
