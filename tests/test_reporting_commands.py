@@ -100,10 +100,11 @@ def test_report_errors(tmp_path, capsys):
 
 
 def test_checkpoint_files_in_epoch_order(tmp_path):
-    for name in ("epoch=10.pt", "epoch=2.pt", "epoch=1.ckpt", "notes.txt"):
+    # Lightning's epoch=0.ckpt holds the weights after one epoch: the monitor's epoch 1.
+    for name in ("epoch=10.pt", "epoch=2.pt", "epoch=0-step=9.ckpt", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
     assert [(e, p.name) for e, p in checkpoint_files(tmp_path)] == [
-        (1, "epoch=1.ckpt"), (2, "epoch=2.pt"), (10, "epoch=10.pt")]  # fmt: skip
+        (1, "epoch=0-step=9.ckpt"), (2, "epoch=2.pt"), (10, "epoch=10.pt")]  # fmt: skip
     (tmp_path / "epoch_2.pth").write_bytes(b"")
     with pytest.raises(OfflineError, match="same epoch"):
         checkpoint_files(tmp_path)
@@ -228,4 +229,45 @@ def test_analyze_lightning_checkpoints(tmp_path):
     assert final.hparams.hidden == 6
     with torch.no_grad():
         val = nn.functional.cross_entropy(final(data["x_val"]), data["y_val"]).item()
-    assert [r["epoch"] for r in history] == [0, 1] and history[-1]["val_loss"] == pytest.approx(val)
+    # Lightning's epoch=0.ckpt holds the weights after one epoch: epochs count completed epochs.
+    assert [r["epoch"] for r in history] == [1, 2] and history[-1]["val_loss"] == pytest.approx(val)
+
+
+def test_analyze_numbers_lightning_checkpoints_as_the_monitor_numbers_epochs(tmp_path):
+    """Lightning's epoch=0.ckpt is the monitor's epoch 1: analyze measures it as the monitor did."""
+    pytest.importorskip("sklearn")
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_interactions import InteractionMonitor
+    from lightning_interactions.demos import DigitsClassifier, TensorDataModule
+
+    data = load_digits_split(30, 20, 0.25, 0)
+    pl.seed_everything(0)
+    monitor = InteractionMonitor(PatchMasker(patch_size=2, num_players=3), num_samples=3, log_figures=False)
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[monitor, saver],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
+    datamodule = TensorDataModule(
+        data["x_train"], data["y_train"], data["x_val"], data["y_val"], batch_size=16
+    )
+    trainer.fit(DigitsClassifier(hidden=16), datamodule=datamodule)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch=0-step=2.ckpt",
+        "epoch=1-step=4.ckpt",
+    ]
+
+    out = tmp_path / "analysis"
+    spec = "lightning_interactions.demos:DigitsClassifier"
+    args = ["analyze", "--checkpoints", str(tmp_path / "ckpt"), "--out", str(out), "--module", spec]
+    assert main([*args, *ANALYZE]) == 0
+    analyzed = {r["epoch"]: r for r in read_history(out / HISTORY_FILENAME)}
+    assert sorted(analyzed) == [1, 2]
+    for record in monitor.history[1:]:
+        assert analyzed[record["epoch"]]["shape"] == pytest.approx(record["shape"], abs=1e-6)

@@ -71,7 +71,7 @@ def slow_measurement_note(
     Example:
         >>> slow_measurement_note(3.0, 16, 10, 1) is None
         True
-        >>> slow_measurement_note(35.0, 16, 14, 1)[:62]
+        >>> slow_measurement_note(35.0, 16, 14, 1)[:61]
         'InteractionMonitor: the first measurement took 35 s (16 sampl'
     """
     if seconds <= SLOW_MEASUREMENT_S:

@@ -61,7 +61,10 @@ def checkpoint_files(directory: Path) -> list[tuple[int, Path]]:
     """``(epoch, path)`` of the ``.pt``/``.pth``/``.ckpt`` files in ``directory``, in epoch order.
 
     The epoch is read from ``epoch=N`` (or ``epoch_N``, ``epochN``) in the file name; files
-    without one are numbered by their sorted position.
+    without one are numbered by their sorted position. Epochs count completed training epochs,
+    as the monitor's do (0 is the untrained model): a Lightning checkpoint ``epoch=N.ckpt`` holds
+    the weights after Lightning's epoch ``N`` (counted from 0), so it is epoch ``N + 1``; ``.pt``
+    and ``.pth`` state dicts are taken as numbered (the demo saves ``epoch=000.pt`` untrained).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -72,7 +75,8 @@ def checkpoint_files(directory: Path) -> list[tuple[int, Path]]:
     numbered = []
     for index, path in enumerate(files):
         match = _EPOCH.search(path.stem)
-        numbered.append((int(match.group(1)) if match else index, path))
+        lightning = match is not None and path.suffix == ".ckpt"
+        numbered.append(((int(match.group(1)) + lightning) if match else index, path))
     epochs = [e for e, _ in numbered]
     if len(set(epochs)) != len(epochs):
         raise OfflineError(f"two checkpoints in {directory} have the same epoch number")
