@@ -59,7 +59,8 @@ def test_record_keeps_the_top_k_after_residue_removal_and_round_trips(tmp_path: 
         assert [(kind, players) for kind, players, _, _ in entries] == [(k, p) for k, p, _ in expected[row]]
         assert [order for _, players, order, _ in entries] == [len(p) for _, p, _ in expected[row]]
         assert [v for *_, v in entries] == pytest.approx([v for *_, v in expected[row]], rel=1e-5)
-        span = abs(float(clean_and[row, 1:].sum() + clean_or[row, 1:].sum()))  # after residue removal
+        # The sample's whole interaction strength, after residue removal.
+        span = float(clean_and[row, 1:].abs().sum() + clean_or[row, 1:].abs().sum())
         assert record["output_span"][row] == pytest.approx(span, rel=1e-5)
     path = tmp_path / "interaction_history.jsonl"
     append_record(path, record)

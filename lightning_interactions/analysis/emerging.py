@@ -5,7 +5,7 @@ The ranking (``docs/theory.md``, "Emerging and discarded interactions"): for the
 complexity so far) and the last measured epoch ``e``, every interaction ``(x, kind, S)`` in the
 last record's salient list of sample ``x`` has the growth
 
-    growth = (|I_e(S | x)| - |I_o(S | x)|) / span_e(x),    span_e(x) = |v_e(N | x) - v_e(empty | x)|
+    growth = (|I_e(S | x)| - |I_o(S | x)|) / span_e(x),    span_e(x) = sum_S |I_e(S | x)| (AND and OR)
 
 (``span_e = 0`` counts as 1). The emerging interactions are those with ``growth > 0``, orders
 ``>= 2`` first, then by growth, largest first. The discarded ones are the mirror image: those in

@@ -15,7 +15,8 @@ orders ``1..n``), ``complexity``, ``prediction``, ``noise_level``, ``theory_erro
 ``salient`` keeps each measured sample's top ``salient_top_k`` interactions after residue
 removal, one list per sample (in the order of the measured samples), strongest first, each entry
 ``[kind, players, order, value]``: ``"and"`` or ``"or"``, the sorted player indices, ``|S|`` and
-the signed value; ``output_span`` is each sample's ``|v(N) - v(empty)|``
+the signed value; ``output_span`` is each sample's whole interaction strength
+``sum_S |I_and(S)| + |I_or(S)|``, the scale of its growth
 (:mod:`lightning_interactions.analysis.salient` has the exact rules). ``tol`` is the residue
 tolerance the record was built with.
 

@@ -14,9 +14,9 @@ each entry ``[kind, players, order, value]``:
 
 Zeros (residue) are never listed, so a sample's list is shorter than ``K`` exactly when it has
 fewer than ``K`` nonzero interactions, and then it is complete. Ties in ``|I|`` go to AND before
-OR, then to the smaller mask. ``"output_span"`` keeps each sample's
-``|v(N) - v(empty)| = |sum_{S nonempty} I_and(S) + I_or(S)|`` over the interactions after residue
-removal (the span they explain, equal to the output's up to the error term ``q`` and the residue).
+OR, then to the smaller mask. ``"output_span"`` keeps each sample's whole interaction strength
+``sum_{S nonempty} |I_and(S)| + |I_or(S)|`` after residue removal, the scale its growth is
+measured against (:mod:`lightning_interactions.analysis.emerging`).
 
 Example:
     >>> import torch
@@ -24,8 +24,8 @@ Example:
     >>> I_or = torch.tensor([[0.0, 0.0, 0.0, 2.0]])
     >>> top_salient(I_and, I_or, k=3)
     [[['and', [1], 1, -3.0], ['or', [0, 1], 2, 2.0], ['and', [0], 1, 1.0]]]
-    >>> output_span(I_and, I_or)
-    [0.5]
+    >>> output_span(I_and, I_or)  # |1| + |-3| + |0.5| + |2|
+    [6.5]
 """
 
 from __future__ import annotations
@@ -72,10 +72,15 @@ def top_salient(I_and: Tensor, I_or: Tensor, k: int = SALIENT_TOP_K) -> list[lis
 
 
 def output_span(I_and: Tensor, I_or: Tensor) -> list[float]:
-    """Per sample ``|sum_{S nonempty} I_and(S) + I_or(S)|``, i.e. ``|v(N) - v(empty)|`` up to ``q``."""
+    """Per sample ``sum_{S nonempty} |I_and(S)| + |I_or(S)|``: the sample's whole interaction strength.
+
+    The scale that growth is measured against. It is never smaller than ``|v(N) - v(empty)|``
+    (up to ``q``), and unlike that difference it does not vanish on a sample whose interactions
+    cancel, where growth relative to it would be huge for any change.
+    """
     n = num_players_of(I_and)
     flat_and, flat_or = I_and.reshape(-1, 2**n), I_or.reshape(-1, 2**n)
-    span = (flat_and[:, 1:].sum(dim=1) + flat_or[:, 1:].sum(dim=1)).abs()
+    span = flat_and[:, 1:].abs().sum(dim=1) + flat_or[:, 1:].abs().sum(dim=1)
     return [_round(value) for value in span.tolist()]
 
 

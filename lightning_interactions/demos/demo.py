@@ -27,6 +27,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from lightning_interactions.analysis.history import history_filename
 from lightning_interactions.demos.datamodule import TensorDataModule
 from lightning_interactions.demos.digits import DemoError, load_digits_split
 from lightning_interactions.demos.models import DigitsClassifier
@@ -266,7 +267,9 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     reference = None if last is None else {"I_and": last.I_and, "I_or": last.I_or}
     extra = _extra(settings, data, module, trainer, train_s)
     if len(monitors) > 1:
-        extra["train_split"] = training_split_report(monitors[1], data, settings.out / "train_split")
+        extra["train_split"] = training_split_report(
+            monitors[1], data, settings.out / "train_split", trainer.log_dir
+        )
     extra["test_loss"] = test_losses
     extra["test_size"] = len(data["y_test"])
     extra["test_loss_min_epoch"] = min(test_losses, key=test_losses.get) if test_losses else None
@@ -300,6 +303,8 @@ def _extra(
         "command": "demo",
         "settings": fields,
         "tensorboard_dir": str(Path(trainer.log_dir)),
+        # The files the monitor saved beside its history (the onset's interactions, the samples).
+        "history_file": str(Path(trainer.log_dir) / history_filename()),
         "tensorboard_command": f"tensorboard --logdir {settings.out}",
         "accuracy": {
             "train_noisy_labels": _accuracy(module, data["x_train"], data["y_train"]),

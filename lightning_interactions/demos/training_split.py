@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_interactions.analysis.history import history_filename
 from lightning_interactions.analysis.strength import drop_residue, per_sample_strength, strength_shape
 
 __all__ = ["high_order_share", "training_split_report", "format_training_split"]
@@ -38,13 +39,17 @@ def high_order_share(I_and: Tensor, I_or: Tensor, tol: float = 0.01) -> float | 
     return float(strength_shape(strength)[2:].sum())
 
 
-def training_split_report(monitor: Any, data: dict[str, Tensor], out: Path) -> dict[str, Any]:
+def training_split_report(
+    monitor: Any, data: dict[str, Tensor], out: Path, trainer_log_dir: str
+) -> dict[str, Any]:
     """The training monitor's report in ``out``, and its last epoch split by flipped or clean labels."""
     from lightning_interactions.reporting.run_report import write_run_report
 
     last = monitor.last_interactions
     reference = None if last is None else {"I_and": last.I_and, "I_or": last.I_or}
-    report = write_run_report(monitor.history, reference, out, extra={"command": "demo", "split": "train"})
+    history_file = Path(trainer_log_dir) / history_filename(monitor.log_prefix)
+    extra = {"command": "demo", "split": "train", "history_file": str(history_file)}
+    report = write_run_report(monitor.history, reference, out, extra=extra)
     flipped = (data["y_train"] != data["y_train_clean"])[monitor.samples.indices]
     numbers: dict[str, Any] = {
         "epoch": None if last is None else last.epoch,
