@@ -8,10 +8,10 @@ as for a monitored run.
 Example:
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("epoch=2.ckpt", "epoch=10.ckpt", "notes.txt"):
+    >>> for name in ("epoch=000.pt", "epoch=2.ckpt", "epoch=10.ckpt", "notes.txt"):
     ...     (folder / name).touch()
-    >>> [(epoch, path.name) for epoch, path in checkpoint_files(folder)]
-    [(2, 'epoch=2.ckpt'), (10, 'epoch=10.ckpt')]
+    >>> [(epoch, path.name) for epoch, path in checkpoint_files(folder)]  # Lightning's .ckpt: epoch + 1
+    [(0, 'epoch=000.pt'), (3, 'epoch=2.ckpt'), (11, 'epoch=10.ckpt')]
 """
 
 from __future__ import annotations
