@@ -22,6 +22,7 @@ from _helpers import distributed_free_env, run_in_own_group
 
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
 from lightning_interactions.engine.compute import compute_interactions
+from lightning_interactions.engine.samples import draw_indices
 
 REPO = Path(__file__).resolve().parents[1]
 DDP_TIMEOUT_S = 300  # a few seconds normally; generous for a loaded CI machine
@@ -103,13 +104,17 @@ def run(root, devices):
     model, snapshots = Net(), Snapshots()
     masker = RecordingMasker(num_features=FEATURES)
     monitor = InteractionMonitor(masker, num_samples=NUM_SAMPLES, batch_size=64)
+    # A second monitor on training samples: its own prefix, state and history file.
+    train_monitor = InteractionMonitor(
+        FeatureMasker(num_features=FEATURES), num_samples=NUM_SAMPLES, batch_size=64, split="train"
+    )
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",
         max_epochs=EPOCHS,
         logger=CSVLogger(str(root), name="csv", version=0),
-        callbacks=[monitor, snapshots],
+        callbacks=[monitor, train_monitor, snapshots],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -119,7 +124,8 @@ def run(root, devices):
     seen = sorted(RecordingMasker.seen)
     Path(root, f"seen_rank{{trainer.global_rank}}.json").write_text(json.dumps(seen))
     if trainer.is_global_zero:
-        result = {{"history": monitor.history, "state": monitor.state_dict(), "weights": snapshots.weights}}
+        result = {{"history": monitor.history, "state": monitor.state_dict(), "weights": snapshots.weights,
+                   "train_history": train_monitor.history, "train_state": train_monitor.state_dict()}}
         torch.save(result, Path(root, "result.pt"))
     return monitor, snapshots
 
@@ -212,3 +218,20 @@ def test_ddp_two_processes_match_one_process_and_log_once(tmp_path: Path) -> Non
     assert all(torch.equal(single_state["players"][k], state["players"][k]) for k in state["players"])
     assert history[0]["strength"] == pytest.approx(single.history[0]["strength"], rel=1e-6, abs=1e-9)
     assert history[0]["complexity"] == pytest.approx(single.history[0]["complexity"], rel=1e-6)
+
+    # The training monitor beside it: training samples in data order, measured on both processes
+    # and logged once, under its own prefix and history file, with the numbers of all at once.
+    train_history, train_state = result["train_history"], result["train_state"]
+    assert [r["epoch"] for r in train_history] == epochs
+    x_train, y_train = module.loaders()[0].dataset.tensors
+    chosen = draw_indices(len(x_train), NUM_SAMPLES, seed=0)
+    assert torch.equal(train_state["indices"], chosen) and torch.equal(train_state["inputs"], x_train[chosen])
+    assert torch.equal(train_state["targets"], y_train[chosen])
+    train_files = list(out.rglob("interaction_history_interactions_train.jsonl"))
+    assert len(train_files) == 1 and [r["epoch"] for r in read_history(train_files[0])] == epochs
+    with open(out / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        train_rows = [row for row in csv.DictReader(handle) if row.get("interactions/train/complexity")]
+    assert [int(row["step"]) for row in train_rows] == [r["step"] for r in train_history]
+    for record in train_history:
+        expected = recompute(module, result["weights"][record["epoch"]], train_state)
+        assert record["complexity"] == pytest.approx(expected.complexity, rel=1e-6)
