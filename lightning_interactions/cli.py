@@ -154,6 +154,13 @@ def _add_demo(commands: Any) -> None:
         "--threads", type=_positive_int, default=1, help="torch CPU threads for the run"
     )
     demo.add_argument(
+        "--logger",
+        action="append",
+        choices=("csv", "mlflow", "wandb"),
+        default=[],
+        help="also log to this logger (repeatable): csv, mlflow (sqlite store in OUT), wandb (offline, in OUT)",
+    )
+    demo.add_argument(
         "--save-checkpoints",
         action="store_true",
         help="also save the MLP's state dict after every epoch under OUT/checkpoints (for analyze)",
@@ -282,6 +289,7 @@ def _run_demo(args: argparse.Namespace) -> dict[str, Any]:
         q_ratio=args.q_ratio,
         threads=args.threads,
         save_checkpoints=args.save_checkpoints,
+        loggers=("tensorboard", *args.logger),
     )
     try:
         return run_demo(settings)

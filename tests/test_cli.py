@@ -316,3 +316,18 @@ def test_format_summary_with_the_minimum_at_the_first_epoch():
         "complexity (mean order): epoch 0 1.000 (the minimum) -> epoch 2 1.600",
         "share of orders >= 3: epoch 0 0.010, epoch 2 0.200",
     ]
+
+
+def test_demo_with_more_loggers_logs_the_same_scalars_and_figures(tmp_path):
+    pytest.importorskip("sklearn")
+    import csv
+
+    out = tmp_path / "run"
+    assert main(["demo", "--out", str(out), *TINY, "--logger", "csv"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    scalars = _scalars(Path(summary["tensorboard_dir"]))
+    (metrics,) = (out / "csv").glob("*/metrics.csv")
+    rows = [row for row in csv.DictReader(metrics.open()) if row.get("interactions/complexity")]
+    tensorboard = scalars["interactions/complexity"]
+    assert {int(row["step"]): float(row["interactions/complexity"]) for row in rows} == pytest.approx(tensorboard)
+    assert list(metrics.parent.glob("figures/interactions.key_epochs.untrained/*.png"))

@@ -46,6 +46,8 @@ class DemoSettings:
         num_players: patch players per image (``2^n`` masked inputs per measured image).
         num_samples: validation images the monitor measures.
         train_samples: training images a second monitor (``split="train"``) measures; 0: none.
+        loggers: the loggers besides TensorBoard: any of ``"csv"``, ``"mlflow"`` (a sqlite store
+            in ``out``) and ``"wandb"`` (offline, in ``out``).
         train_every: epochs between that monitor's measurements (fewer than the validation one's,
             to keep the demo short).
         patch_size: patch side in pixels of the 8x8 images.
@@ -69,6 +71,7 @@ class DemoSettings:
     num_samples: int = 16
     train_samples: int = 16
     train_every: int = 10
+    loggers: tuple[str, ...] = ("tensorboard",)
     patch_size: int = 2
     train_size: int = 300
     val_size: int = 500
@@ -156,14 +159,46 @@ def _test_loss_callback(x: Tensor, y: Tensor, losses: dict[int, float]) -> Any:
     return _TestLoss()
 
 
-def _trainer(settings: DemoSettings, callbacks: list[Any]) -> Any:
-    from lightning.pytorch.loggers import TensorBoardLogger
+LOGGERS = ("tensorboard", "csv", "mlflow", "wandb")
 
+
+def _loggers(settings: DemoSettings) -> list[Any]:
+    """TensorBoard first (its folder holds the history), then the other loggers asked for, all local."""
+    from lightning.pytorch import loggers
+
+    out = settings.out.resolve()
     # A named version, and no placeholder hp_metric: the monitor writes the HPARAMS tab at fit end.
     version = f"{settings.optimizer}-lr{settings.lr:g}-seed{settings.seed}"
-    logger = TensorBoardLogger(
-        save_dir=str(settings.out), name="tensorboard", version=version, default_hp_metric=False
-    )
+    made = [
+        loggers.TensorBoardLogger(
+            save_dir=str(out), name="tensorboard", version=version, default_hp_metric=False
+        )
+    ]
+    if "csv" in settings.loggers:
+        made.append(loggers.CSVLogger(save_dir=str(out), name="csv", version=version))
+    if "mlflow" in settings.loggers:
+        made.append(
+            loggers.MLFlowLogger(
+                experiment_name="lightning-interactions-demo",
+                run_name=version,
+                tracking_uri=f"sqlite:///{out / 'mlflow.db'}",
+                artifact_location=(out / "mlflow-artifacts").as_uri(),
+            )
+        )
+    if "wandb" in settings.loggers:
+        made.append(
+            loggers.WandbLogger(
+                name=version, project="lightning-interactions-demo", save_dir=str(out), offline=True
+            )
+        )
+    return made
+
+
+def _trainer(settings: DemoSettings, callbacks: list[Any]) -> Any:
+    unknown = set(settings.loggers) - set(LOGGERS)
+    if unknown:
+        raise DemoError(f"--logger must be one of {', '.join(LOGGERS)}, got {', '.join(sorted(unknown))}")
+    logger = _loggers(settings)
     return pl.Trainer(
         max_epochs=settings.epochs,
         accelerator="cpu",
