@@ -158,7 +158,7 @@ def _add_demo(commands: Any) -> None:
         action="append",
         choices=("csv", "mlflow", "wandb"),
         default=[],
-        help="also log to this logger (repeatable): csv, mlflow (sqlite store in OUT), wandb (offline, in OUT)",
+        help="also log to this logger (repeatable): csv, mlflow (sqlite in OUT), wandb (offline, in OUT)",
     )
     demo.add_argument(
         "--save-checkpoints",
