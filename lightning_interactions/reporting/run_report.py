@@ -90,11 +90,15 @@ def saved_beside(history_file: str | Path | None) -> tuple[Reference | None, Map
 
 
 def run_numbers(
-    history: History, reference: Reference | None, onset_interactions: Reference | None = None
+    history: History,
+    reference: Reference | None,
+    onset_interactions: Reference | None = None,
+    run: RunReplay | None = None,
 ) -> dict[str, Any]:
     """The measured numbers of a run: epochs of the alert, complexity and loss-gap minima, fit errors,
     and the emerging and discarded interactions (from ``onset_interactions``, the onset's full
-    interactions, if given)."""
+    interactions, if given). ``run``: the reference replay, when already computed (it is the
+    costly part)."""
     if not history:
         raise OfflineError("the history is empty: nothing to report")
     alert, onset = alert_of(history)
@@ -117,7 +121,7 @@ def run_numbers(
         "val_loss": {int(r["epoch"]): r.get("val_loss") for r in history},
         "max_gap": max((float(r["max_gap"]) for r in history if r.get("max_gap") is not None), default=None),
     }
-    numbers.update(_theory_numbers(history, _replay(history, reference), onset))
+    numbers.update(_theory_numbers(history, run if run is not None else _replay(history, reference), onset))
     numbers.update(compare_run(history, onset_interactions).as_json())
     return numbers
 
@@ -179,8 +183,8 @@ def write_run_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     onset_interactions, samples = saved_beside(history_file or (extra or {}).get("history_file"))
-    numbers = run_numbers(history, reference, onset_interactions)
-    run = _replay(history, reference) if numbers["theory_mode"] == "reference" else None
+    run = _replay(history, reference)  # once: the numbers and the figures share it
+    numbers = run_numbers(history, reference, onset_interactions, run=run)
     fits, predicted = (run.fits, run.predicted_shapes) if run is not None else (None, None)
     alert, onset = numbers["alert_epoch"], numbers["onset_epoch"]
     text = summary_text(history, fits, alert, onset)
