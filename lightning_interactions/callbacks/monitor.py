@@ -24,6 +24,7 @@ from torch import Tensor
 
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.record import PREDICTIONS, build_record
+from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.callbacks import sampling
 from lightning_interactions.callbacks._losses import find_losses
 from lightning_interactions.callbacks._rng import preserved_rng_state
@@ -218,6 +219,11 @@ class InteractionMonitor(Callback):
         if self._reference is None or not self.history:
             return None
         return LastInteractions(self.history[-1]["epoch"], self._reference["I_and"], self._reference["I_or"])
+
+    @property
+    def replay(self) -> Optional[RunReplay]:
+        """The reference replay of the run, made at the end of fit on rank 0 (None before, or elsewhere)."""
+        return self._log.replayed
 
     # ---------------------------------------------------------------------------------------
     # Lightning hooks

@@ -192,33 +192,40 @@ def publish_measurement(
         backend.flush()
 
 
+def _measured_vs_predicted(record: Record) -> Any:
+    """The record's measured-vs-predicted figure, drawn once however many tags show it."""
+    return figure_measured_vs_predicted(record) if record["predicted_shape"] is not None else None
+
+
 def _measurement_figures(
     record: Record, history: History, prefix: str, plan: FigurePlan, fired: bool
 ) -> dict[str, tuple[Any, int]]:
     epoch, step = int(record["epoch"]), _step(record)
     marks = {"alert_epoch": record.get("alert_epoch"), "onset_epoch": record.get("onset_epoch")}
+    own = _measured_vs_predicted(record) if epoch == 0 or fired or plan.periodic(epoch) else None
     figures: dict[str, tuple[Any, int]] = {}
-    if epoch == 0 and record["predicted_shape"] is not None:
-        figures[f"{prefix}/key_epochs/untrained"] = (figure_measured_vs_predicted(record), step)
+    if epoch == 0 and own is not None:
+        figures[f"{prefix}/key_epochs/untrained"] = (own, step)
     if fired:
         onset = next(r for r in history if r["epoch"] == record["onset_epoch"])
-        if onset["predicted_shape"] is not None:
-            figures[f"{prefix}/key_epochs/onset"] = (figure_measured_vs_predicted(onset), _step(onset))
-        if record["predicted_shape"] is not None:
-            figures[f"{prefix}/key_epochs/alert"] = (figure_measured_vs_predicted(record), step)
+        onset_figure = own if onset is record else _measured_vs_predicted(onset)
+        if onset_figure is not None:
+            figures[f"{prefix}/key_epochs/onset"] = (onset_figure, _step(onset))
+        if own is not None:
+            figures[f"{prefix}/key_epochs/alert"] = (own, step)
     if plan.periodic(epoch) or fired:
-        figures.update(_current_figures(record, history, prefix, marks))
+        figures.update(_current_figures(record, history, prefix, marks, own))
     return figures
 
 
 def _current_figures(
-    record: Record, history: History, prefix: str, marks: Mapping[str, Any]
+    record: Record, history: History, prefix: str, marks: Mapping[str, Any], own: Any
 ) -> dict[str, tuple[Any, int]]:
-    """The periodic figures of the run so far: the last one is always the current one."""
+    """The periodic figures of the run so far (``own``: the record's measured-vs-predicted figure)."""
     step = _step(record)
     figures: dict[str, tuple[Any, int]] = {}
-    if record["predicted_shape"] is not None:
-        figures[f"{prefix}/figures/measured_vs_predicted"] = (figure_measured_vs_predicted(record), step)
+    if own is not None:
+        figures[f"{prefix}/figures/measured_vs_predicted"] = (own, step)
     figures[f"{prefix}/figures/orders_over_epochs"] = (figure_orders_over_epochs(history, **marks), step)
     figures[f"{prefix}/figures/shape_heatmap"] = (figure_shape_heatmap(history, **marks), step)
     return figures
@@ -258,10 +265,11 @@ def publish_run(
         marks = {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
         panels = replay_panel_figures(history, run.fits, run.predicted_shapes, **marks)
         figures = {f"{prefix}/replay/{name}": (figure, step) for name, figure in panels.items()}
-        if last["predicted_shape"] is not None:
-            figures[f"{prefix}/key_epochs/last"] = (figure_measured_vs_predicted(last), step)
+        own = _measured_vs_predicted(last)
+        if own is not None:
+            figures[f"{prefix}/key_epochs/last"] = (own, step)
         if not plan.periodic(int(last["epoch"])):
-            figures.update(_current_figures(last, history, prefix, marks))
+            figures.update(_current_figures(last, history, prefix, marks, own))
         _send(drawing, figures)
     publish_interactions(backends, drawing, history, prefix, "at_end", onset, samples)
     for backend in backends:

@@ -62,6 +62,8 @@ class RunLog:
         self.masker = masker
         self.drawn: DrawnSamples | None = None
         self.onset: dict[str, Any] | None = None
+        # The reference replay of the last fit, once made at its end.
+        self.replayed: RunReplay | None = None
         self.history_file: Path | None = None
         self.plan = FigurePlan.for_run(None, 1)
         self._started = False
@@ -179,7 +181,7 @@ class RunLog:
         """At fit end: the reference replay, the summary, the last figures and the hyperparameters."""
 
         def publish() -> None:
-            run = replay_run(history, reference["I_and"], reference["I_or"])
+            run = self.replayed = replay_run(history, reference["I_and"], reference["I_or"])
             publish_run(
                 self._backends(trainer),
                 history,

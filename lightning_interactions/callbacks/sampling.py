@@ -79,10 +79,15 @@ def _first_loader(loaders: Any) -> Any:
     return loaders
 
 
+def _in_data_order(loader: Any) -> DataLoader:
+    """A loader over ``loader``'s whole dataset in data order, with its batch size and collate function."""
+    return DataLoader(loader.dataset, batch_size=loader.batch_size or 1, collate_fn=loader.collate_fn)
+
+
 def _unsharded(loader: Any) -> Any:
     """``loader``; under a distributed sampler, a loader over its whole dataset, as one process sees it."""
     if isinstance(getattr(loader, "sampler", None), DistributedSampler) and loader.batch_size is not None:
-        return DataLoader(loader.dataset, batch_size=loader.batch_size, collate_fn=loader.collate_fn)
+        return _in_data_order(loader)
     return loader
 
 
@@ -117,7 +122,7 @@ def training_loader(trainer: Any) -> Any:
         )
     dataset = getattr(loader, "dataset", None)
     if dataset is not None and hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__"):
-        return DataLoader(dataset, batch_size=loader.batch_size or 1, collate_fn=loader.collate_fn)
+        return _in_data_order(loader)
     return loader
 
 

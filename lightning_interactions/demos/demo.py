@@ -308,7 +308,7 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     extra["test_loss"] = test_losses
     extra["test_size"] = len(data["y_test"])
     extra["test_loss_min_epoch"] = min(test_losses, key=test_losses.get) if test_losses else None
-    summary = write_run_report(monitor.history, reference, settings.out, extra=extra)
+    summary = write_run_report(monitor.history, reference, settings.out, extra=extra, run=monitor.replay)
     summary["wall_time_s"] = time.perf_counter() - start
     write_summary_json(settings.out, summary)
     _say(settings, format_summary(summary))

@@ -49,7 +49,7 @@ def training_split_report(
     reference = None if last is None else {"I_and": last.I_and, "I_or": last.I_or}
     history_file = Path(trainer_log_dir) / history_filename(monitor.log_prefix)
     extra = {"command": "demo", "split": "train", "history_file": str(history_file)}
-    report = write_run_report(monitor.history, reference, out, extra=extra)
+    report = write_run_report(monitor.history, reference, out, extra=extra, run=monitor.replay)
     flipped = (data["y_train"] != data["y_train_clean"])[monitor.samples.indices]
     numbers: dict[str, Any] = {
         "epoch": None if last is None else last.epoch,

@@ -89,16 +89,20 @@ class TensorBoardBackend(MetricsBackend):
         self.writer.add_custom_scalars(scalar_layout(num_players, prefix))
 
     def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.plugins.scalar.metadata import create_summary_metadata
 
         fresh = {tag: value for tag, value in scalars.items() if tag not in self._described}
         if fresh:
-            # TensorBoard keeps the metadata of a tag's first value: its description goes there.
+            # TensorBoard keeps the metadata of a tag's first value: its description goes there,
+            # named as the scalar plugin's (metadata without a plugin makes readers warn per tag).
             values = [
                 Summary.Value(
                     tag=tag,
                     simple_value=float(value),
-                    metadata=SummaryMetadata(summary_description=describe_tag(tag, self._prefix)),
+                    metadata=create_summary_metadata(
+                        display_name=tag, description=describe_tag(tag, self._prefix)
+                    ),
                 )
                 for tag, value in fresh.items()
             ]

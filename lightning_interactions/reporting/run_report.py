@@ -171,6 +171,7 @@ def write_run_report(
     out: Path,
     extra: Mapping[str, Any] | None = None,
     history_file: str | Path | None = None,
+    run: RunReplay | None = None,
 ) -> dict[str, Any]:
     """Replay, draw and summarise a run into ``out``; returns the summary (also in ``summary.json``).
 
@@ -179,11 +180,14 @@ def write_run_report(
     says so (``theory_mode`` is ``"online"`` and ``theory_error_phase2`` is None). The onset's
     interactions and the samples are read beside ``history_file`` (by default
     ``extra["history_file"]``, as ``report`` and ``analyze`` give it), see :func:`saved_beside`.
+    ``run``: that replay, when already made against the same last epoch (the monitor makes it at
+    fit end, :attr:`InteractionMonitor.replay`); otherwise it is made here.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     onset_interactions, samples = saved_beside(history_file or (extra or {}).get("history_file"))
-    run = _replay(history, reference)  # once: the numbers and the figures share it
+    if run is None or run.reference_epoch != int(history[-1]["epoch"]):
+        run = _replay(history, reference)  # once: the numbers and the figures share it
     numbers = run_numbers(history, reference, onset_interactions, run=run)
     fits, predicted = (run.fits, run.predicted_shapes) if run is not None else (None, None)
     alert, onset = numbers["alert_epoch"], numbers["onset_epoch"]
