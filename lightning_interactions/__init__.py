@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lightning_interactions.analysis.phases import PhaseTracker
     from lightning_interactions.analysis.replay import replay_run
     from lightning_interactions.analysis.theory import fit_noise_level
+    from lightning_interactions.callbacks.early_stopping import InteractionEarlyStopping
     from lightning_interactions.callbacks.faults import MeasurementError, MeasurementWarning
     from lightning_interactions.callbacks.monitor import InteractionMonitor
     from lightning_interactions.engine._memory import MeasurementTooLarge
@@ -78,6 +79,7 @@ _LOCATION = {
     "InteractionMonitor": "callbacks.monitor",
     "MeasurementError": "callbacks.faults",
     "MeasurementWarning": "callbacks.faults",
+    "InteractionEarlyStopping": "callbacks.early_stopping",
 }
 
 

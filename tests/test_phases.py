@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.phases import PhaseTracker, alert_of, gap_widening, phase1_of, replay_tracker
 
 
 def run(tracker: PhaseTracker, values: list[float], start: int = 0) -> list[int]:
@@ -148,3 +148,139 @@ def test_accepts_tensor_complexity() -> None:
     tracker = PhaseTracker(patience=1)
     tracker.update(0, torch.tensor(2.0, dtype=torch.float64))
     assert tracker.update(1, torch.tensor(3.0)) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss gap that confirms the alert, and phase 1
+# ---------------------------------------------------------------------------------------------
+
+
+def online(tracker: PhaseTracker, complexities: list[float], losses: list[tuple[float, float]]) -> list[int]:
+    """As the monitor feeds it: epoch e's complexity, then epoch e's (train, val) losses."""
+    phases = []
+    for epoch, (value, (train, val)) in enumerate(zip(complexities, losses)):
+        phases.append(tracker.update(epoch, value))
+        tracker.add_losses(epoch, train, val)
+    return phases
+
+
+def test_gap_widening_by_hand() -> None:
+    # Trailing means of 3 over gaps g = [0, -0.2, -0.4, -0.4, -0.4, -0.1, 0.2] (val loss 1 each):
+    # m = [0, -0.1, -0.2, -1/3, -0.4, -0.3, -0.1]. The last two (-0.3, -0.1) exceed the smallest
+    # before them (-0.4) by 0.1 and 0.3: more than 0.05 * 1, so the gap widens.
+    gaps = [(g, 1.0) for g in (0.0, -0.2, -0.4, -0.4, -0.4, -0.1, 0.2)]
+    assert gap_widening(gaps, rise=0.05, patience=2, window=3)
+    # With a margin of 0.15 the first of the two (0.1 above) is not enough.
+    assert not gap_widening(gaps, rise=0.15, patience=2, window=3)
+    assert gap_widening(gaps, rise=0.15, patience=1, window=3)
+    # The margin scales with the validation loss of each epoch: at val loss 4, 0.05 * 4 = 0.2 > 0.1.
+    scaled = gaps[:-2] + [(-0.1, 4.0), (0.2, 4.0)]
+    assert not gap_widening(scaled, rise=0.05, patience=2, window=3)
+    # window + patience epochs are needed before the rule can say yes.
+    assert not gap_widening([(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)], 0.05, 2, 3)
+    assert gap_widening([(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)], 0.05, 2, 3)
+
+
+def test_rise_waits_for_the_widening_gap_then_fires_and_names_the_minimum() -> None:
+    # Complexity: minimum at epoch 2, above 1.05 * min on epochs 3 and 4: the rise at epoch 4.
+    complexities = [2.0, 1.2, 1.0, 1.1, 1.2, 1.3, 1.3, 1.35, 1.4, 1.4]
+    # Gap (val - train) flat at -0.3 through epoch 6, then widening; val loss 1.
+    gaps = [-0.3] * 7 + [0.0, 0.3, 0.6]
+    losses = [(1.0 - g, 1.0) for g in gaps]
+    tracker = PhaseTracker()
+    phases = online(tracker, complexities, losses)
+    # Measurement e sees the losses of epochs < e. Trailing means: epochs 0..6 at -0.3, epoch 7
+    # -0.2, epoch 8 0.0: the last two above -0.3 + 0.05 first at the measurement of epoch 9.
+    assert tracker.rise_epoch == 4
+    assert phases == [1] * 9 + [2]
+    assert (tracker.alert_epoch, tracker.onset_epoch, tracker.phase1_seen) == (9, 2, True)
+    # The same run with the gap ignored fires at the rise, as before the gap rule existed.
+    rise_only = PhaseTracker(gap_rise=None)
+    assert online(rise_only, complexities, losses) == [1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+    assert (rise_only.alert_epoch, rise_only.onset_epoch) == (4, 2)
+
+
+def test_onset_stays_unset_until_the_alert_and_the_rise_is_final() -> None:
+    tracker = PhaseTracker()
+    flat = [(1.3, 1.0)] * 6
+    online(tracker, [2.0, 1.0, 1.2, 1.3, 0.5, 0.4], flat)
+    # Rose at epoch 3 (from 1.0 at epoch 1); later dips do not move it; the flat gap keeps the alert off.
+    assert (tracker.rise_epoch, tracker.min_epoch, tracker.alert, tracker.onset_epoch) == (3, 1, False, None)
+
+
+def test_phase1_seen_only_after_a_ten_percent_fall_from_the_first_measurement() -> None:
+    low_start = PhaseTracker()
+    run(low_start, [1.39, 1.31, 1.66, 1.60])  # the issue's ResNet: a 5.8% dip, no phase 1
+    assert not low_start.phase1_seen
+    shedding = PhaseTracker()
+    run(shedding, [2.0, 1.85, 1.81])
+    assert not shedding.phase1_seen  # 9.5% below the first: not yet below 2.0 - 0.1 * 2.0 = 1.8
+    assert run(shedding, [1.79], start=3) == [1] and shedding.phase1_seen
+    assert PhaseTracker(phase1_drop=0.0).update(0, 1.0) == 1
+
+
+def test_losses_are_ignored_unless_both_are_finite_and_replace_an_earlier_entry() -> None:
+    tracker = PhaseTracker()
+    tracker.add_losses(1, None, 0.5)
+    tracker.add_losses(1, 0.4, math.nan)
+    assert tracker.gaps == []
+    tracker.add_losses(2, 0.4, 0.5)
+    tracker.add_losses(1, 0.6, 0.5)
+    tracker.add_losses(2, 0.3, 0.5)  # a re-measured epoch (resumed run): the latest losses count
+    assert tracker.gaps == [[1, pytest.approx(-0.1), 0.5], [2, pytest.approx(0.2), 0.5]]
+
+
+@pytest.mark.parametrize("cut", [2, 5, 8])
+def test_resume_with_losses_mid_run(cut: int) -> None:
+    complexities = [2.0, 1.2, 1.0, 1.1, 1.2, 1.3, 1.3, 1.35, 1.4, 1.4]
+    losses = [(1.3, 1.0)] * 7 + [(1.0, 1.0), (0.7, 1.0), (0.4, 1.0)]
+    reference = PhaseTracker()
+    expected = online(reference, complexities, losses)
+    first = PhaseTracker()
+    head = online(first, complexities[:cut], losses[:cut])
+    resumed = PhaseTracker()
+    resumed.load_state_dict(pickle.loads(pickle.dumps(first.state_dict())))
+    tail = []
+    for epoch in range(cut, len(complexities)):
+        tail.append(resumed.update(epoch, complexities[epoch]))
+        resumed.add_losses(epoch, *losses[epoch])
+    assert head + tail == expected
+    assert resumed.state_dict() == reference.state_dict()
+
+
+def test_state_saved_before_the_rise_existed_keeps_its_alert() -> None:
+    old = {"margin": 0.05, "patience": 2, "phase": 2, "alert": True, "alert_epoch": 4, "onset_epoch": 2,
+           "min_complexity": 1.0, "min_epoch": 2, "above_count": 2}  # fmt: skip
+    tracker = PhaseTracker()
+    tracker.load_state_dict(old)
+    assert (tracker.rise_epoch, tracker.alert_epoch, tracker.gaps) == (4, 4, [])
+    assert tracker.update(5, 0.1) == 2
+
+
+def test_replay_tracker_matches_the_online_tracker() -> None:
+    complexities = [2.0, 1.2, 1.0, 1.1, 1.2, 1.3, 1.3, 1.35, 1.4, 1.4]
+    losses = [(1.3, 1.0)] * 7 + [(1.0, 1.0), (0.7, 1.0), (0.4, 1.0)]
+    live = PhaseTracker()
+    online(live, complexities, losses)
+    history = [
+        {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
+        for e, (c, (t, v)) in enumerate(zip(complexities, losses))
+    ]
+    assert replay_tracker(history).state_dict() == live.state_dict()
+    assert alert_of(history) == (9, 2)
+
+
+def test_phase1_of_reads_the_record_or_replays_the_test() -> None:
+    history = [{"epoch": e, "complexity": c} for e, c in enumerate([1.4, 1.35, 1.8])]
+    info = phase1_of(history)
+    assert not info["seen"] and info["fall"] == pytest.approx(0.05 / 1.4) and info["min_epoch"] == 1
+    assert phase1_of([*history[:-1], {**history[-1], "phase1_seen": True}])["seen"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"gap_rise": -0.1}, {"gap_rise": math.nan}, {"gap_patience": 0}, {"gap_window": 2.5}, {"phase1_drop": "x"}],
+)
+def test_invalid_gap_and_phase1_settings(settings: dict) -> None:
+    with pytest.raises(ValueError):
+        PhaseTracker(**settings)

@@ -1,16 +1,19 @@
 """Phase tracking and the over-fitting alert (docs/theory.md, "Phases and the alert").
 
 Phase 0 lasts until the first measurement; phase 1 is the fall of the complexity (the mean order
-of interactions); phase 2 begins at the epoch of the smallest complexity, once the complexity has
-risen above that minimum by a relative ``margin`` on ``patience`` consecutive measurements. The
-alert fires once, at that measurement, and names the epoch of the minimum.
+of interactions). The complexity *rises* once it has stayed above its running minimum by a
+relative ``margin`` on ``patience`` consecutive measurements; the minimum is the onset of phase 2.
+The alert fires at the first measurement, from the rise on, at which the validation-minus-training
+loss gap is widening too (when the tracker is given losses, :meth:`PhaseTracker.add_losses`):
+the interactions say that the network has started to learn higher orders again, the losses that
+this no longer pays on unseen data. Without losses the rise alone fires the alert.
 
 Example:
     >>> tracker = PhaseTracker(margin=0.05, patience=2)
     >>> [tracker.update(epoch, c) for epoch, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
     [1, 1, 1, 1, 2]
-    >>> tracker.alert, tracker.alert_epoch, tracker.onset_epoch
-    (True, 4, 2)
+    >>> tracker.alert, tracker.alert_epoch, tracker.onset_epoch, tracker.phase1_seen
+    (True, 4, 2, True)
 """
 
 from __future__ import annotations
@@ -19,7 +22,49 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["PhaseTracker", "alert_of"]
+__all__ = ["PhaseTracker", "alert_of", "gap_widening", "phase1_of", "replay_tracker"]
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from err
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def gap_widening(gaps: Sequence[tuple[float, float]], rise: float, patience: int, window: int) -> bool:
+    """Whether the loss gap is widening: the rule that confirms the alert.
+
+    ``gaps`` are ``(val_loss - train_loss, val_loss)`` per epoch, oldest first. The gap is averaged
+    over the trailing ``window`` epochs; it is widening when each of the last ``patience`` averages
+    exceeds the smallest average before it by more than ``rise`` times that epoch's validation loss
+    (a scale-free margin: losses of different tasks differ by orders of magnitude). It needs
+    ``window + patience`` epochs of losses.
+
+    Example:
+        >>> flat = [(-0.30, 1.0)] * 5
+        >>> gap_widening(flat, 0.05, 2, 3), gap_widening(flat + [(-0.1, 1.0), (0.0, 1.0)], 0.05, 2, 3)
+        (False, True)
+    """
+    if len(gaps) < window + patience:
+        return False
+    averages = []
+    for index in range(len(gaps)):
+        part = gaps[max(0, index - window + 1) : index + 1]
+        averages.append(sum(gap for gap, _ in part) / len(part))
+    for index in range(len(averages) - patience, len(averages)):
+        if not averages[index] > min(averages[: index + 1]) + rise * abs(gaps[index][1]):
+            return False
+    return True
 
 
 class PhaseTracker:
@@ -28,15 +73,26 @@ class PhaseTracker:
     Args:
         margin: relative rise above the running minimum that counts as "above"; a measurement
             counts when ``complexity > minimum + margin * |minimum|``.
-        patience: number of consecutive measurements above the threshold that start phase 2.
+        patience: number of consecutive measurements above the threshold that make the rise.
+        gap_rise: how much the loss gap must widen to confirm the alert, as a fraction of the
+            validation loss (:func:`gap_widening`); None: the rise alone fires the alert.
+        gap_patience: epochs in a row the widened gap must hold.
+        gap_window: epochs over which the gap is averaged.
+        phase1_drop: phase 1 counts as seen once the complexity has fallen below the first
+            measurement by this fraction of it.
 
     Attributes:
         phase: 0 before any measurement, 1 after the first, 2 once the alert has fired (for good).
         alert: False until the alert fires, True from then on.
         alert_epoch: epoch of the measurement at which the alert fired, else None.
-        onset_epoch: epoch of the complexity minimum where phase 2 began, else None.
-        min_complexity, min_epoch: the running minimum and its epoch (frozen once phase 2 begins).
+        onset_epoch: epoch of the complexity minimum where phase 2 began, once the alert has fired.
+        rise_epoch: epoch of the measurement that completed the rise, else None.
+        phase1_seen: whether the complexity fell by ``phase1_drop`` from the first measurement: the
+            untrained network had medium- and high-order interactions to shed. False for a network
+            that starts low-order (docs/theory.md: the alert then follows task learning, not phase 1).
+        min_complexity, min_epoch: the running minimum and its epoch (frozen from the rise on).
         above_count: consecutive measurements above the threshold so far.
+        gaps: ``(epoch, val_loss - train_loss, val_loss)`` of the epochs whose losses were added.
         just_fired: True only right after the ``update`` that fired the alert.
 
     Example:
@@ -47,31 +103,62 @@ class PhaseTracker:
         False
     """
 
-    def __init__(self, margin: float = 0.05, patience: int = 2) -> None:
-        try:
-            margin_value = float(margin)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"margin must be a finite number >= 0, got {margin!r}") from err
-        if not (math.isfinite(margin_value) and margin_value >= 0):
-            raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-        self.margin = margin_value
-        self.patience = patience
+    def __init__(
+        self,
+        margin: float = 0.05,
+        patience: int = 2,
+        *,
+        gap_rise: float | None = 0.05,
+        gap_patience: int = 2,
+        gap_window: int = 3,
+        phase1_drop: float = 0.10,
+    ) -> None:
+        self.margin = _check_fraction("margin", margin)
+        self.patience = _check_count("patience", patience)
+        self.gap_rise = None if gap_rise is None else _check_fraction("gap_rise", gap_rise)
+        self.gap_patience = _check_count("gap_patience", gap_patience)
+        self.gap_window = _check_count("gap_window", gap_window)
+        self.phase1_drop = _check_fraction("phase1_drop", phase1_drop)
         self.phase = 0
         self.alert = False
         self.just_fired = False
         self.alert_epoch: int | None = None
         self.onset_epoch: int | None = None
+        self.rise_epoch: int | None = None
+        self.first_complexity: float | None = None
+        self.phase1_seen = False
         self.min_complexity: float | None = None
         self.min_epoch: int | None = None
         self.above_count = 0
+        self.gaps: list[list[float]] = []
 
     def threshold(self) -> float | None:
         """The complexity a measurement must exceed to count as a rise (None before any measurement)."""
         if self.min_complexity is None:
             return None
         return self.min_complexity + self.margin * abs(self.min_complexity)
+
+    def add_losses(self, epoch: int, train_loss: float | None, val_loss: float | None) -> None:
+        """Record the training and validation losses of ``epoch`` (ignored unless both are finite).
+
+        The monitor adds them at the end of each training epoch, after that epoch's measurement, so
+        the measurement of epoch ``e`` is confirmed by the losses of epochs before ``e``.
+        """
+        if train_loss is None or val_loss is None:
+            return
+        train, val = float(train_loss), float(val_loss)
+        if not (math.isfinite(train) and math.isfinite(val)):
+            return
+        self.gaps = [entry for entry in self.gaps if entry[0] != int(epoch)]
+        self.gaps.append([int(epoch), val - train, val])
+        self.gaps.sort(key=lambda entry: entry[0])
+
+    def gap_confirms(self) -> bool:
+        """Whether the losses added so far confirm the alert (always, without losses or ``gap_rise``)."""
+        if self.gap_rise is None or not self.gaps:
+            return True
+        pairs = [(gap, val) for _, gap, val in self.gaps]
+        return gap_widening(pairs, self.gap_rise, self.gap_patience, self.gap_window)
 
     def update(self, epoch: int, complexity: float) -> int:
         """Record the complexity measured at ``epoch`` and return the phase after it.
@@ -87,19 +174,29 @@ class PhaseTracker:
             # The alert fires once; phase 2 is final.
             return self.phase
         self.phase = 1
+        if self.first_complexity is None:
+            self.first_complexity = value
+        elif value < self.first_complexity - self.phase1_drop * abs(self.first_complexity):
+            self.phase1_seen = True
+        if self.rise_epoch is None:
+            self._track_rise(int(epoch), value)
+        if self.rise_epoch is not None and self.gap_confirms():
+            self._fire(int(epoch))
+        return self.phase
+
+    def _track_rise(self, epoch: int, value: float) -> None:
         threshold = self.threshold()
         if self.min_complexity is None or value < self.min_complexity:
             # A new minimum restarts the count: any rise is measured from here.
-            self.min_complexity, self.min_epoch = value, int(epoch)
+            self.min_complexity, self.min_epoch = value, epoch
             self.above_count = 0
         elif threshold is not None and value > threshold:
             self.above_count += 1
             if self.above_count >= self.patience:
-                self._fire(int(epoch))
+                self.rise_epoch = epoch
         else:
             # Back within the margin: a rise must be consecutive to count.
             self.above_count = 0
-        return self.phase
 
     def _fire(self, epoch: int) -> None:
         self.phase = 2
@@ -113,24 +210,40 @@ class PhaseTracker:
         return {
             "margin": self.margin,
             "patience": self.patience,
+            "gap_rise": self.gap_rise,
+            "gap_patience": self.gap_patience,
+            "gap_window": self.gap_window,
+            "phase1_drop": self.phase1_drop,
             "phase": self.phase,
             "alert": self.alert,
             "just_fired": self.just_fired,
             "alert_epoch": self.alert_epoch,
             "onset_epoch": self.onset_epoch,
+            "rise_epoch": self.rise_epoch,
+            "first_complexity": self.first_complexity,
+            "phase1_seen": self.phase1_seen,
             "min_complexity": self.min_complexity,
             "min_epoch": self.min_epoch,
             "above_count": self.above_count,
+            "gaps": [list(entry) for entry in self.gaps],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the state saved by :meth:`state_dict` (settings included, as Lightning's callbacks do)."""
+        """Restore the state saved by :meth:`state_dict` (settings included, as Lightning's callbacks do).
+
+        A state saved before a key existed keeps this tracker's value for it; a state saved before
+        the rise was tracked apart from the alert has its rise at the alert.
+        """
         for key, value in self.state_dict().items():
             setattr(self, key, state_dict.get(key, value))
+        if "rise_epoch" not in state_dict and self.alert:
+            self.rise_epoch = self.alert_epoch
+        self.gaps = [list(entry) for entry in self.gaps]
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(margin={self.margin}, patience={self.patience}, phase={self.phase}, "
+            f"{type(self).__name__}(margin={self.margin}, patience={self.patience}, "
+            f"gap_rise={self.gap_rise}, phase={self.phase}, rise_epoch={self.rise_epoch}, "
             f"alert_epoch={self.alert_epoch}, onset_epoch={self.onset_epoch})"
         )
 
@@ -155,7 +268,54 @@ def alert_of(history: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | No
     last = history[-1]
     if "alert_epoch" in last:
         return last["alert_epoch"], last.get("onset_epoch")
-    tracker = PhaseTracker()
-    for record in history:
-        tracker.update(int(record["epoch"]), float(record["complexity"]))
+    tracker = replay_tracker(history)
     return tracker.alert_epoch, tracker.onset_epoch
+
+
+def replay_tracker(history: Sequence[Mapping[str, Any]], tracker: PhaseTracker | None = None) -> PhaseTracker:
+    """Feed a saved history through ``tracker`` (a default one if None) as the monitor did online.
+
+    Each record's complexity first, then its ``train_loss`` and ``val_loss`` (when it has them):
+    the monitor learns an epoch's losses after that epoch's measurement.
+
+    Example:
+        >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
+        >>> replay_tracker(history).alert_epoch
+        4
+    """
+    tracker = PhaseTracker() if tracker is None else tracker
+    for record in history:
+        epoch = int(record["epoch"])
+        tracker.update(epoch, float(record["complexity"]))
+        tracker.add_losses(epoch, record.get("train_loss"), record.get("val_loss"))
+    return tracker
+
+
+def phase1_of(history: Sequence[Mapping[str, Any]], phase1_drop: float = 0.10) -> dict[str, Any]:
+    """Whether a saved run showed phase 1, and by how much its complexity fell from the first measurement.
+
+    ``seen`` is the last record's ``phase1_seen`` (the tracker's verdict), or for records without it
+    the same test replayed: a fall below the first complexity by ``phase1_drop`` of it. ``fall`` is
+    ``(first - minimum) / first``; ``first_epoch``, ``min_epoch`` and the two complexities say where.
+
+    Example:
+        >>> info = phase1_of([{"epoch": e, "complexity": c} for e, c in enumerate([2.0, 1.2, 1.5])])
+        >>> info["seen"], round(info["fall"], 2), info["min_epoch"]
+        (True, 0.4, 1)
+    """
+    if not history:
+        raise ValueError("the history is empty")
+    values = [(int(r["epoch"]), float(r["complexity"])) for r in history]
+    first_epoch, first = values[0]
+    min_epoch, low = min(values, key=lambda item: item[1])
+    seen = history[-1].get("phase1_seen")
+    if seen is None:
+        seen = low < first - phase1_drop * abs(first)
+    return {
+        "seen": bool(seen),
+        "fall": (first - low) / abs(first) if first else 0.0,
+        "first_epoch": first_epoch,
+        "first_complexity": first,
+        "min_epoch": min_epoch,
+        "min_complexity": low,
+    }

@@ -9,7 +9,8 @@ alert has fired ``alert_epoch`` and ``onset_epoch``), so a saved history never h
 Keys: ``epoch``, ``step``, ``global_step``, ``num_samples``, ``num_players``, ``strength`` and ``shape`` (over
 orders ``1..n``), ``complexity``, ``prediction``, ``noise_level``, ``theory_error``,
 ``predicted_shape``, ``fitted_epoch``, ``fitted_shape``, ``phase``, ``overfit_alert``,
-``alert_epoch``, ``onset_epoch``, ``max_gap``, ``signed``, ``salient``, ``salient_top_k``,
+``alert_epoch``, ``onset_epoch``, ``rise_epoch`` (the complexity's rise, which the loss gap then
+confirms), ``phase1_seen``, ``max_gap``, ``signed``, ``salient``, ``salient_top_k``,
 ``output_span``, ``tol``, ``train_loss``, ``val_loss``, ``seconds``.
 
 ``salient`` keeps each measured sample's top ``salient_top_k`` interactions after residue
@@ -146,6 +147,8 @@ def build_record(
         "overfit_alert": int(tracker.alert),
         "alert_epoch": tracker.alert_epoch,
         "onset_epoch": tracker.onset_epoch,
+        "rise_epoch": tracker.rise_epoch,
+        "phase1_seen": tracker.phase1_seen,
         "max_gap": float(gap.max()),
         "signed": {key: values.tolist() for key, values in signed_strength(I_and, I_or).items()},
         "salient": top_salient(I_and, I_or, salient_top_k),

@@ -43,7 +43,7 @@ from lightning_interactions.callbacks.measurement import (
     measure_everywhere,
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
-from lightning_interactions.callbacks.publishing import logging_step
+from lightning_interactions.callbacks.publishing import alert_message, logging_step
 from lightning_interactions.callbacks.run_log import RunLog
 from lightning_interactions.engine._setup import check_batch_size
 from lightning_interactions.engine.outputs import resolve_output
@@ -123,8 +123,12 @@ class InteractionMonitor(Callback):
             ``"reference"`` fits the previous measurement's shape against the current one.
 
     Alert:
-        alert_margin, alert_patience: the phase-2 rule of
+        alert_margin, alert_patience: the complexity's rise in the phase-2 rule of
             :class:`~lightning_interactions.analysis.phases.PhaseTracker`.
+        alert_gap_rise: how much the validation-minus-training loss gap must then widen to confirm
+            the alert, as a fraction of the validation loss (None: the rise alone fires it). The
+            losses are those the LightningModule logs (names with ``train``/``val`` and ``loss``);
+            without them the rise alone fires the alert.
         stop_on_alert: stop training when the over-fitting alert fires.
 
     Logging:
@@ -150,6 +154,7 @@ class InteractionMonitor(Callback):
         prediction: str = "prior",
         alert_margin: float = 0.05,
         alert_patience: int = 2,
+        alert_gap_rise: Optional[float] = 0.05,
         log_prefix: Optional[str] = None,
         split: str = "val",
         samples: Optional[Any] = None,
@@ -174,7 +179,7 @@ class InteractionMonitor(Callback):
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         self.prediction = prediction
-        self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
+        self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience, gap_rise=alert_gap_rise)
         if split not in sampling.SPLITS:
             raise ValueError(f"split must be one of {sampling.SPLITS}, got {split!r}")
         self.split = split
@@ -274,6 +279,7 @@ class InteractionMonitor(Callback):
             return
         losses = find_losses(trainer.callback_metrics, self.log_prefix)
         record.update(losses)
+        self.tracker.add_losses(epoch, losses["train_loss"], losses["val_loss"])
         if trainer.is_global_zero and any(value is not None for value in losses.values()):
             self._log.losses(trainer, record, losses)
 
@@ -368,11 +374,7 @@ class InteractionMonitor(Callback):
         if trainer.is_global_zero:
             self._log.measurement(trainer, record, self.history, I_and, I_or, self.tracker, self.samples)
         if self.tracker.just_fired:
-            rank_zero_warn(
-                f"InteractionMonitor: over-fitting alert at epoch {epoch}: the complexity has risen above "
-                f"its minimum (epoch {self.tracker.onset_epoch}); phase 2, the learning of over-fitted "
-                "higher-order interactions, began there"
-            )
+            rank_zero_warn(alert_message(self.tracker, epoch))
             if self.stop_on_alert:
                 trainer.should_stop = True
 
@@ -419,5 +421,6 @@ class InteractionMonitor(Callback):
                 ("output", self.output if isinstance(self.output, str) else "callable"),
                 ("alert_margin", self.tracker.margin),
                 ("alert_patience", self.tracker.patience),
+                ("alert_gap_rise", "none" if self.tracker.gap_rise is None else self.tracker.gap_rise),
             )
         }

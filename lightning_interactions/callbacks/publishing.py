@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_interactions.analysis.emerging import compare_run
+from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.loggers import LoggerBackend
 from lightning_interactions.plot import (
@@ -50,6 +51,7 @@ __all__ = [
     "publish_run",
     "publish_interactions",
     "alert_text",
+    "alert_message",
 ]
 
 History = Sequence[Mapping[str, Any]]
@@ -137,19 +139,59 @@ def _send(drawing: Sequence[LoggerBackend], figures: Mapping[str, tuple[Any, int
             backend.log_figure(tag, figure, step)
 
 
-def alert_text(record: Record, history: History, margin: float, patience: int) -> str:
+def _confirmation(tracker: PhaseTracker) -> str:
+    """How the loss gap confirmed the alert, or why it did not have to."""
+    if tracker.gap_rise is None:
+        return "The loss gap is not consulted (alert_gap_rise=None)."
+    if not tracker.gaps:
+        return "No training and validation losses were logged, so the rise alone fired the alert."
+    last = tracker.gaps[-1]
+    return (
+        f"The validation-minus-training loss gap has widened since: averaged over {tracker.gap_window} "
+        f"epochs it exceeded its minimum by more than {tracker.gap_rise:.0%} of the validation loss on "
+        f"the last {tracker.gap_patience} epochs with losses (gap {last[1]:+.4g} at epoch {int(last[0])})."
+    )
+
+
+def _phase1_note(tracker: PhaseTracker) -> str:
+    if tracker.phase1_seen:
+        return "Phase 1 was seen: the complexity fell from the untrained network's."
+    return (
+        "Phase 1 was not seen: the untrained network already had few high-order interactions, so the "
+        "complexity minimum is near the start and the rise came with task learning; the loss gap is "
+        "what dates the over-fitting here."
+    )
+
+
+def alert_message(tracker: PhaseTracker, epoch: int) -> str:
+    """The one-line warning printed when the alert fires."""
+    text = (
+        f"InteractionMonitor: over-fitting alert at epoch {epoch}: the complexity rose above its minimum "
+        f"(epoch {tracker.onset_epoch}) by epoch {tracker.rise_epoch}"
+    )
+    if tracker.gap_rise is not None and tracker.gaps:
+        text += " and the validation-minus-training loss gap has widened since"
+    text += "; phase 2, the learning of higher-order interactions, began at the minimum"
+    if not tracker.phase1_seen:
+        text += " (no phase 1: the untrained network was already low-order)"
+    return text
+
+
+def alert_text(record: Record, history: History, tracker: PhaseTracker) -> str:
     """The markdown note logged at the alert's step: what fired, and why."""
     onset = next(r for r in history if r["epoch"] == record["onset_epoch"])
     low = float(onset["complexity"])
-    threshold = low + margin * abs(low)
-    rises = ", ".join(f"{float(r['complexity']):.4g} (epoch {r['epoch']})" for r in history[-patience:])
+    threshold = low + tracker.margin * abs(low)
+    rise = [r for r in history if r["epoch"] <= (tracker.rise_epoch or record["epoch"])][-tracker.patience :]
+    rises = ", ".join(f"{float(r['complexity']):.4g} (epoch {r['epoch']})" for r in rise)
     return (
         f"**Over-fitting alert at epoch {record['epoch']}.** The complexity (mean order of the "
-        f"interactions) had its minimum {low:.4g} at epoch {onset['epoch']}; the last {patience} "
-        f"measurement(s) rose above {threshold:.4g} (the minimum plus {margin:.0%}): {rises}. "
-        f"By the two-phase theory, phase 2 began at epoch {onset['epoch']}: the network started to "
-        "learn higher-order interactions again, the ones tied to over-fitting. This is not the "
-        "best epoch to stop; keep the best model by validation loss."
+        f"interactions) had its minimum {low:.4g} at epoch {onset['epoch']}; {tracker.patience} "
+        f"measurement(s) in a row then rose above {threshold:.4g} (the minimum plus {tracker.margin:.0%}): "
+        f"{rises}. {_confirmation(tracker)} By the two-phase theory, phase 2 began at epoch "
+        f"{onset['epoch']}: the network started to learn higher-order interactions again, the ones tied "
+        f"to over-fitting. {_phase1_note(tracker)} This is not the best epoch to stop; keep the best "
+        "model by validation loss."
     )
 
 

@@ -117,7 +117,7 @@ class RunLog:
             save_reference(reference_path(path), record["epoch"], I_and, I_or)
             self._keep(path, record, I_and, I_or, tracker, samples)
             alert = (
-                alert_text(record, history, tracker.margin, tracker.patience) if tracker.just_fired else None
+                alert_text(record, history, tracker) if tracker.just_fired else None
             )
             publish_measurement(
                 self._backends(trainer),

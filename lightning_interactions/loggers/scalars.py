@@ -15,18 +15,18 @@ from typing import Any
 __all__ = ["RECORD_SCALARS", "scalar_tags", "record_scalars", "describe_tag"]
 
 # The per-record scalars after the per-order ones, in logging order.
-RECORD_SCALARS = ("complexity", "noise_level", "theory_error", "phase", "overfit_alert")
+RECORD_SCALARS = ("complexity", "noise_level", "theory_error", "phase", "overfit_alert", "phase1_seen")
 
 
 def scalar_tags(num_players: int, prefix: str = "interactions") -> list[str]:
     """Every scalar tag a record can produce, in logging order.
 
     ``{prefix}/order_k`` (raw strength ``A(k)``), ``{prefix}/shape/order_k`` (its share), then
-    ``complexity``, ``noise_level``, ``theory_error``, ``phase`` and ``overfit_alert``.
+    ``complexity``, ``noise_level``, ``theory_error``, ``phase``, ``overfit_alert`` and ``phase1_seen``.
 
     Example:
         >>> scalar_tags(2)
-        ['interactions/order_1', 'interactions/order_2', 'interactions/shape/order_1', 'interactions/shape/order_2', 'interactions/complexity', 'interactions/noise_level', 'interactions/theory_error', 'interactions/phase', 'interactions/overfit_alert']
+        ['interactions/order_1', 'interactions/order_2', 'interactions/shape/order_1', 'interactions/shape/order_2', 'interactions/complexity', 'interactions/noise_level', 'interactions/theory_error', 'interactions/phase', 'interactions/overfit_alert', 'interactions/phase1_seen']
     """  # noqa: E501
     if num_players < 1:
         raise ValueError(f"num_players must be at least 1, got {num_players}")
@@ -72,7 +72,11 @@ _DESCRIPTIONS = {
     "phase": "Phase of the phase tracker: 0 before the first measurement, 1 until the alert, 2 from the "
     "alert on (phase 2 began at the complexity minimum, the onset).",
     "overfit_alert": "Over-fitting alert: 0, then 1 once the complexity has risen above its minimum by the "
-    "margin on `patience` consecutive measurements.",
+    "margin on `patience` consecutive measurements and the validation-minus-training loss gap has widened "
+    "since (by 5% of the validation loss, 2 epochs in a row; without logged losses the rise alone).",
+    "phase1_seen": "Phase 1 seen: 1 once the complexity has fallen 10% below the untrained network's. "
+    "0 for a network that starts with low-order interactions (no phase 1): its alert marks over-fitting "
+    "after task learning, not the end of phase 1.",
     "loss_gap": "Loss gap: validation loss minus training loss of the epoch.",
 }
 

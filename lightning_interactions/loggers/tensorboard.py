@@ -35,7 +35,7 @@ def scalar_layout(num_players: int, prefix: str = "interactions") -> dict[str, d
     """The layout for ``SummaryWriter.add_custom_scalars``: one page of charts per topic.
 
     Categories (each chart one tag, so no chart mixes two scales or two orders' colours):
-    ``{prefix}: overview`` (complexity, loss gap, alert, phase), ``{prefix}: strength by order``
+    ``{prefix}: overview`` (complexity, loss gap, alert, phase, phase 1 seen), ``{prefix}: strength by order``
     and ``{prefix}: shape by order`` (one chart per order), ``{prefix}: theory fit`` (noise level,
     fit error). Every entry is an anchored regex that matches exactly one tag.
 
@@ -54,6 +54,7 @@ def scalar_layout(num_players: int, prefix: str = "interactions") -> dict[str, d
                 ("loss gap (val - train)", f"{prefix}/loss_gap"),
                 ("over-fitting alert", f"{prefix}/overfit_alert"),
                 ("phase", f"{prefix}/phase"),
+                ("phase 1 seen", f"{prefix}/phase1_seen"),
             ]
         ),
         f"{prefix}: strength by order": _charts([(f"order {k}", f"{prefix}/order_{k}") for k in orders]),

@@ -122,6 +122,7 @@ def history_from_checkpoints(
         record = build_record(epoch, result.I_and, result.I_or, result.gap, tracker, seconds=seconds)
         if losses is not None:
             record["train_loss"], record["val_loss"] = losses(model)
+            tracker.add_losses(epoch, record["train_loss"], record["val_loss"])
         history.append(record)
         last = {"I_and": result.I_and, "I_or": result.I_or}
         if tracker.min_epoch == epoch:

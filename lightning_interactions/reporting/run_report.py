@@ -34,7 +34,7 @@ from lightning_interactions.analysis.history import (
     load_reference,
 )
 from lightning_interactions.analysis.losses import loss_gap_minimum
-from lightning_interactions.analysis.phases import alert_of
+from lightning_interactions.analysis.phases import alert_of, phase1_of
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.plot import matplotlib_available, write_report_png
 from lightning_interactions.reporting.summary import summary_text
@@ -110,6 +110,7 @@ def run_numbers(
         "alert_epoch": alert,
         "onset_epoch": onset,
         "complexity_min_epoch": _first_min(history, lambda r: float(r["complexity"])),
+        "phase1": phase1_of(history),
         "loss_gap_min_epoch": gap_min,
         "val_loss_min_epoch": _first_min(history, _val_loss),
         "alert_minus_loss_gap_min": None if alert is None or gap_min is None else alert - gap_min,

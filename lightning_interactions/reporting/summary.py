@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning_interactions.analysis.losses import loss_gap_minimum, loss_rows
+from lightning_interactions.analysis.phases import phase1_of
 from lightning_interactions.analysis.replay import EpochFit, replay_errors
 
-__all__ = ["summary_text", "format_summary"]
+__all__ = ["summary_text", "format_summary", "phase1_sentence"]
 
 History = Sequence[Mapping[str, Any]]
 
@@ -50,6 +51,27 @@ def _alert_line(alert_epoch: int | None, onset_epoch: int | None) -> str:
     return f"- **Over-fitting alert:** {alert}."
 
 
+def phase1_sentence(info: Mapping[str, Any]) -> str:
+    """Whether phase 1 was seen, in words, from :func:`~lightning_interactions.analysis.phases.phase1_of`.
+
+    Example:
+        >>> phase1_sentence({"seen": False, "fall": 0.02, "first_epoch": 0, "first_complexity": 1.39,
+        ...                  "min_epoch": 1, "min_complexity": 1.36})[:60]
+        'phase 1 not seen: the complexity fell only 2% from epoch 0 ('
+    """
+    where = (
+        f"from epoch {info['first_epoch']} ({info['first_complexity']:.3f}) to its minimum "
+        f"{info['min_complexity']:.3f} at epoch {info['min_epoch']}"
+    )
+    if info["seen"]:
+        shed = "as the untrained network shed its high orders"
+        return f"phase 1 seen: the complexity fell {info['fall']:.0%} {where}, {shed}"
+    return (
+        f"phase 1 not seen: the complexity fell only {max(info['fall'], 0.0):.0%} {where}; the untrained "
+        "network was already low-order, so the alert marks over-fitting after task learning (docs/theory.md)"
+    )
+
+
 def _replay_line(replay_fits: Sequence[EpochFit], onset_epoch: int | None) -> str:
     phase2, overall = replay_errors(replay_fits, onset_epoch)
     text = (
@@ -76,6 +98,7 @@ def summary_text(
     if not history:
         raise ValueError("the history is empty: nothing to report")
     lines = ["## Interaction report", "", _run_line(history), _alert_line(alert_epoch, onset_epoch)]
+    lines.append(f"- **Phase 1:** {phase1_sentence(phase1_of(history))}.")
     complexities = [(int(r["epoch"]), float(r["complexity"])) for r in history]
     low_epoch, low = min(complexities, key=lambda item: item[1])
     lines.append(
@@ -184,7 +207,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             (the lowest complexity so far, at epoch 2, becomes the onset once the complexity rises above it)
         loss gap (val - train) smallest at epoch 1; validation loss lowest at epoch 2
     """
-    lines = [*_epochs_line(summary), _onset_line(summary), _loss_line(summary)]
+    lines = [*_epochs_line(summary)]
+    if summary.get("phase1") is not None:
+        lines.append(phase1_sentence(summary["phase1"]))
+    lines += [_onset_line(summary), _loss_line(summary)]
     if summary.get("test_loss_min_epoch") is not None:
         lines.append(f"held-out test loss lowest at epoch {summary['test_loss_min_epoch']}")
     lines.append(_theory_line(summary))
