@@ -1,6 +1,6 @@
 """Does the alert hold across architectures, and which stopping rule keeps a good model? The suite.
 
-Trains six tasks (``study_tasks.py``: an MLP, a plain CNN, a residual CNN with BatchNorm, a
+Trains six tasks (``_study_tasks.py``: an MLP, a plain CNN, a residual CNN with BatchNorm, a
 transformer encoder, a 1-D CNN on MNIST-1D, a PointNet), each with flipped training labels and 3
 seeds, with ``InteractionMonitor`` measuring 16 validation samples and 16 training samples after
 every epoch. After every epoch it also evaluates the model on the whole training set (noisy
@@ -31,7 +31,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from study_tasks import TASKS, Task
+from _study_tasks import TASKS, Task
 from torch import Tensor, nn
 
 from lightning_interactions import InteractionMonitor
@@ -92,8 +92,16 @@ def _strip(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_run(task_name: str, seed: int, out: Path, quick: bool = False) -> dict[str, Any]:
-    """Train one task with one seed, and return (and save) everything it measured."""
+    """Train one task with one seed, and return (and save) everything it measured (one CPU thread)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _train_run(task_name, seed, out, quick)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_run(task_name: str, seed: int, out: Path, quick: bool) -> dict[str, Any]:
     task: Task = TASKS[task_name]
     data = task.data(seed, task.label_noise)
     epochs = task.quick_epochs if quick else task.epochs

@@ -44,6 +44,7 @@ def make_history(losses: bool = True) -> list[dict]:
                 "predicted_shape": None if epoch == 0 else prior_shape(N, level).tolist(),
                 "phase": phase,
                 "overfit_alert": int(tracker.alert),
+                "phase1_seen": tracker.phase1_seen,
                 "max_gap": 1e-7 * (epoch + 1),
                 "signed": {"positive": [0.0] * N, "negative": [0.0] * N, "count": [0.0] * N},
                 "train_loss": TRAIN[epoch] if losses else None,

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_interactions import demos
 from lightning_interactions.analysis import record as record_module
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
-from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.phases import PhaseTracker, replay_tracker
 from lightning_interactions.callbacks import run_log as run_log_module
 from lightning_interactions.callbacks.faults import FaultPolicy
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
@@ -125,11 +125,9 @@ def fit_recording_warnings(trainer: pl.Trainer, model: pl.LightningModule, **kwa
 
 
 def replayed_tracker(history: list[dict[str, Any]], mon: InteractionMonitor) -> dict[str, Any]:
-    """The state of a fresh tracker fed the kept measurements' complexities, as the monitor's should be."""
+    """The state of a fresh tracker fed the kept measurements (complexity, then losses), as the monitor's should be."""
     tracker = PhaseTracker(margin=mon.tracker.margin, patience=mon.tracker.patience)
-    for record in history:
-        tracker.update(record["epoch"], record["complexity"])
-    return tracker.state_dict()
+    return replay_tracker(history, tracker).state_dict()
 
 
 def assert_warning_says(message: str, epoch: int, cause: str) -> None:

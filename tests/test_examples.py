@@ -7,6 +7,7 @@ from their own folder, so the tests put that folder on ``sys.path``.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -97,7 +98,29 @@ def test_study_runs_quick(examples, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["adam-seed0"]
 
 
+def test_study_suite_runs_quick_and_evaluates_its_saved_runs_again(examples, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("mnist1d")
+    suite = examples("study_suite")
+    rows = suite.main(["--quick", "--out", str(tmp_path)])
+    tasks = ["mlp", "cnn", "resnet_bn", "transformer", "cnn1d", "pointnet"]
+    assert [(row["task"], row["seed"]) for row in rows] == [(task, 0) for task in tasks]
+    for row in rows:
+        # Two epochs: every rule stops by the last one; the window spans the 3 evaluations (0..2).
+        assert set(row["stops"]) == set(suite.STOPPING_RULES)
+        assert all(1 <= stop["epoch"] <= 2 for stop in row["stops"].values())
+        assert row["window"] is not None and 0 <= row["window"][0] <= row["window"][1] <= 2
+        assert row["best_val_loss"] > 0 and isinstance(row["phase1_seen"], bool)
+    assert (tmp_path / "suite.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(f"{t}-seed0" for t in tasks)
+    printed = capsys.readouterr().out
+    assert "alert inside the transition window" in printed and "InteractionEarlyStopping" in printed
+    # The rules are functions of what the runs saved: --from gives the same rows without training.
+    again = suite.main(["--from", str(tmp_path)])
+    assert json.loads(json.dumps(again)) == json.loads((tmp_path / "suite.json").read_text())
+
+
 def test_every_example_is_covered_by_a_quick_test() -> None:
     """A new example without a --quick test fails here."""
-    tested = {*TRAINER_EXAMPLES, "cli_example", "engine_tabular", "study"}
+    tested = {*TRAINER_EXAMPLES, "cli_example", "engine_tabular", "study", "study_suite"}
     assert {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")} == tested

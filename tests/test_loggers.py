@@ -37,6 +37,7 @@ def test_scalar_tags_are_the_documented_names() -> None:
             "interactions/theory_error",
             "interactions/phase",
             "interactions/overfit_alert",
+            "interactions/phase1_seen",
         ]
     )
     assert scalar_tags(N) == expected

@@ -253,8 +253,9 @@ def alert_of(history: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | No
 
     Records written by the monitor carry the tracker's ``alert_epoch`` and ``onset_epoch``: the
     last record's are the run's. Records without them (written by hand, or by 0.1.0.dev releases
-    before the keys existed) are replayed through a default :class:`PhaseTracker`. Either way the
-    rule is the tracker's; nothing here re-derives it.
+    before the keys existed) are replayed through a :class:`PhaseTracker` with the rule of those
+    releases, the complexity's rise alone (``gap_rise=None``). Either way the rule is the
+    tracker's; nothing here re-derives it.
 
     Example:
         >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
@@ -268,7 +269,8 @@ def alert_of(history: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | No
     last = history[-1]
     if "alert_epoch" in last:
         return last["alert_epoch"], last.get("onset_epoch")
-    tracker = replay_tracker(history)
+    # Histories without the keys predate the loss-gap confirmation: their rule was the rise alone.
+    tracker = replay_tracker(history, PhaseTracker(gap_rise=None))
     return tracker.alert_epoch, tracker.onset_epoch
 
 
