@@ -188,6 +188,8 @@ def evaluate_run(run: dict[str, Any]) -> dict[str, Any]:
             "val_excess_checkpoint": metrics[kept_best]["val_loss"] / metrics[best]["val_loss"] - 1,
             "test_loss": metrics[stop]["test_loss"],
             "test_acc": metrics[stop]["test_acc"],
+            "checkpoint_epoch": kept_best,
+            "test_acc_checkpoint": metrics[kept_best]["test_acc"],
         }
 
     return {
@@ -242,25 +244,36 @@ def alert_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _median(stops: Sequence[dict[str, Any]], key: str) -> float:
+    return sorted(stop[key] for stop in stops)[len(stops) // 2]
+
+
+def _accuracy_change(stops: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], key: str) -> float:
+    """Mean test accuracy of the kept models minus that of each run's best-validation epoch."""
+    return sum(stop[key] - row["best_test_acc"] for stop, row in zip(stops, rows)) / len(stops)
+
+
 def stopping_table(rows: Sequence[dict[str, Any]]) -> str:
     """Per rule, across runs: how often the kept model is within 5% of the best validation loss."""
     header = (
-        f"{'rule':<40}{'within 5%':>10}{'+ckpt':>7}{'val excess':>11}{'test loss +':>12}"
-        f"{'test acc':>9}{'epoch':>7}"
+        f"{'rule':<40}{'within 5%':>10}{'+ckpt':>7}{'val excess':>11}{'+ckpt':>7}"
+        f"{'test acc':>9}{'+ckpt':>7}{'epoch':>7}"
     )
     lines = [header, "-" * len(header)]
     for name in STOPPING_RULES:
         stops = [r["stops"][name] for r in rows]
         count = len(stops)
+
         near = sum(s["val_excess"] <= NEAR_BEST for s in stops)
         near_ckpt = sum(s["val_excess_checkpoint"] <= NEAR_BEST for s in stops)
-        excess = sorted(s["val_excess"] for s in stops)[count // 2]
-        test = sum(s["test_loss"] - r["best_test_loss"] for s, r in zip(stops, rows)) / count
-        acc = sum(s["test_acc"] - r["best_test_acc"] for s, r in zip(stops, rows)) / count
-        epoch = sorted(s["epoch"] for s in stops)[count // 2]
+        excess = _median(stops, "val_excess"), _median(stops, "val_excess_checkpoint")
+        accuracy = (
+            _accuracy_change(stops, rows, "test_acc"),
+            _accuracy_change(stops, rows, "test_acc_checkpoint"),
+        )
         lines.append(
-            f"{name:<40}{f'{near}/{count}':>10}{f'{near_ckpt}/{count}':>7}{excess:>+11.1%}{test:>+12.3f}"
-            f"{acc:>+9.3f}{epoch:>7}"
+            f"{name:<40}{f'{near}/{count}':>10}{f'{near_ckpt}/{count}':>7}{excess[0]:>+11.1%}{excess[1]:>+7.1%}"
+            f"{accuracy[0]:>+9.3f}{accuracy[1]:>+7.3f}{int(_median(stops, 'epoch')):>7}"
         )
     return "\n".join(lines)
 
@@ -314,9 +327,10 @@ def report(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     print(verdict(rows))
     print(sensitivity(runs))
     print()
-    print("stopping rules (kept model: the weights at the stop; +ckpt: the best validation checkpoint")
-    print("up to it; val excess: median over runs; test loss and accuracy: mean difference from the")
-    print("best-validation epoch's):")
+    print("stopping rules: where each stops and what it keeps. Kept: the weights at the stop, and")
+    print("(+ckpt) the best validation checkpoint up to it. within 5%: runs whose kept model's validation")
+    print("loss is within 5% of the run's best; val excess: its median excess; test acc: mean difference")
+    print("from the test accuracy of the run's best-validation epoch; epoch: the median stop.")
     print(stopping_table(rows))
     return rows
 

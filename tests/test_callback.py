@@ -424,6 +424,53 @@ def run_alert(tmp_path: Path, stop_on_alert: bool) -> tuple[pl.Trainer, Interact
     return trainer, mon, messages
 
 
+class PlantedLosses(Planted):
+    """:class:`Planted` that also logs scripted epoch losses: ``train[e]`` and ``val[e]`` for epoch e."""
+
+    def __init__(self, schedule: list[float], train: list[float], val: list[float]) -> None:
+        super().__init__(schedule)
+        self.train_losses, self.val_losses = train, val
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("train_loss", self.train_losses[self.current_epoch + 1], on_step=False, on_epoch=True)
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", self.val_losses[self.current_epoch + 1])
+
+
+def test_the_alert_waits_for_the_logged_loss_gap_to_widen(tmp_path: Path) -> None:
+    from lightning_interactions.analysis.phases import PhaseTracker, alert_of, replay_tracker
+
+    pl.seed_everything(0)
+    schedule = [4.0, 1.0, 0.25, 1.0, 4.0] + [8.0] * 6  # complexity minimum at epoch 2, rise at 4
+    # Gap (val - train) -0.3 through epoch 6, then 0, 0.3, 0.6: the measurement of epoch 9 is the
+    # first whose known losses (epochs 1..8) show two 3-epoch means above the minimum by 5% of val.
+    train = [math.nan] + [1.3] * 6 + [1.0, 0.7, 0.4, 0.4]
+    mon = monitor(output="regression")
+    trainer = make_trainer(tmp_path, max_epochs=10, callbacks=[mon])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(PlantedLosses(schedule, train, [1.0] * 11), *planted_loaders())
+    messages = [str(w.message) for w in caught if "over-fitting alert" in str(w.message)]
+    assert mon.tracker.rise_epoch == 4 and [r["rise_epoch"] for r in mon.history][3:5] == [None, 4]
+    assert (mon.tracker.alert_epoch, mon.tracker.onset_epoch) == (9, 2)
+    assert [r["overfit_alert"] for r in mon.history] == [0] * 9 + [1, 1]
+    assert len(messages) == 1 and "epoch 9" in messages[0] and "loss gap has widened" in messages[0]
+    assert mon.history[-1]["phase1_seen"] is True
+    assert float(trainer.callback_metrics["interactions/phase1_seen"]) == 1.0
+    # The history file keeps what the replay needs: the same verdict from disk.
+    on_disk = read_history(Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME)
+    assert alert_of(on_disk) == (9, 2)
+    assert replay_tracker(on_disk, PhaseTracker()).state_dict() == mon.tracker.state_dict()
+    # Without the gap rule the same run alerts at the rise.
+    pl.seed_everything(0)
+    rise_only = monitor(output="regression", alert_gap_rise=None)
+    trainer = make_trainer(tmp_path / "rise", max_epochs=10, callbacks=[rise_only])
+    trainer.fit(PlantedLosses(schedule, train, [1.0] * 11), *planted_loaders())
+    assert (rise_only.tracker.alert_epoch, rise_only.tracker.onset_epoch) == (4, 2)
+
+
 def test_overfit_alert_warns_once_and_training_goes_on(tmp_path: Path) -> None:
     trainer, mon, messages = run_alert(tmp_path, stop_on_alert=False)
     complexities = [r["complexity"] for r in mon.history]

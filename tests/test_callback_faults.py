@@ -125,7 +125,7 @@ def fit_recording_warnings(trainer: pl.Trainer, model: pl.LightningModule, **kwa
 
 
 def replayed_tracker(history: list[dict[str, Any]], mon: InteractionMonitor) -> dict[str, Any]:
-    """The state of a fresh tracker fed the kept measurements (complexity, then losses), as the monitor's should be."""
+    """A fresh tracker fed the kept measurements (complexity, then losses), as the monitor's should be."""
     tracker = PhaseTracker(margin=mon.tracker.margin, patience=mon.tracker.patience)
     return replay_tracker(history, tracker).state_dict()
 
@@ -501,6 +501,8 @@ def test_on_error_is_validated() -> None:
         ("prediction", "posterior", ValueError, "prediction must be one of"),
         ("alert_margin", -1, ValueError, "margin must be a finite number >= 0"),
         ("alert_patience", 0, ValueError, "patience must be an integer >= 1"),
+        ("alert_gap_rise", -0.5, ValueError, "gap_rise must be a finite number >= 0"),
+        ("alert_gap_rise", "5%", ValueError, "gap_rise must be a finite number >= 0"),
         ("log_prefix", "", ValueError, "log_prefix must be a non-empty string"),
         ("seed", 1.5, TypeError, "seed must be an integer"),
         ("stop_on_alert", "yes", TypeError, "stop_on_alert must be True or False"),

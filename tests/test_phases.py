@@ -8,7 +8,13 @@ import pickle
 import pytest
 import torch
 
-from lightning_interactions.analysis.phases import PhaseTracker, alert_of, gap_widening, phase1_of, replay_tracker
+from lightning_interactions.analysis.phases import (
+    PhaseTracker,
+    alert_of,
+    gap_widening,
+    phase1_of,
+    replay_tracker,
+)
 
 
 def run(tracker: PhaseTracker, values: list[float], start: int = 0) -> list[int]:
@@ -280,7 +286,13 @@ def test_phase1_of_reads_the_record_or_replays_the_test() -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [{"gap_rise": -0.1}, {"gap_rise": math.nan}, {"gap_patience": 0}, {"gap_window": 2.5}, {"phase1_drop": "x"}],
+    [
+        {"gap_rise": -0.1},
+        {"gap_rise": math.nan},
+        {"gap_patience": 0},
+        {"gap_window": 2.5},
+        {"phase1_drop": "x"},
+    ],
 )
 def test_invalid_gap_and_phase1_settings(settings: dict) -> None:
     with pytest.raises(ValueError):

@@ -116,9 +116,7 @@ class RunLog:
             append_record(path, dict(record))
             save_reference(reference_path(path), record["epoch"], I_and, I_or)
             self._keep(path, record, I_and, I_or, tracker, samples)
-            alert = (
-                alert_text(record, history, tracker) if tracker.just_fired else None
-            )
+            alert = alert_text(record, history, tracker) if tracker.just_fired else None
             publish_measurement(
                 self._backends(trainer),
                 record,

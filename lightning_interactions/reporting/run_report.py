@@ -109,6 +109,7 @@ def run_numbers(
         "num_players": history[-1].get("num_players"),
         "alert_epoch": alert,
         "onset_epoch": onset,
+        "rise_epoch": history[-1].get("rise_epoch"),
         "complexity_min_epoch": _first_min(history, lambda r: float(r["complexity"])),
         "phase1": phase1_of(history),
         "loss_gap_min_epoch": gap_min,

@@ -41,8 +41,13 @@ def _run_line(history: History) -> str:
     return f"- **Run:** {setup}."
 
 
-def _alert_line(alert_epoch: int | None, onset_epoch: int | None) -> str:
-    if alert_epoch is None:
+def _alert_line(alert_epoch: int | None, onset_epoch: int | None, rise_epoch: int | None = None) -> str:
+    if alert_epoch is None and rise_epoch is not None:
+        alert = (
+            f"no alert: the complexity rose above its minimum by epoch {rise_epoch}, but the loss gap "
+            "(validation minus training) has not widened since"
+        )
+    elif alert_epoch is None:
         alert = "no alert: the complexity has not risen clearly above its minimum"
     elif onset_epoch is None:
         alert = f"fired at epoch {alert_epoch}"
@@ -97,7 +102,13 @@ def summary_text(
     """
     if not history:
         raise ValueError("the history is empty: nothing to report")
-    lines = ["## Interaction report", "", _run_line(history), _alert_line(alert_epoch, onset_epoch)]
+    rise_epoch = history[-1].get("rise_epoch")
+    lines = [
+        "## Interaction report",
+        "",
+        _run_line(history),
+        _alert_line(alert_epoch, onset_epoch, rise_epoch),
+    ]
     lines.append(f"- **Phase 1:** {phase1_sentence(phase1_of(history))}.")
     complexities = [(int(r["epoch"]), float(r["complexity"])) for r in history]
     low_epoch, low = min(complexities, key=lambda item: item[1])
@@ -167,14 +178,20 @@ def _epochs_line(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _onset_line(summary: Mapping[str, Any]) -> str:
-    alert, onset = summary["alert_epoch"], summary["onset_epoch"]
+    alert, onset, rise = summary["alert_epoch"], summary["onset_epoch"], summary.get("rise_epoch")
+    if alert is None and rise is not None:
+        return (
+            f"phase-2 onset: the complexity rose above its minimum (epoch {summary['complexity_min_epoch']}) "
+            f"by epoch {rise}; no over-fitting alert: the loss gap has not widened since"
+        )
     if alert is None:
         return (
             "phase-2 onset: not confirmed, no over-fitting alert yet (the lowest complexity so far, at "
             f"epoch {summary['complexity_min_epoch']}, becomes the onset once the complexity rises above it)"
         )
+    risen = f"; risen by epoch {rise}" if rise is not None and rise != alert else ""
     return (
-        f"phase-2 onset (complexity minimum): epoch {_fmt(onset, 'd')}; over-fitting alert fired at "
+        f"phase-2 onset (complexity minimum): epoch {_fmt(onset, 'd')}{risen}; over-fitting alert fired at "
         f"epoch {alert}"
     )
 
