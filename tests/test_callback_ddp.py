@@ -68,7 +68,9 @@ class Net(pl.LightningModule):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+        self.log("train_loss", loss, on_step=False, on_epoch=True)  # not synced: differs by rank
+        return loss
 
     def validation_step(self, batch, batch_idx):
         self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]), sync_dist=True)
@@ -123,6 +125,8 @@ def run(root, devices):
     trainer.fit(model, *loaders())
     seen = sorted(RecordingMasker.seen)
     Path(root, f"seen_rank{{trainer.global_rank}}.json").write_text(json.dumps(seen))
+    tracker = json.dumps(monitor.tracker.state_dict())
+    Path(root, f"tracker_rank{{trainer.global_rank}}.json").write_text(tracker)
     if trainer.is_global_zero:
         result = {{"history": monitor.history, "state": monitor.state_dict(), "weights": snapshots.weights,
                    "train_history": train_monitor.history, "train_state": train_monitor.state_dict()}}
@@ -200,6 +204,9 @@ def test_ddp_two_processes_match_one_process_and_log_once(tmp_path: Path) -> Non
     seen = [set(map(tuple, json.loads((out / f"seen_rank{rank}.json").read_text()))) for rank in (0, 1)]
     assert seen[0] and seen[1] and not (seen[0] & seen[1])
     assert seen[0] | seen[1] == samples
+    # Every process reaches the same phase verdict: the unsynced training loss is rank 0's everywhere.
+    trackers = [json.loads((out / f"tracker_rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert trackers[0] == trackers[1] and len(trackers[0]["gaps"]) == EPOCHS
 
     # The gathered numbers are those of all samples measured at once, at every epoch.
     module = import_script(script)

@@ -278,6 +278,8 @@ class InteractionMonitor(Callback):
         if record is None:
             return
         losses = find_losses(trainer.callback_metrics, self.log_prefix)
+        # Unsynced losses differ between DDP processes; the alert (and stop_on_alert) must not.
+        losses = trainer.strategy.broadcast(losses, src=0)
         record.update(losses)
         self.tracker.add_losses(epoch, losses["train_loss"], losses["val_loss"])
         if trainer.is_global_zero and any(value is not None for value in losses.values()):
