@@ -155,6 +155,17 @@ TASKS: dict[str, Task] = {
             batch_size=8,
         ),
         Task("cnn", "plain CNN (2 conv), digits", _digits, digits_cnn, _patches, 0.25, 40, batch_size=8),
+        # The control: clean labels, where over-fitting is only the memorising of the 300 digits.
+        Task(
+            "mlp_clean",
+            "MLP, digits, no flipped labels",
+            _digits,
+            lambda: build_mlp(256),
+            _patches,
+            0.0,
+            40,
+            batch_size=8,
+        ),
         Task(
             "resnet_bn",
             "ResNet with BatchNorm, digits",

@@ -126,7 +126,7 @@ def fit_recording_warnings(trainer: pl.Trainer, model: pl.LightningModule, **kwa
 
 def replayed_tracker(history: list[dict[str, Any]], mon: InteractionMonitor) -> dict[str, Any]:
     """A fresh tracker fed the kept measurements (complexity, then losses), as the monitor's should be."""
-    tracker = PhaseTracker(margin=mon.tracker.margin, patience=mon.tracker.patience)
+    tracker = PhaseTracker(margin=mon.tracker.margin, patience=mon.tracker.patience, wait_for_losses=True)
     return replay_tracker(history, tracker).state_dict()
 
 

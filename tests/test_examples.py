@@ -103,7 +103,7 @@ def test_study_suite_runs_quick_and_evaluates_its_saved_runs_again(examples, tmp
     pytest.importorskip("mnist1d")
     suite = examples("study_suite")
     rows = suite.main(["--quick", "--out", str(tmp_path)])
-    tasks = ["mlp", "cnn", "resnet_bn", "transformer", "cnn1d", "pointnet"]
+    tasks = ["mlp", "cnn", "mlp_clean", "resnet_bn", "transformer", "cnn1d", "pointnet"]
     assert [(row["task"], row["seed"]) for row in rows] == [(task, 0) for task in tasks]
     for row in rows:
         # Two epochs: every rule stops by the last one; the window spans the 3 evaluations (0..2).

@@ -171,9 +171,9 @@ def online(tracker: PhaseTracker, complexities: list[float], losses: list[tuple[
 
 
 def test_gap_widening_by_hand() -> None:
-    # Trailing means of 3 over gaps g = [0, -0.2, -0.4, -0.4, -0.4, -0.1, 0.2] (val loss 1 each):
-    # m = [0, -0.1, -0.2, -1/3, -0.4, -0.3, -0.1]. The last two (-0.3, -0.1) exceed the smallest
-    # before them (-0.4) by 0.1 and 0.3: more than 0.05 * 1, so the gap widens.
+    # Means over each 3 consecutive gaps of g = [0, -0.2, -0.4, -0.4, -0.4, -0.1, 0.2] (val loss 1):
+    # m = [-0.2, -1/3, -0.4, -0.3, -0.1]. The last two (-0.3, -0.1) exceed the smallest before them
+    # (-0.4) by 0.1 and 0.3, more than 0.05 * 1, and the last is above the one 3 before (-1/3).
     gaps = [(g, 1.0) for g in (0.0, -0.2, -0.4, -0.4, -0.4, -0.1, 0.2)]
     assert gap_widening(gaps, rise=0.05, patience=2, window=3)
     # With a margin of 0.15 the first of the two (0.1 above) is not enough.
@@ -182,9 +182,25 @@ def test_gap_widening_by_hand() -> None:
     # The margin scales with the validation loss of each epoch: at val loss 4, 0.05 * 4 = 0.2 > 0.1.
     scaled = gaps[:-2] + [(-0.1, 4.0), (0.2, 4.0)]
     assert not gap_widening(scaled, rise=0.05, patience=2, window=3)
-    # window + patience epochs are needed before the rule can say yes.
-    assert not gap_widening([(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)], 0.05, 2, 3)
-    assert gap_widening([(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)], 0.05, 2, 3)
+    # A gap that rose and is shrinking again is not widening, though still above its low:
+    # means [-0.4, -0.1, 0.2, 0.5, 0.433, 0.3, 0.133]; the last (0.133) is below the one 3 before (0.5).
+    shrinking = [(g, 1.0) for g in (-0.4, -0.4, -0.4, 0.5, 0.5, 0.5, 0.3, 0.1, 0.0)]
+    assert not gap_widening(shrinking, rise=0.05, patience=2, window=3)
+    # 2 * window entries are needed before the rule can say yes.
+    assert not gap_widening([(float(g), 1.0) for g in range(5)], 0.05, 2, 3)
+    assert gap_widening([(float(g), 1.0) for g in range(6)], 0.05, 2, 3)
+
+
+def test_before_any_losses_the_monitor_tracker_waits_unless_they_are_missing() -> None:
+    # patience 1: the rise completes at epoch 1, before epoch 1's losses can be known.
+    waiting = PhaseTracker(patience=1, wait_for_losses=True)
+    assert run(waiting, [1.0, 2.0]) == [1, 1] and waiting.rise_epoch == 1 and not waiting.alert
+    waiting.add_losses(0, None, None)  # the untrained model never has losses: not "missing"
+    assert waiting.update(2, 2.0) == 1
+    waiting.add_losses(2, None, 0.5)  # a trained epoch without a training loss: the module logs none
+    assert waiting.losses_missing and waiting.update(3, 2.0) == 2 and waiting.alert_epoch == 3
+    # A tracker fed complexities only (the default) lets the rise fire at once.
+    assert run(PhaseTracker(patience=1), [1.0, 2.0]) == [1, 2]
 
 
 def test_rise_waits_for_the_widening_gap_then_fires_and_names_the_minimum() -> None:
@@ -266,7 +282,7 @@ def test_state_saved_before_the_rise_existed_keeps_its_alert() -> None:
 def test_replay_tracker_matches_the_online_tracker() -> None:
     complexities = [2.0, 1.2, 1.0, 1.1, 1.2, 1.3, 1.3, 1.35, 1.4, 1.4]
     losses = [(1.3, 1.0)] * 7 + [(1.0, 1.0), (0.7, 1.0), (0.4, 1.0)]
-    live = PhaseTracker()
+    live = PhaseTracker(wait_for_losses=True)
     online(live, complexities, losses)
     history = [
         {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
@@ -292,8 +308,28 @@ def test_phase1_of_reads_the_record_or_replays_the_test() -> None:
         {"gap_patience": 0},
         {"gap_window": 2.5},
         {"phase1_drop": "x"},
+        {"wait_for_losses": 1},
     ],
 )
 def test_invalid_gap_and_phase1_settings(settings: dict) -> None:
     with pytest.raises(ValueError):
         PhaseTracker(**settings)
+
+
+def test_a_state_saved_before_phase1_and_losses_existed_is_rebuilt_from_the_history() -> None:
+    complexities = [2.0, 1.2, 1.0, 1.1, 1.2, 1.3]
+    losses = [(None, None)] + [(1.3, 1.0)] * 5
+    history = [
+        {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
+        for e, (c, (t, v)) in enumerate(zip(complexities, losses))
+    ]
+    live = replay_tracker(history)
+    old = {key: value for key, value in live.state_dict().items()
+           if key not in ("first_complexity", "phase1_seen", "gaps", "losses_missing")}  # fmt: skip
+    without_history = PhaseTracker(wait_for_losses=True)
+    without_history.load_state_dict(old)
+    assert without_history.first_complexity is None and without_history.gaps == []
+    resumed = PhaseTracker(wait_for_losses=True)
+    resumed.load_state_dict(old, history=history)
+    assert resumed.state_dict() == live.state_dict()
+    assert resumed.phase1_seen and resumed.first_complexity == 2.0 and len(resumed.gaps) == 5

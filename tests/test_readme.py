@@ -69,7 +69,7 @@ def test_the_trainer_quickstart_runs_as_written(tmp_path: Path, monkeypatch, one
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     text = section(TRAINER_QUICKSTART)
-    quickstart, naming = code_blocks(text, "python")
+    quickstart, stopping, naming = code_blocks(text, "python")
     (shell,) = code_blocks(text, "bash")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(lightning, "Trainer", ShortTrainer)
@@ -77,6 +77,9 @@ def test_the_trainer_quickstart_runs_as_written(tmp_path: Path, monkeypatch, one
     exec(compile(quickstart, "README.md (quickstart)", "exec"), namespace)
 
     monitor, best, trainer = namespace["monitor"], namespace["best"], namespace["trainer"]
+    # The early-stopping recipe builds with the quickstart's imports: the monitor's default alert metric.
+    exec(compile(stopping, "README.md (early stopping)", "exec"), namespace)
+    assert namespace["callbacks"][1].alert_metric == "interactions/overfit_alert"
     assert [r["epoch"] for r in monitor.history] == list(range(QUICK_EPOCHS + 1))
     assert Path(best.best_model_path).is_file()
     log_dir = Path(trainer.log_dir)
@@ -143,10 +146,12 @@ def test_the_engine_quickstart_runs_as_written(one_thread) -> None:
 
 
 def test_no_code_block_stops_training_on_the_interactions() -> None:
-    """The alert is not when to stop (issue 15): no recipe that stops on the complexity or the alert."""
-    code = "\n".join(code_blocks(README, "python"))
-    assert "EarlyStopping" not in code and "stop_on_alert=True" not in code
-    assert 'ModelCheckpoint(monitor="val_loss"' in code
+    """The alert is not when to stop (issues 15, 16): no recipe stops on the complexity or at the alert,
+    and every recipe that stops early keeps the best validation checkpoint."""
+    for block in code_blocks(README, "python"):
+        assert "stop_on_alert=True" not in block and 'monitor="interactions/' not in block
+        if "EarlyStopping" in block:
+            assert 'ModelCheckpoint(monitor="val_loss")' in block
 
 
 def _pyproject() -> dict[str, Any]:

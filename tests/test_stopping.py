@@ -106,14 +106,14 @@ def test_interaction_early_stopping_matches_its_replay_on_a_real_run(alert_from:
 
 
 def test_interaction_early_stopping_reads_the_monitor_alert_by_default(tmp_path) -> None:
-    # A short run of a real monitor: no alert in 4 epochs, so the early stall never stops it, where
-    # plain EarlyStopping(patience=1) would stop at epoch 4 (1.45 after the best 1.4 at epoch 3).
+    # A real monitor whose alert fires early (the rise alone, margin 0, patience 1): from its alert
+    # on, patience counts on the scripted validation loss, exactly as the replay says.
     torch.manual_seed(0)
 
     class Tiny(Scripted):
         def __init__(self) -> None:
             super().__init__(VAL)
-            self.net = nn.Linear(4, 2)
+            self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.net(x)
@@ -124,19 +124,64 @@ def test_interaction_early_stopping_reads_the_monitor_alert_by_default(tmp_path)
         def validation_step(self, batch: Any, batch_idx: int) -> None:
             self.log("val_loss", self.val[self.current_epoch])
 
-    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
-    monitor = InteractionMonitor(FeatureMasker(num_features=4), num_samples=2, log_figures=False)
-    callback = InteractionEarlyStopping(patience=1)
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.5)
+
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, (x[:, 0] * x[:, 1] > 0).long()), 8)
+    monitor = InteractionMonitor(
+        FeatureMasker(num_features=4), num_samples=4, log_figures=False, alert_margin=0.0, alert_patience=1,
+        alert_gap_rise=None,
+    )  # fmt: skip
+    callback = InteractionEarlyStopping(patience=2)
     trainer = pl.Trainer(
-        max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[callback, monitor],
-        default_root_dir=str(tmp_path),
+        max_epochs=len(VAL), accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        callbacks=[callback, monitor], default_root_dir=str(tmp_path),
     )  # fmt: skip
     trainer.fit(Tiny(), data, data)
-    assert "interactions/overfit_alert" in trainer.callback_metrics
-    assert not monitor.tracker.alert
-    assert trainer.current_epoch == 6 and callback.wait_count == 0
+    alert = monitor.tracker.alert_epoch
+    assert alert is not None and callback.alert
+    expected = stopped_epoch(PatienceRule("val_loss", patience=2, armed_by="overfit_alert"), records(alert))
+    assert trainer.current_epoch == expected
+
+
+class AlertOnce(Scripted):
+    """Logs the fake alert as 1 at one epoch only, 0 before and after (as between measurements)."""
+
+    def __init__(self, val: list[float], at: int) -> None:
+        super().__init__(val)
+        self.at = at
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        epoch = self.current_epoch + 1
+        self.log("val_loss", self.val[epoch - 1])
+        self.log("fake/overfit_alert", float(epoch == self.at))
+
+
+def test_the_alert_is_latched_and_a_pre_alert_stall_leaves_no_stopping_reason() -> None:
+    from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+
+    latched = InteractionEarlyStopping(patience=2, alert_metric="fake/overfit_alert")
+    trainer = fit(AlertOnce(VAL, at=7), [latched])
+    assert latched.alert and trainer.current_epoch == 8  # 7 and 8 count, as with the alert from 7 on
+    assert latched.state_dict()["alert"] is True
+    restored = InteractionEarlyStopping(alert_metric="fake/overfit_alert")
+    restored.load_state_dict(latched.state_dict())
+    assert restored.alert and restored.wait_count == latched.wait_count
+    # patience 1 and no alert: the stall at epochs 4 and 5 neither stops nor leaves a reason behind.
+    waiting = InteractionEarlyStopping(patience=1, alert_metric="fake/overfit_alert")
+    trainer = fit(Scripted(VAL, alert_from=None), [waiting])
+    assert trainer.current_epoch == len(VAL) and waiting.stopping_reason == EarlyStoppingReason.NOT_STOPPED
+
+
+def test_a_missing_alert_metric_is_warned_about_once() -> None:
+    callback = InteractionEarlyStopping(patience=1)  # no monitor in this Trainer
+    with pytest.warns(
+        UserWarning, match="no 'interactions/overfit_alert' in trainer.callback_metrics"
+    ) as caught:
+        fit(Scripted(VAL), [callback], epochs=4)
+    assert sum("InteractionEarlyStopping" in str(w.message) for w in caught) == 1
 
 
 @pytest.mark.parametrize("alert_metric", ["", None, 3])
@@ -145,10 +190,12 @@ def test_interaction_early_stopping_rejects_a_bad_alert_metric(alert_metric: Any
         InteractionEarlyStopping(alert_metric=alert_metric)
 
 
-@pytest.mark.parametrize(("mode", "patience"), [("mid", 3), ("min", 0), ("min", 2.0)])
-def test_patience_rule_rejects_bad_arguments(mode: str, patience: Any) -> None:
+@pytest.mark.parametrize(
+    ("mode", "patience", "min_delta"), [("mid", 3, 0.0), ("min", 0, 0.0), ("min", 2.0, 0.0), ("min", 3, -0.1)]
+)
+def test_patience_rule_rejects_bad_arguments(mode: str, patience: Any, min_delta: float) -> None:
     with pytest.raises(ValueError):
-        PatienceRule("val_loss", mode=mode, patience=patience)
+        PatienceRule("val_loss", mode=mode, patience=patience, min_delta=min_delta)
 
 
 def test_transition_window_by_hand() -> None:

@@ -44,27 +44,28 @@ def _check_count(name: str, value: Any) -> int:
 def gap_widening(gaps: Sequence[tuple[float, float]], rise: float, patience: int, window: int) -> bool:
     """Whether the loss gap is widening: the rule that confirms the alert.
 
-    ``gaps`` are ``(val_loss - train_loss, val_loss)`` per epoch, oldest first. The gap is averaged
-    over the trailing ``window`` epochs; it is widening when each of the last ``patience`` averages
-    exceeds the smallest average before it by more than ``rise`` times that epoch's validation loss
-    (a scale-free margin: losses of different tasks differ by orders of magnitude). It needs
-    ``window + patience`` epochs of losses.
+    ``gaps`` are ``(val_loss - train_loss, val_loss)`` per measured epoch, oldest first. The gap is
+    averaged over each run of ``window`` consecutive entries. It is widening when each of the last
+    ``patience`` averages exceeds the smallest average before it by more than ``rise`` times that
+    entry's validation loss (a scale-free margin: losses of different tasks differ by orders of
+    magnitude), and the last average is above the one ``window`` entries earlier (the gap is
+    rising now, not just still above an early low). It needs ``2 * window`` entries.
 
     Example:
-        >>> flat = [(-0.30, 1.0)] * 5
+        >>> flat = [(-0.30, 1.0)] * 6
         >>> gap_widening(flat, 0.05, 2, 3), gap_widening(flat + [(-0.1, 1.0), (0.0, 1.0)], 0.05, 2, 3)
         (False, True)
     """
-    if len(gaps) < window + patience:
+    if len(gaps) < max(window + patience, 2 * window):
         return False
-    averages = []
-    for index in range(len(gaps)):
-        part = gaps[max(0, index - window + 1) : index + 1]
-        averages.append(sum(gap for gap, _ in part) / len(part))
+    averages = [
+        sum(gap for gap, _ in gaps[end - window : end]) / window for end in range(window, len(gaps) + 1)
+    ]
     for index in range(len(averages) - patience, len(averages)):
-        if not averages[index] > min(averages[: index + 1]) + rise * abs(gaps[index][1]):
+        val = gaps[index + window - 1][1]
+        if not averages[index] > min(averages[: index + 1]) + rise * abs(val):
             return False
-    return True
+    return averages[-1] > averages[-1 - window]
 
 
 class PhaseTracker:
@@ -76,10 +77,14 @@ class PhaseTracker:
         patience: number of consecutive measurements above the threshold that make the rise.
         gap_rise: how much the loss gap must widen to confirm the alert, as a fraction of the
             validation loss (:func:`gap_widening`); None: the rise alone fires the alert.
-        gap_patience: epochs in a row the widened gap must hold.
-        gap_window: epochs over which the gap is averaged.
+        gap_patience: measured epochs in a row the widened gap must hold.
+        gap_window: measured epochs over which the gap is averaged.
         phase1_drop: phase 1 counts as seen once the complexity has fallen below the first
             measurement by this fraction of it.
+        wait_for_losses: before any losses have been added, wait for them (True: the monitor,
+            whose losses come after each measurement) or let the rise alone fire (False: a
+            tracker fed complexities only). Either way, once a trained epoch is reported without
+            losses (:meth:`add_losses`) and none came before, the rise alone fires.
 
     Attributes:
         phase: 0 before any measurement, 1 after the first, 2 once the alert has fired (for good).
@@ -93,6 +98,7 @@ class PhaseTracker:
         min_complexity, min_epoch: the running minimum and its epoch (frozen from the rise on).
         above_count: consecutive measurements above the threshold so far.
         gaps: ``(epoch, val_loss - train_loss, val_loss)`` of the epochs whose losses were added.
+        losses_missing: a trained epoch was reported without losses (see :meth:`add_losses`).
         just_fired: True only right after the ``update`` that fired the alert.
 
     Example:
@@ -112,6 +118,7 @@ class PhaseTracker:
         gap_patience: int = 2,
         gap_window: int = 3,
         phase1_drop: float = 0.10,
+        wait_for_losses: bool = False,
     ) -> None:
         self.margin = _check_fraction("margin", margin)
         self.patience = _check_count("patience", patience)
@@ -119,6 +126,9 @@ class PhaseTracker:
         self.gap_patience = _check_count("gap_patience", gap_patience)
         self.gap_window = _check_count("gap_window", gap_window)
         self.phase1_drop = _check_fraction("phase1_drop", phase1_drop)
+        if not isinstance(wait_for_losses, bool):
+            raise ValueError(f"wait_for_losses must be True or False, got {wait_for_losses!r}")
+        self.wait_for_losses = wait_for_losses
         self.phase = 0
         self.alert = False
         self.just_fired = False
@@ -131,6 +141,7 @@ class PhaseTracker:
         self.min_epoch: int | None = None
         self.above_count = 0
         self.gaps: list[list[float]] = []
+        self.losses_missing = False
 
     def threshold(self) -> float | None:
         """The complexity a measurement must exceed to count as a rise (None before any measurement)."""
@@ -141,10 +152,14 @@ class PhaseTracker:
     def add_losses(self, epoch: int, train_loss: float | None, val_loss: float | None) -> None:
         """Record the training and validation losses of ``epoch`` (ignored unless both are finite).
 
-        The monitor adds them at the end of each training epoch, after that epoch's measurement, so
-        the measurement of epoch ``e`` is confirmed by the losses of epochs before ``e``.
+        The monitor adds them at the end of each measured training epoch, after that epoch's
+        measurement, so the measurement of epoch ``e`` is confirmed by the losses of epochs before
+        ``e``. A trained epoch (``epoch >= 1``; epoch 0 is the untrained model) without both losses
+        sets ``losses_missing``: from then on, while no losses have been added, the rise alone fires
+        the alert.
         """
         if train_loss is None or val_loss is None:
+            self.losses_missing = self.losses_missing or int(epoch) >= 1
             return
         train, val = float(train_loss), float(val_loss)
         if not (math.isfinite(train) and math.isfinite(val)):
@@ -154,9 +169,15 @@ class PhaseTracker:
         self.gaps.sort(key=lambda entry: entry[0])
 
     def gap_confirms(self) -> bool:
-        """Whether the losses added so far confirm the alert (always, without losses or ``gap_rise``)."""
-        if self.gap_rise is None or not self.gaps:
+        """Whether the losses added so far confirm the alert.
+
+        Always with ``gap_rise=None``. Before any losses: with ``wait_for_losses`` only once a
+        trained epoch came without them (the module logs none), else at once.
+        """
+        if self.gap_rise is None:
             return True
+        if not self.gaps:
+            return self.losses_missing or not self.wait_for_losses
         pairs = [(gap, val) for _, gap, val in self.gaps]
         return gap_widening(pairs, self.gap_rise, self.gap_patience, self.gap_window)
 
@@ -214,6 +235,7 @@ class PhaseTracker:
             "gap_patience": self.gap_patience,
             "gap_window": self.gap_window,
             "phase1_drop": self.phase1_drop,
+            "wait_for_losses": self.wait_for_losses,
             "phase": self.phase,
             "alert": self.alert,
             "just_fired": self.just_fired,
@@ -226,19 +248,36 @@ class PhaseTracker:
             "min_epoch": self.min_epoch,
             "above_count": self.above_count,
             "gaps": [list(entry) for entry in self.gaps],
+            "losses_missing": self.losses_missing,
         }
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(
+        self, state_dict: dict[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
         """Restore the state saved by :meth:`state_dict` (settings included, as Lightning's callbacks do).
 
         A state saved before a key existed keeps this tracker's value for it; a state saved before
-        the rise was tracked apart from the alert has its rise at the alert.
+        the rise was tracked apart from the alert has its rise at the alert. Given the run's
+        ``history`` (its records), what such a state lacks and the records hold (the first
+        complexity, phase 1, the losses) is replayed from them.
         """
         for key, value in self.state_dict().items():
             setattr(self, key, state_dict.get(key, value))
         if "rise_epoch" not in state_dict and self.alert:
             self.rise_epoch = self.alert_epoch
         self.gaps = [list(entry) for entry in self.gaps]
+        rebuilt = ("first_complexity", "phase1_seen", "gaps", "losses_missing")
+        if history and any(key not in state_dict for key in rebuilt):
+            settings = ("margin", "patience", "gap_rise", "gap_patience", "gap_window", "phase1_drop")
+            replayed = replay_tracker(
+                history,
+                PhaseTracker(
+                    **{key: getattr(self, key) for key in settings}, wait_for_losses=self.wait_for_losses
+                ),
+            )
+            for key in rebuilt:
+                if key not in state_dict:
+                    setattr(self, key, getattr(replayed, key))
 
     def __repr__(self) -> str:
         return (
@@ -275,17 +314,18 @@ def alert_of(history: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | No
 
 
 def replay_tracker(history: Sequence[Mapping[str, Any]], tracker: PhaseTracker | None = None) -> PhaseTracker:
-    """Feed a saved history through ``tracker`` (a default one if None) as the monitor did online.
+    """Feed a saved history through ``tracker`` as the monitor did online.
 
-    Each record's complexity first, then its ``train_loss`` and ``val_loss`` (when it has them):
-    the monitor learns an epoch's losses after that epoch's measurement.
+    Each record's complexity first, then its ``train_loss`` and ``val_loss`` (None when it has
+    none): the monitor learns an epoch's losses after that epoch's measurement. The default
+    tracker is the monitor's (default settings, ``wait_for_losses=True``).
 
     Example:
         >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
         >>> replay_tracker(history).alert_epoch
         4
     """
-    tracker = PhaseTracker() if tracker is None else tracker
+    tracker = PhaseTracker(wait_for_losses=True) if tracker is None else tracker
     for record in history:
         epoch = int(record["epoch"])
         tracker.update(epoch, float(record["complexity"]))

@@ -51,8 +51,10 @@ class PatienceRule:
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
         self.key, self.mode, self.patience = key, mode, patience
-        self.min_delta, self.armed_by = abs(float(min_delta)), armed_by
+        self.min_delta, self.armed_by = float(min_delta), armed_by
         self.best: float | None = None
         self.wait = 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 __all__ = ["InteractionEarlyStopping"]
@@ -28,8 +29,9 @@ class InteractionEarlyStopping(EarlyStopping):
 
     Args:
         alert_metric: the monitor's alert metric in ``trainer.callback_metrics``
-            (``"<log_prefix>/overfit_alert"``; ``"interactions/overfit_alert"`` by default). While it
-            is 0 or missing, validation ends without improvement do not count.
+            (``"<log_prefix>/overfit_alert"``; ``"interactions/overfit_alert"`` by default). Until it
+            has been 1 once (``alert``, saved in checkpoints), validation ends without improvement do
+            not count. Missing when the monitored metric is there, it is warned about once.
 
     The order in ``callbacks=[...]`` does not matter: the monitor measures in
     ``on_validation_epoch_end``, which Lightning calls for every callback before any callback's
@@ -59,18 +61,39 @@ class InteractionEarlyStopping(EarlyStopping):
             )
         super().__init__(monitor, patience=patience, **kwargs)
         self.alert_metric = alert_metric
-        self._alert = False
+        self.alert = False
+        self._warned_missing = False
 
     def _run_early_stopping_check(self, trainer: Any) -> None:
         value = trainer.callback_metrics.get(self.alert_metric)
-        self._alert = value is not None and bool(float(value))
+        if (
+            value is None
+            and not self.alert
+            and not self._warned_missing
+            and self.monitor in trainer.callback_metrics
+        ):
+            self._warned_missing = True
+            rank_zero_warn(
+                f"InteractionEarlyStopping: no {self.alert_metric!r} in trainer.callback_metrics, so "
+                "patience does not count yet. Add an InteractionMonitor to the Trainer's callbacks, and pass "
+                "alert_metric='<its log_prefix>/overfit_alert' if it has another log_prefix."
+            )
+        # Latched: the alert fires once, and the metric may be absent between measurements.
+        self.alert = self.alert or (value is not None and bool(float(value)))
         super()._run_early_stopping_check(trainer)
 
     def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
-        before = self.wait_count
+        before, reason_before = self.wait_count, self.stopping_reason
         should_stop, reason = super()._evaluate_stopping_criteria(current)
-        if not self._alert and self.wait_count > before:
-            # No improvement, but the alert has not fired: this epoch does not count.
-            self.wait_count = before
+        if not self.alert and self.wait_count > before:
+            # No improvement, but the alert has not fired: this validation end does not count.
+            self.wait_count, self.stopping_reason = before, reason_before
             return False, None
         return should_stop, reason
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "alert": self.alert}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.alert = bool(state_dict.get("alert", False))

@@ -179,7 +179,9 @@ class InteractionMonitor(Callback):
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         self.prediction = prediction
-        self.tracker = PhaseTracker(margin=alert_margin, patience=alert_patience, gap_rise=alert_gap_rise)
+        self.tracker = PhaseTracker(
+            margin=alert_margin, patience=alert_patience, gap_rise=alert_gap_rise, wait_for_losses=True
+        )
         if split not in sampling.SPLITS:
             raise ValueError(f"split must be one of {sampling.SPLITS}, got {split!r}")
         self.split = split
@@ -308,7 +310,7 @@ class InteractionMonitor(Callback):
         self._players = state_dict["players"]
         self._indices = state_dict.get("indices")
         self.history = list(state_dict["history"])
-        self.tracker.load_state_dict(state_dict["tracker"])
+        self.tracker.load_state_dict(state_dict["tracker"], history=self.history)
         self._reference = state_dict["reference"]
 
     # ---------------------------------------------------------------------------------------

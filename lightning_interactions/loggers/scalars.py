@@ -73,7 +73,8 @@ _DESCRIPTIONS = {
     "alert on (phase 2 began at the complexity minimum, the onset).",
     "overfit_alert": "Over-fitting alert: 0, then 1 once the complexity has risen above its minimum by the "
     "margin on `patience` consecutive measurements and the validation-minus-training loss gap has widened "
-    "since (by 5% of the validation loss, 2 epochs in a row; without logged losses the rise alone).",
+    "since (by 5% of the validation loss, on 2 measured epochs in a row, and still rising; without logged "
+    "losses the rise alone).",
     "phase1_seen": "Phase 1 seen: 1 once the complexity has fallen 10% below the untrained network's. "
     "0 for a network that starts with low-order interactions (no phase 1): its alert marks over-fitting "
     "after task learning, not the end of phase 1.",

@@ -105,7 +105,7 @@ def history_from_checkpoints(
     """
     masker.validate(inputs)
     players = masker.select_players(inputs, seed=seed)
-    tracker = PhaseTracker(margin=alert_margin, patience=alert_patience)
+    tracker = PhaseTracker(margin=alert_margin, patience=alert_patience, wait_for_losses=losses is not None)
     history: list[dict[str, Any]] = []
     last: dict[str, Tensor] = {}
     kept = {} if kept is None else kept

@@ -181,8 +181,8 @@ def _onset_line(summary: Mapping[str, Any]) -> str:
     alert, onset, rise = summary["alert_epoch"], summary["onset_epoch"], summary.get("rise_epoch")
     if alert is None and rise is not None:
         return (
-            f"phase-2 onset: the complexity rose above its minimum (epoch {summary['complexity_min_epoch']}) "
-            f"by epoch {rise}; no over-fitting alert: the loss gap has not widened since"
+            f"phase-2 onset: the complexity rose above its minimum by epoch {rise}; no over-fitting alert: "
+            "the loss gap has not widened since"
         )
     if alert is None:
         return (
