@@ -14,7 +14,7 @@ across runs.
 Everything a run measured goes to ``OUT/<task>-seed<k>/run.json``; ``--from OUT`` evaluates saved
 runs again without training (the rules are pure functions of what a run recorded).
 
-Run: .venv/bin/python examples/study_suite.py --out study-suite --jobs 2     # 21 runs, about 17 min
+Run: .venv/bin/python examples/study_suite.py --out study-suite --jobs 2     # 21 runs, about 16 min
      .venv/bin/python examples/study_suite.py --from study-suite            # the tables again
      .venv/bin/python examples/study_suite.py --quick                       # 2 epochs of each task
      .venv/bin/python examples/study_suite.py --tasks mlp_clean --out study-suite  # add runs to a suite
@@ -283,8 +283,10 @@ def stopping_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def sensitivity(runs: Sequence[dict[str, Any]]) -> str:
     """Alerts inside the window for neighbouring settings of the gap rule (gap_rise x gap_patience)."""
+    runs = [run for run in runs if run["label_noise"] > 0]
     windows = [evaluate_window(run) for run in runs]
-    lines = ["alerts inside the window for other settings (rows: gap_rise; columns: gap_patience 1 2 3):"]
+    lines = ["alerts inside the window for other settings, runs with flipped labels (rows: gap_rise;"]
+    lines.append("columns: gap_patience 1 2 3):")
     for rise in (0.02, 0.05, 0.10):
         counts = []
         for patience in (1, 2, 3):

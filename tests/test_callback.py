@@ -440,7 +440,7 @@ class PlantedLosses(Planted):
 
 
 def test_the_alert_waits_for_the_logged_loss_gap_to_widen(tmp_path: Path) -> None:
-    from lightning_interactions.analysis.phases import PhaseTracker, alert_of, replay_tracker
+    from lightning_interactions.analysis.phases import alert_of, replay_tracker
 
     pl.seed_everything(0)
     schedule = [4.0, 1.0, 0.25, 1.0, 4.0] + [8.0] * 6  # complexity minimum at epoch 2, rise at 4
@@ -462,7 +462,7 @@ def test_the_alert_waits_for_the_logged_loss_gap_to_widen(tmp_path: Path) -> Non
     # The history file keeps what the replay needs: the same verdict from disk.
     on_disk = read_history(Path(trainer.log_dir or trainer.default_root_dir) / HISTORY_FILENAME)
     assert alert_of(on_disk) == (9, 2)
-    assert replay_tracker(on_disk, PhaseTracker()).state_dict() == mon.tracker.state_dict()
+    assert replay_tracker(on_disk).state_dict() == mon.tracker.state_dict()
     # Without the gap rule the same run alerts at the rise.
     pl.seed_everything(0)
     rise_only = monitor(output="regression", alert_gap_rise=None)
