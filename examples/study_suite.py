@@ -247,6 +247,23 @@ def alert_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+SHORT_NAMES = ("val p5", "val p10", "alert", "cplx p3", "IES p5", "IES p10")
+
+
+def stops_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Per run and rule: the stop epoch and the kept weights' validation loss above the run's best."""
+    names = dict(zip(STOPPING_RULES, SHORT_NAMES))
+    header = f"{'task':<12}{'seed':>5}" + "".join(f"{names[name]:>13}" for name in STOPPING_RULES)
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        cells = "".join(
+            f"{stop['epoch']:>5} {stop['val_excess']:>+6.0%} "
+            for stop in (r["stops"][name] for name in STOPPING_RULES)
+        )
+        lines.append(f"{r['task']:<12}{r['seed']:>5}{cells}")
+    return "\n".join(lines)
+
+
 def _median(stops: Sequence[dict[str, Any]], key: str) -> float:
     return sorted(stop[key] for stop in stops)[len(stops) // 2]
 
@@ -339,6 +356,11 @@ def report(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     print("loss is within 5% of the run's best; val excess: its median excess; test acc: mean difference")
     print("from the test accuracy of the run's best-validation epoch; epoch: the median stop.")
     print(stopping_table(rows))
+    print()
+    print("per run: the stop epoch and the excess validation loss of the weights there; the rules:")
+    for name, short in zip(STOPPING_RULES, SHORT_NAMES):
+        print(f"  {short:<8} {name}")
+    print(stops_table(rows))
     return rows
 
 
