@@ -37,7 +37,7 @@ from _study_tasks import TASKS, Task
 from torch import Tensor, nn
 
 from lightning_interactions import InteractionMonitor
-from lightning_interactions.analysis.phases import PhaseTracker, replay_tracker
+from lightning_interactions.analysis.phases import PhaseTracker, phase1_of, replay_tracker
 from lightning_interactions.analysis.replay import EpochFit, replay_errors
 from lightning_interactions.analysis.stopping import AlertRule, PatienceRule, stopped_epoch
 from lightning_interactions.analysis.transition import transition_window
@@ -168,7 +168,6 @@ def evaluate_run(run: dict[str, Any]) -> dict[str, Any]:
     tracker = _alert(run["history"], gap_rise=0.05)
     rise_only = _alert(run["history"], gap_rise=None)
     best = min(epochs, key=lambda e: metrics[e]["val_loss"])
-    first, low = run["history"][0]["complexity"], min(r["complexity"] for r in run["history"])
     fits = [EpochFit(*fit) for fit in run["replay"]]
     records = [
         {
@@ -199,7 +198,7 @@ def evaluate_run(run: dict[str, Any]) -> dict[str, Any]:
         "seed": run["seed"],
         "label_noise": run["label_noise"],
         "phase1_seen": tracker.phase1_seen,
-        "phase1_fall": (first - low) / first,
+        "phase1_fall": phase1_of(run["history"])["fall"],
         "onset": tracker.onset_epoch,
         "rise": tracker.rise_epoch,
         "alert": tracker.alert_epoch,

@@ -337,7 +337,7 @@ def phase1_of(history: Sequence[Mapping[str, Any]], phase1_drop: float = 0.10) -
     """Whether a saved run showed phase 1, and by how much its complexity fell from the first measurement.
 
     ``seen`` is the last record's ``phase1_seen`` (the tracker's verdict), or for records without it
-    the same test replayed: a fall below the first complexity by ``phase1_drop`` of it. ``fall`` is
+    the verdict of a :class:`PhaseTracker` (``phase1_drop``) replayed over them. ``fall`` is
     ``(first - minimum) / first``; ``first_epoch``, ``min_epoch`` and the two complexities say where.
 
     Example:
@@ -352,7 +352,7 @@ def phase1_of(history: Sequence[Mapping[str, Any]], phase1_drop: float = 0.10) -
     min_epoch, low = min(values, key=lambda item: item[1])
     seen = history[-1].get("phase1_seen")
     if seen is None:
-        seen = low < first - phase1_drop * abs(first)
+        seen = replay_tracker(history, PhaseTracker(phase1_drop=phase1_drop)).phase1_seen
     return {
         "seen": bool(seen),
         "fall": (first - low) / abs(first) if first else 0.0,

@@ -148,8 +148,9 @@ def _confirmation(tracker: PhaseTracker) -> str:
     last = tracker.gaps[-1]
     return (
         f"The validation-minus-training loss gap has widened since: averaged over {tracker.gap_window} "
-        f"epochs it exceeded its minimum by more than {tracker.gap_rise:.0%} of the validation loss on "
-        f"the last {tracker.gap_patience} epochs with losses (gap {last[1]:+.4g} at epoch {int(last[0])})."
+        f"measured epochs it exceeded its minimum by more than {tracker.gap_rise:.0%} of the validation "
+        f"loss on the last {tracker.gap_patience} of them, and is still rising (gap {last[1]:+.4g} at "
+        f"epoch {int(last[0])})."
     )
 
 
