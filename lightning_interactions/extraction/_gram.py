@@ -23,32 +23,47 @@ import torch
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
 
-def interval_sums(weights: torch.Tensor, n: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def interval_sums(
+    weights: torch.Tensor, n: int, out: torch.Tensor | None = None, scratch: torch.Tensor | None = None
+) -> torch.Tensor:
     """Sums of ``weights`` over every interval of the lattice, indexed by ternary patterns.
 
     Pattern digit ``d_b`` (weight ``3^b``) is 0 when player ``b`` is fixed absent, 1 when fixed
     present and 2 when free; the entry is the sum over masks matching the pattern. ``(batch,
-    3^n)`` from ``(batch, 2^n)``, written into ``out`` when given.
+    3^n)`` from ``(batch, 2^n)``, written into ``out`` when given (its rows must be contiguous).
+    ``scratch``, a flat tensor of at least ``scratch_size(batch, n)`` entries, holds the steps in
+    between; pass one that lives as long as the caller repeats the call.
     """
     batch = weights.shape[0]
     if out is None:
         out = weights.new_empty(batch, 3**n)
+    if n == 0:
+        return out.copy_(weights)
+    if scratch is None:
+        scratch = weights.new_empty(scratch_size(batch, n))
     # Each step splits the fastest-varying remaining bit into its three digits and moves that
     # digit to the front, so after n steps the digits sit in mask order (bit 0 fastest). Every
     # write is a plain block; in-place adds on a strided n-dimensional view were 3x slower.
-    if n == 0:
-        return out.copy_(weights)
+    # The steps alternate between ``out`` and ``scratch`` so that the last one lands in ``out``:
+    # fresh buffers for the steps in between took twice as long as the sums themselves.
     current = weights.reshape(batch, -1, 2)
     for step in range(n):
         rest = current.shape[1]
-        target = out if step == n - 1 else weights.new_empty(batch, 3 * rest)
-        blocks = target.view(batch, 3, rest)
+        if (n - 1 - step) % 2 == 0:
+            blocks = out[:, : 3 * rest].view(batch, 3, rest)
+        else:
+            blocks = scratch[: batch * 3 * rest].view(batch, 3, rest)
         blocks[:, 0] = current[..., 0]
         blocks[:, 1] = current[..., 1]
         torch.add(current[..., 0], current[..., 1], out=blocks[:, 2])
         if step < n - 1:
-            current = target.view(batch, -1, 2)
+            current = blocks.view(batch, -1, 2)
     return out
+
+
+def scratch_size(batch: int, n: int) -> int:
+    """Entries of the ``scratch`` of :func:`interval_sums`: its largest step but the last."""
+    return batch * 2 * 3 ** max(n - 1, 0)
 
 
 def _ternary_code(sets: torch.Tensor, n: int) -> torch.Tensor:
@@ -62,63 +77,46 @@ def _ternary_code(sets: torch.Tensor, n: int) -> torch.Tensor:
 class _GramPlan:
     """Where each Gram entry reads its lattice sums, worked out once per set of columns.
 
-    Every entry is a signed sum of at most four values of one table per sample,
-    ``[U, L, intervals, total, 0]`` (superset sums, subset sums, interval sums), so each
-    interior-point step costs the tables plus four gathers of ``k^2`` entries. The table is
-    written into one buffer that is kept between steps (fresh ones of this size cost more than
-    the butterflies that fill them).
+    An entry is one value of a table per sample, ``[U, L, intervals, total, 0]`` (superset sums,
+    subset sums, interval sums), times a sign, plus terms that depend on one column only:
+
+    * AND-AND ``U(S_i u S_j)``; OR-OR ``L(N \\ (S_i u S_j))``; mixed ``-interval`` when the sets
+      are disjoint, else 0: one gather of ``k^2`` entries and a sign;
+    * with ``o`` the OR indicator and ``g_j`` equal to ``U(S_j)`` for an AND column and
+      ``-L(N \\ S_j)`` for an OR column, the rest of the formulas of the module docstring is
+      ``total o_i o_j + g_i o_j + o_i g_j``, a rank-3 update.
+
+    Four gathers per step (one per term) took twice as long. The table is written into one
+    buffer that is kept between steps (fresh ones of this size cost more than the butterflies
+    that fill them).
     """
 
     def __init__(self, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> None:
         self.n = n
         size, full = 2**n, 2**n - 1
-        offsets = {"U": 0, "L": size, "I": 2 * size}
         total = 2 * size + 3**n
         zero = total + 1
         self.table_size = total + 2
+        batch, k = sets.shape
+        self.k = k
         union = sets[:, :, None] | sets[:, None, :]
         or_i, or_j = is_or[:, :, None], is_or[:, None, :]
-        disjoint = (sets[:, :, None] & sets[:, None, :]) == 0
+        mixed_disjoint = (or_i != or_j) & ((sets[:, :, None] & sets[:, None, :]) == 0)
         code = _ternary_code(sets, n)
         # Pattern of the interval [S_a, N \ S_o] for an AND set a and a disjoint OR set o:
         # digit 1 on S_a, 0 on S_o, 2 elsewhere, i.e. (3^n - 1) - t(S_a) - 2 t(S_o).
         pattern = (3**n - 1) - code[:, :, None] - 2 * code[:, None, :]
-        and_row = ~or_i & or_j
-        or_row = or_i & ~or_j
-        both_or = or_i & or_j
-        zeros = torch.full_like(union, zero)
-
-        def pick(*choices: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            out = zeros
-            for where, index in choices:
-                out = torch.where(where, index, out)
-            return out
-
-        complement_i = (full ^ sets)[:, :, None].expand_as(union)
-        complement_j = (full ^ sets)[:, None, :].expand_as(union)
-        sets_i, sets_j = sets[:, :, None].expand_as(union), sets[:, None, :].expand_as(union)
-        interval = offsets["I"] + torch.where(and_row, pattern, pattern.transpose(1, 2))
-        batch, k = sets.shape
-        self.k = k
-        # (index into the table, sign) per term; terms 1 and 2 are always subtracted.
-        self.terms = [
-            # AND-AND: U(S_i u S_j); OR-OR: the total; mixed: U of the AND set.
-            (
-                pick(
-                    (~or_i & ~or_j, offsets["U"] + union),
-                    (both_or, torch.full_like(union, total)),
-                    (and_row, offsets["U"] + sets_i),
-                    (or_row, offsets["U"] + sets_j),
-                ),
-                1.0,
-            ),
-            # OR-OR: -L(N \ S_i) - L(N \ S_j) + L(N \ (S_i u S_j)); mixed: -intervals if disjoint.
-            (pick((both_or, offsets["L"] + complement_i), ((and_row | or_row) & disjoint, interval)), -1.0),
-            (pick((both_or, offsets["L"] + complement_j)), -1.0),
-            (pick((both_or, offsets["L"] + (full ^ union))), 1.0),
-        ]
-        self.terms = [(index.reshape(batch, k * k), sign) for index, sign in self.terms]
+        interval = 2 * size + torch.where(or_j, pattern, pattern.transpose(1, 2))
+        index = torch.where(or_i & or_j, size + (full ^ union), union)  # L(N \ union) or U(union)
+        index = torch.where(or_i != or_j, torch.where(mixed_disjoint, interval, zero), index)
+        self.index = index.reshape(batch, k * k)
+        self._negated = mixed_disjoint.reshape(batch, k, k)
+        self._sign: torch.Tensor | None = None
+        self.is_or = is_or
+        # Where each column reads g_j: U(S_j) for AND, L(N \ S_j) (negated below) for OR.
+        self.single = torch.where(is_or, size + (full ^ sets), sets)
         self._table: torch.Tensor | None = None
+        self._scratch: torch.Tensor | None = None
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         batch, size = weights.shape
@@ -128,14 +126,22 @@ class _GramPlan:
         table[:, :size] = inverse_and_transpose(weights)  # U: superset sums
         subset = table[:, size : 2 * size]
         subset.copy_(inverse_and_interactions(weights))  # L: subset sums
-        interval_sums(weights, self.n, out=table[:, 2 * size : -2])
-        table[:, -2] = subset[:, -1]  # the total
+        if self._scratch is None or self._scratch.dtype != weights.dtype:
+            self._scratch = weights.new_empty(scratch_size(batch, self.n))
+        interval_sums(weights, self.n, out=table[:, 2 * size : -2], scratch=self._scratch)
+        total = subset[:, -1:].clone()
+        table[:, -2] = total[:, 0]
         table[:, -1] = 0
-        (first, _), *rest = self.terms
-        gram = table.gather(1, first)
-        for index, sign in rest:
-            gram.add_(table.gather(1, index), alpha=sign)
-        return gram.reshape(batch, self.k, self.k)
+        gram = table.gather(1, self.index).view(batch, self.k, self.k)
+        if self._sign is None or self._sign.dtype != gram.dtype:
+            self._sign = 1.0 - 2.0 * self._negated.to(gram.dtype)
+        gram.mul_(self._sign)
+        o = self.is_or.to(gram.dtype)
+        g = table.gather(1, self.single)
+        g = torch.where(self.is_or, -g, g)
+        gram.baddbmm_((g + total * o).unsqueeze(2), o.unsqueeze(1))
+        gram.baddbmm_(o.unsqueeze(2), g.unsqueeze(1))
+        return gram
 
 
 def trigger_gram(weights: torch.Tensor, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> torch.Tensor:
