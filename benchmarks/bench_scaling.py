@@ -31,10 +31,15 @@ Extraction can be slow at the largest n: each extraction child is stopped after
 ``--extraction-max-s`` seconds, and a size whose time extrapolated from the two sizes before it
 exceeds that cap is skipped; the output says which.
 
+``--targets`` then checks issue 14's targets for the trained network: the extraction's growth per
+player over n = 10..14 (from the table) at most x2.5, and in a second setup of 16 held-out
+samples the extraction at n = 12 within 6 s and at n = 14 within 2 GiB of peak memory (PASS / FAIL).
+
 Run:
     .venv/bin/python benchmarks/bench_scaling.py             # n = 8 .. 16, 1 thread
     .venv/bin/python benchmarks/bench_scaling.py --quick     # n = 8 .. 12
     .venv/bin/python benchmarks/bench_scaling.py --threads 2 [--samples 4] [--extraction-max-s 300]
+    .venv/bin/python benchmarks/bench_scaling.py --min-n 10 --max-n 14 --targets   # issue 14
 """
 
 from __future__ import annotations
@@ -276,6 +281,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--untrained", action="store_true", help="skip training (random weights)")
     parser.add_argument("--min-seconds", type=float, default=0.5, help="repeat a stage up to this long")
     parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="also check issue 14's targets: growth per player, 16 samples at n = 12 and at n = 14",
+    )
+    parser.add_argument(
         "--extraction-max-s",
         type=float,
         default=None,
@@ -395,7 +405,56 @@ def main(argv: list[str] | None = None) -> int:
         )
     if stop_extraction:
         print(f"  extraction beyond the sizes above: {stop_extraction}")
+    if args.targets:
+        _check_targets(args, times["extraction"], epochs)
     return 0
+
+
+# Issue 14's targets for a trained network, one CPU thread.
+TARGET_GROWTH = 2.5  # extraction time per extra player over n = 10..14
+TARGET_SECONDS_12 = 6.0  # 16 samples at n = 12
+TARGET_PEAK_14 = 2 * 1024  # MiB, 16 samples at n = 14
+TARGET_SAMPLES = 16
+
+
+def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epochs: int) -> None:
+    """Print PASS / FAIL for the growth (from the table above) and two 16-sample runs."""
+    print("\nTargets (issue 14, trained network, one thread):")
+    if 10 in extraction and 14 in extraction:
+        growth = (extraction[14] / extraction[10]) ** (1 / 4)
+        verdict = "PASS" if growth <= TARGET_GROWTH else "FAIL"
+        print(
+            f"  {verdict}  extraction growth per player over n = 10..14 ({args.samples} samples): "
+            f"x{growth:.2f} <= x{TARGET_GROWTH}"
+        )
+    else:
+        print("  FAIL  extraction growth per player over n = 10..14: not measured at both ends")
+    with tempfile.TemporaryDirectory(prefix="bench_scaling_targets_") as workdir:
+        print("  " + prepare(os.path.join(workdir, "setup.pt"), TARGET_SAMPLES, epochs))
+        for n, check in ((12, "time"), (14, "peak")):
+            forward = _child(args, "forward", n, workdir, 600.0)
+            run = (
+                forward
+                if "error" in forward
+                else _child(args, "extraction", n, workdir, args.extraction_max_s)
+            )
+            if "error" in run:
+                print(f"  FAIL  {TARGET_SAMPLES} samples at n = {n}: {run['error']}")
+                continue
+            seconds, peak = run["seconds"], run["peak_bytes"] / MiB
+            measured = f"{_fmt_time(seconds)}, peak {peak:.0f} MiB, max gap {run['max_gap']:.4f}"
+            measured += f", {run['rounds']} rounds"
+            if check == "time":
+                verdict = "PASS" if seconds <= TARGET_SECONDS_12 else "FAIL"
+                print(
+                    f"  {verdict}  {TARGET_SAMPLES} samples at n = 12 in <= {TARGET_SECONDS_12:g} s: "
+                    f"{measured}"
+                )
+            else:
+                verdict = "PASS" if peak <= TARGET_PEAK_14 else "FAIL"
+                print(
+                    f"  {verdict}  {TARGET_SAMPLES} samples at n = 14 within {TARGET_PEAK_14} MiB: {measured}"
+                )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Gondzio's centrality correctors change the interior point's path, not the LP optimum it reaches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_extraction import VECTOR_KINDS, exact_optimum
+
+from lightning_interactions.extraction import _interior_point, _row_space
+from lightning_interactions.extraction._gram import TriggerColumns
+from lightning_interactions.extraction._interior_point import solve_master
+from lightning_interactions.extraction._row_space import solve_full_dual
+
+pytest.importorskip("scipy")
+
+N = 8  # 2 * (2^8 - 1) = 510 columns: above CORRECTORS_FROM_COLUMNS, so the master uses correctors
+
+
+def every_interaction(n: int, batch: int) -> TriggerColumns:
+    """The constant, then every nonempty AND set, then every nonempty OR set."""
+    nonempty = torch.arange(1, 2**n)
+    sets = torch.cat((torch.zeros(1, dtype=torch.long), nonempty, nonempty)).expand(batch, -1)
+    is_or = torch.cat((torch.zeros(2**n, dtype=torch.bool), torch.ones(2**n - 1, dtype=torch.bool)))
+    return TriggerColumns(sets.contiguous(), is_or.expand(batch, -1).contiguous(), n)
+
+
+@pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))
+@pytest.mark.parametrize("correctors", [0, 2])
+def test_master_with_every_column_reaches_the_exact_optimum(
+    kind: str, correctors: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert 2 * (2**N - 1) + 1 >= _interior_point.CORRECTORS_FROM_COLUMNS
+    monkeypatch.setattr(_interior_point, "MASTER_CORRECTORS", correctors)
+    values = VECTOR_KINDS[kind](N, seed=3)
+    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
+    # A price far above any optimal row multiplier: the elastic slacks vanish.
+    penalty = torch.full_like(tau, 1e3)
+    solution = solve_master(every_interaction(N, values.shape[0]), values, tau, penalty)
+    for i in range(values.shape[0]):
+        optimum = exact_optimum(values[i].numpy(), float(tau[i]))
+        assert float(solution.x[i, 1:].abs().sum()) == pytest.approx(optimum, rel=1e-6)
+
+
+@pytest.mark.parametrize("correctors", [0, 3])
+def test_row_space_dual_reaches_the_exact_optimum(correctors: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_row_space, "ROW_SPACE_CORRECTORS", correctors)
+    values = VECTOR_KINDS["random"](6, seed=5)
+    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
+    costs = torch.ones(values.shape[0], 2**7, dtype=torch.float64)
+    solution = solve_full_dual(values, tau, costs)
+    for i in range(values.shape[0]):
+        optimum = exact_optimum(values[i].numpy(), float(tau[i]))
+        assert float(solution.both[i].abs().sum()) == pytest.approx(optimum, rel=1e-6)
