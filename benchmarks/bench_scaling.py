@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     if stop_extraction:
         print(f"  extraction beyond the sizes above: {stop_extraction}")
     if args.targets:
-        _check_targets(args, times["extraction"], epochs)
+        return 0 if _check_targets(args, times["extraction"], epochs) else 1
     return 0
 
 
@@ -417,17 +417,22 @@ TARGET_PEAK_14 = 2 * 1024  # MiB, 16 samples at n = 14
 TARGET_SAMPLES = 16
 
 
-def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epochs: int) -> None:
-    """Print PASS / FAIL for the growth (from the table above) and two 16-sample runs."""
-    print("\nTargets (issue 14, trained network, one thread):")
+def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epochs: int) -> bool:
+    """Print PASS / FAIL for the growth (from the table above) and two 16-sample runs; all passed?"""
+    network = "trained network" if epochs else "UNTRAINED network: the targets are for a trained one"
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    print(f"\nTargets (issue 14, {network}, {threads}; the targets assume 1):")
+    verdicts = []
     if 10 in extraction and 14 in extraction:
         growth = (extraction[14] / extraction[10]) ** (1 / 4)
-        verdict = "PASS" if growth <= TARGET_GROWTH else "FAIL"
+        verdicts.append(growth <= TARGET_GROWTH)
+        verdict = "PASS" if verdicts[-1] else "FAIL"
         print(
             f"  {verdict}  extraction growth per player over n = 10..14 ({args.samples} samples): "
             f"x{growth:.2f} <= x{TARGET_GROWTH}"
         )
     else:
+        verdicts.append(False)
         print("  FAIL  extraction growth per player over n = 10..14: not measured at both ends")
     with tempfile.TemporaryDirectory(prefix="bench_scaling_targets_") as workdir:
         print("  " + prepare(os.path.join(workdir, "setup.pt"), TARGET_SAMPLES, epochs))
@@ -439,22 +444,26 @@ def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epoch
                 else _child(args, "extraction", n, workdir, args.extraction_max_s)
             )
             if "error" in run:
+                verdicts.append(False)
                 print(f"  FAIL  {TARGET_SAMPLES} samples at n = {n}: {run['error']}")
                 continue
             seconds, peak = run["seconds"], run["peak_bytes"] / MiB
             measured = f"{_fmt_time(seconds)}, peak {peak:.0f} MiB, max gap {run['max_gap']:.4f}"
             measured += f", {run['rounds']} rounds"
             if check == "time":
-                verdict = "PASS" if seconds <= TARGET_SECONDS_12 else "FAIL"
+                verdicts.append(seconds <= TARGET_SECONDS_12)
+                verdict = "PASS" if verdicts[-1] else "FAIL"
                 print(
                     f"  {verdict}  {TARGET_SAMPLES} samples at n = 12 in <= {TARGET_SECONDS_12:g} s: "
                     f"{measured}"
                 )
             else:
-                verdict = "PASS" if peak <= TARGET_PEAK_14 else "FAIL"
+                verdicts.append(peak <= TARGET_PEAK_14)
+                verdict = "PASS" if verdicts[-1] else "FAIL"
                 print(
                     f"  {verdict}  {TARGET_SAMPLES} samples at n = 14 within {TARGET_PEAK_14} MiB: {measured}"
                 )
+    return all(verdicts)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,23 @@ def test_products_equal_dense_trigger_matrix(n: int) -> None:
     )
 
 
+def test_repeated_gram_products_reuse_buffers_correctly() -> None:
+    # The plan keeps its table and scratch buffers between interior-point steps; every call must
+    # still see only its own weights, also after a change of dtype.
+    n = 5
+    sets, is_or = random_columns(n, 20, seed=7)
+    dense = dense_triggers(n, sets, is_or)
+    columns = TriggerColumns(sets, is_or, n)
+    generator = torch.Generator().manual_seed(8)
+    for dtype in (torch.float64, torch.float64, torch.float32, torch.float64):
+        weights = torch.rand(3, 2**n, generator=generator, dtype=torch.float64)
+        expected = torch.einsum("bti,bt,btj->bij", dense, weights, dense)
+        gram = columns.gram(weights.to(dtype))
+        assert gram.dtype == dtype
+        tolerance = 1e-12 if dtype == torch.float64 else 1e-4
+        torch.testing.assert_close(gram.double(), expected, rtol=tolerance, atol=tolerance)
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 4, 5])
 @pytest.mark.parametrize("into_slice", [False, True])
 def test_interval_sums_match_literal_intervals(n: int, into_slice: bool) -> None:

@@ -121,13 +121,31 @@ class _GramPlan:
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         batch, size = weights.shape
         table = self._table
-        if table is None or table.shape[0] != batch or table.dtype != weights.dtype:
+        if (
+            table is None
+            or table.shape[0] != batch
+            or (table.dtype, table.device)
+            != (
+                weights.dtype,
+                weights.device,
+            )
+        ):
             table = self._table = weights.new_empty(batch, self.table_size)
         table[:, :size] = inverse_and_transpose(weights)  # U: superset sums
         subset = table[:, size : 2 * size]
         subset.copy_(inverse_and_interactions(weights))  # L: subset sums
-        if self._scratch is None or self._scratch.dtype != weights.dtype:
-            self._scratch = weights.new_empty(scratch_size(batch, self.n))
+        needed = scratch_size(batch, self.n)
+        scratch = self._scratch
+        if (
+            scratch is None
+            or scratch.numel() < needed
+            or (scratch.dtype, scratch.device)
+            != (
+                weights.dtype,
+                weights.device,
+            )
+        ):
+            self._scratch = weights.new_empty(needed)
         interval_sums(weights, self.n, out=table[:, 2 * size : -2], scratch=self._scratch)
         total = subset[:, -1:].clone()
         table[:, -2] = total[:, 0]

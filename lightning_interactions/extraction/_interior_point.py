@@ -211,6 +211,7 @@ def _centrality_correctors(
     direction: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     target: torch.Tensor,
     count: int,
+    converged: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gondzio's multiple centrality correctors on top of Mehrotra's direction.
 
@@ -233,7 +234,8 @@ def _centrality_correctors(
         dy2, ds2, dz2 = newton_step(problem, s, z, r_primal, r_dual, centring - push)
         alpha_p2 = _max_step(s, ds2).clamp(max=1.0)
         alpha_d2 = _max_step(z, dz2).clamp(max=1.0)
-        better = alpha_p2 + alpha_d2 >= 1.01 * (alpha_p + alpha_d)
+        # Rows that converged do not move, whatever their direction.
+        better = (alpha_p2 + alpha_d2 >= 1.01 * (alpha_p + alpha_d)) & ~converged
         if not bool(better.any()):
             break
         keep = better[:, None]
@@ -287,7 +289,7 @@ def mehrotra(
         dy, ds, dz = newton_step(problem, s, z, r_primal, r_dual, centring)
         if correctors:
             dy, ds, dz = _centrality_correctors(
-                problem, s, z, r_primal, r_dual, centring, (dy, ds, dz), sigma * mu, correctors
+                problem, s, z, r_primal, r_dual, centring, (dy, ds, dz), sigma * mu, correctors, converged
             )
         # Converged rows stay where they are while the others finish.
         alpha_p = torch.where(converged, 0.0, (0.99 * _max_step(s, ds)).clamp(max=1.0))

@@ -45,9 +45,7 @@ def num_players_of(values: torch.Tensor) -> int:
         raise ValueError("expected a tensor of shape (..., 2^n), got a scalar")
     size = values.shape[-1]
     if size < 1 or size & (size - 1):
-        raise ValueError(
-            f"the last dimension must have size 2^n (one value per mask), got {size}"
-        )
+        raise ValueError(f"the last dimension must have size 2^n (one value per mask), got {size}")
     return size.bit_length() - 1
 
 
