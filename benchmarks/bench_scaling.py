@@ -422,21 +422,24 @@ def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epoch
     network = "trained network" if epochs else "UNTRAINED network: the targets are for a trained one"
     threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
     print(f"\nTargets (issue 14, {network}, {threads}; the targets assume 1):")
-    verdicts = []
+    verdicts: list[bool] = []
+
+    def verdict(passed: bool, text: str) -> None:
+        verdicts.append(passed)
+        print(f"  {'PASS' if passed else 'FAIL'}  {text}")
+
     if 10 in extraction and 14 in extraction:
         growth = (extraction[14] / extraction[10]) ** (1 / 4)
-        verdicts.append(growth <= TARGET_GROWTH)
-        verdict = "PASS" if verdicts[-1] else "FAIL"
-        print(
-            f"  {verdict}  extraction growth per player over n = 10..14 ({args.samples} samples): "
-            f"x{growth:.2f} <= x{TARGET_GROWTH}"
+        verdict(
+            growth <= TARGET_GROWTH,
+            f"extraction growth per player over n = 10..14 ({args.samples} samples): "
+            f"x{growth:.2f} <= x{TARGET_GROWTH}",
         )
     else:
-        verdicts.append(False)
-        print("  FAIL  extraction growth per player over n = 10..14: not measured at both ends")
+        verdict(False, "extraction growth per player over n = 10..14: not measured at both ends")
     with tempfile.TemporaryDirectory(prefix="bench_scaling_targets_") as workdir:
         print("  " + prepare(os.path.join(workdir, "setup.pt"), TARGET_SAMPLES, epochs))
-        for n, check in ((12, "time"), (14, "peak")):
+        for n, limit in ((12, f"in <= {TARGET_SECONDS_12:g} s"), (14, f"within {TARGET_PEAK_14} MiB")):
             forward = _child(args, "forward", n, workdir, 600.0)
             run = (
                 forward
@@ -444,25 +447,15 @@ def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epoch
                 else _child(args, "extraction", n, workdir, args.extraction_max_s)
             )
             if "error" in run:
-                verdicts.append(False)
-                print(f"  FAIL  {TARGET_SAMPLES} samples at n = {n}: {run['error']}")
+                verdict(False, f"{TARGET_SAMPLES} samples at n = {n}: {run['error']}")
                 continue
             seconds, peak = run["seconds"], run["peak_bytes"] / MiB
-            measured = f"{_fmt_time(seconds)}, peak {peak:.0f} MiB, max gap {run['max_gap']:.4f}"
-            measured += f", {run['rounds']} rounds"
-            if check == "time":
-                verdicts.append(seconds <= TARGET_SECONDS_12)
-                verdict = "PASS" if verdicts[-1] else "FAIL"
-                print(
-                    f"  {verdict}  {TARGET_SAMPLES} samples at n = 12 in <= {TARGET_SECONDS_12:g} s: "
-                    f"{measured}"
-                )
-            else:
-                verdicts.append(peak <= TARGET_PEAK_14)
-                verdict = "PASS" if verdicts[-1] else "FAIL"
-                print(
-                    f"  {verdict}  {TARGET_SAMPLES} samples at n = 14 within {TARGET_PEAK_14} MiB: {measured}"
-                )
+            passed = seconds <= TARGET_SECONDS_12 if n == 12 else peak <= TARGET_PEAK_14
+            verdict(
+                passed,
+                f"{TARGET_SAMPLES} samples at n = {n} {limit}: {_fmt_time(seconds)}, peak {peak:.0f} MiB, "
+                f"max gap {run['max_gap']:.4f}, {run['rounds']} rounds",
+            )
     return all(verdicts)
 
 
