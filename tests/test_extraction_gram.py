@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_interactions.extraction import _gram
 from lightning_interactions.extraction._gram import TriggerColumns, interval_sums, trigger_gram
+from lightning_interactions.extraction._interval_terms import IntervalTerms, count_terms, popcount
+
+
+@pytest.fixture(params=["interval_table", "inclusion_exclusion"])
+def mixed_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with each way of getting the mixed entries' interval sums."""
+    share = 0.0 if request.param == "interval_table" else float("inf")
+    monkeypatch.setattr(_gram, "TERMS_PER_TABLE_ENTRY", share)
+    return request.param
 
 
 def dense_triggers(n: int, sets: torch.Tensor, is_or: torch.Tensor) -> torch.Tensor:
@@ -29,7 +39,7 @@ def random_columns(n: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 6])
-def test_products_equal_dense_trigger_matrix(n: int) -> None:
+def test_products_equal_dense_trigger_matrix(n: int, mixed_route: str) -> None:
     sets, is_or = random_columns(n, min(24, 2 ** (n + 1)), seed=n)
     dense = dense_triggers(n, sets, is_or)
     generator = torch.Generator().manual_seed(100 + n)
@@ -37,6 +47,7 @@ def test_products_equal_dense_trigger_matrix(n: int) -> None:
     x = torch.randn(3, sets.shape[1], generator=generator, dtype=torch.float64)
     columns = TriggerColumns(sets, is_or, n)
     expected_gram = torch.einsum("bti,bt,btj->bij", dense, weights, dense)
+    assert (columns._plan._terms is None) == (mixed_route == "interval_table")
     torch.testing.assert_close(columns.gram(weights), expected_gram, rtol=0, atol=1e-12)
     torch.testing.assert_close(trigger_gram(weights, sets, is_or, n), expected_gram, rtol=0, atol=1e-12)
     torch.testing.assert_close(columns.matvec(x), torch.einsum("bti,bi->bt", dense, x), rtol=0, atol=1e-12)
@@ -45,7 +56,7 @@ def test_products_equal_dense_trigger_matrix(n: int) -> None:
     )
 
 
-def test_repeated_gram_products_reuse_buffers_correctly() -> None:
+def test_repeated_gram_products_reuse_buffers_correctly(mixed_route: str) -> None:
     # The plan keeps its table and scratch buffers between interior-point steps; every call must
     # still see only its own weights, also after a change of dtype.
     n = 5
@@ -79,3 +90,29 @@ def test_interval_sums_match_literal_intervals(n: int, into_slice: bool) -> None
         upper = sum(1 << b for b, d in enumerate(digits) if d != 0)
         members = [T for T in range(2**n) if T & lower == lower and T | upper == upper]
         torch.testing.assert_close(table[:, pattern], weights[:, members].sum(dim=1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3, 6])
+def test_inclusion_exclusion_interval_sums_match_literal_intervals(n: int) -> None:
+    # Every (A, B) pair of disjoint sets with B nonempty, on two batch rows with different weights.
+    generator = torch.Generator().manual_seed(30 + n)
+    weights = torch.rand(2, 2**n, generator=generator, dtype=torch.float64)
+    pairs = [(b, a, o) for b in range(2) for a in range(2**n) for o in range(1, 2**n) if a & o == 0]
+    rows, and_sets, or_sets = (torch.tensor(column) for column in zip(*pairs))
+    stride = 2 * 2**n + 3
+    table = torch.zeros(2, stride, dtype=torch.float64)
+    for T in range(2**n):  # U and L by their definitions
+        for S in range(2**n):
+            if S & T == S:
+                table[:, S] += weights[:, T]  # T is a superset of S
+                table[:, 2**n + T] += weights[:, S]  # S is a subset of T
+    terms = IntervalTerms(rows, and_sets, or_sets, n, stride)
+    sums = torch.empty(len(pairs), dtype=torch.float64)
+    sums[terms.order] = terms.sums(table)
+    expected = torch.tensor(
+        [sum(float(weights[b, T]) for T in range(2**n) if T & a == a and T & o == 0) for b, a, o in pairs],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(sums, expected, rtol=0, atol=1e-12)
+    smaller = torch.minimum(popcount(and_sets, n), popcount(or_sets, n))
+    assert count_terms(and_sets, or_sets, n) == int((2**smaller).sum()) == terms.index.numel()

@@ -10,17 +10,25 @@ over a set of the Boolean lattice that only depends on the pair of sets:
 * AND, OR: ``U(S_i)`` minus, when ``S_i`` and ``S_j`` are disjoint, the interval sum over
   ``S_i subset of T subset of N \\ S_j``.
 
-The superset and subset sums are butterflies (O(n 2^n)); interval sums come from one table over
-``3^n`` ternary patterns (each player fixed absent, fixed present, or free), built by the same
-kind of butterfly. Forming a ``k x k`` Gram matrix then costs ``O(n 3^n + k^2)`` instead of the
-``O(2^n k^2)`` of a dense product, which is what makes interior-point steps cheap at ``n = 10``.
+The superset and subset sums are butterflies (O(n 2^n)); interval sums come either from one table
+over ``3^n`` ternary patterns (each player fixed absent, fixed present, or free), built by the
+same kind of butterfly, or, when the columns' sets are of low order, by inclusion-exclusion over
+the superset or subset sums (:mod:`._interval_terms`, ``2^min(|S_i|, |S_j|)`` terms per pair).
+Forming a ``k x k`` Gram matrix then costs ``O(n 3^n + k^2)`` at most instead of the
+``O(2^n k^2)`` of a dense product, which is what makes interior-point steps cheap.
 """
 
 from __future__ import annotations
 
 import torch
 
+from lightning_interactions.extraction._interval_terms import IntervalTerms, count_terms
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
+
+# The inclusion-exclusion route of :mod:`._interval_terms` is taken while it reads at most this many
+# entries per entry of the 3^n interval table it replaces (gathers cost more than the butterfly's
+# block writes; calibrated by benchmarks/bench_gram.py).
+TERMS_PER_TABLE_ENTRY = 0.4
 
 
 def interval_sums(
@@ -94,19 +102,34 @@ class _GramPlan:
     def __init__(self, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> None:
         self.n = n
         size, full = 2**n, 2**n - 1
-        total = 2 * size + 3**n
-        zero = total + 1
-        self.table_size = total + 2
         batch, k = sets.shape
         self.k = k
         union = sets[:, :, None] | sets[:, None, :]
         or_i, or_j = is_or[:, :, None], is_or[:, None, :]
         mixed_disjoint = (or_i != or_j) & ((sets[:, :, None] & sets[:, None, :]) == 0)
-        code = _ternary_code(sets, n)
-        # Pattern of the interval [S_a, N \ S_o] for an AND set a and a disjoint OR set o:
-        # digit 1 on S_a, 0 on S_o, 2 elsewhere, i.e. (3^n - 1) - t(S_a) - 2 t(S_o).
-        pattern = (3**n - 1) - code[:, :, None] - 2 * code[:, None, :]
-        interval = 2 * size + torch.where(or_j, pattern, pattern.transpose(1, 2))
+        # The interval sums of the disjoint mixed pairs come from inclusion-exclusion over U and L
+        # (:mod:`._interval_terms`) where that reads fewer entries than a 3^n table holds.
+        rows, i, j = (~or_i & or_j & mixed_disjoint).nonzero(as_tuple=True)
+        and_sets, or_sets = sets[rows, i], sets[rows, j]
+        use_terms = count_terms(and_sets, or_sets, n) <= TERMS_PER_TABLE_ENTRY * batch * 3**n
+        intervals = 0 if use_terms else 3**n
+        total = 2 * size + intervals
+        zero = total + 1
+        self.table_size = total + 2
+        self._terms: IntervalTerms | None = None
+        if use_terms:
+            self._terms = IntervalTerms(rows, and_sets, or_sets, n, self.table_size)
+            flat = rows * k * k
+            order = self._terms.order
+            # Each interval sum is written, negated, at (i, j) and at (j, i).
+            self._term_positions = torch.cat(((flat + i * k + j)[order], (flat + j * k + i)[order]))
+            interval = torch.full_like(union, zero)
+        else:
+            code = _ternary_code(sets, n)
+            # Pattern of the interval [S_a, N \ S_o] for an AND set a and a disjoint OR set o:
+            # digit 1 on S_a, 0 on S_o, 2 elsewhere, i.e. (3^n - 1) - t(S_a) - 2 t(S_o).
+            pattern = (3**n - 1) - code[:, :, None] - 2 * code[:, None, :]
+            interval = 2 * size + torch.where(or_j, pattern, pattern.transpose(1, 2))
         index = torch.where(or_i & or_j, size + (full ^ union), union)  # L(N \ union) or U(union)
         index = torch.where(or_i != or_j, torch.where(mixed_disjoint, interval, zero), index)
         self.index = index.reshape(batch, k * k)
@@ -120,46 +143,43 @@ class _GramPlan:
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         batch, size = weights.shape
-        table = self._table
-        if (
-            table is None
-            or table.shape[0] != batch
-            or (table.dtype, table.device)
-            != (
-                weights.dtype,
-                weights.device,
-            )
-        ):
-            table = self._table = weights.new_empty(batch, self.table_size)
+        table = self._table = _kept(self._table, (batch, self.table_size), weights)
         table[:, :size] = inverse_and_transpose(weights)  # U: superset sums
         subset = table[:, size : 2 * size]
         subset.copy_(inverse_and_interactions(weights))  # L: subset sums
-        needed = scratch_size(batch, self.n)
-        scratch = self._scratch
-        if (
-            scratch is None
-            or scratch.numel() < needed
-            or (scratch.dtype, scratch.device)
-            != (
-                weights.dtype,
-                weights.device,
-            )
-        ):
-            self._scratch = weights.new_empty(needed)
-        interval_sums(weights, self.n, out=table[:, 2 * size : -2], scratch=self._scratch)
+        if self._terms is None:
+            self._scratch = _kept(self._scratch, (scratch_size(batch, self.n),), weights, grow_only=True)
+            interval_sums(weights, self.n, out=table[:, 2 * size : -2], scratch=self._scratch)
         total = subset[:, -1:].clone()
         table[:, -2] = total[:, 0]
         table[:, -1] = 0
         gram = table.gather(1, self.index).view(batch, self.k, self.k)
-        if self._sign is None or self._sign.dtype != gram.dtype:
-            self._sign = 1.0 - 2.0 * self._negated.to(gram.dtype)
-        gram.mul_(self._sign)
+        if self._terms is None:
+            if self._sign is None or self._sign.dtype != gram.dtype:
+                self._sign = 1.0 - 2.0 * self._negated.to(gram.dtype)
+            gram.mul_(self._sign)
+        else:  # the mixed entries read the zero slot above; their interval sums go in negated
+            intervals = self._terms.sums(table)
+            gram.view(-1).index_copy_(0, self._term_positions, -torch.cat((intervals, intervals)))
         o = self.is_or.to(gram.dtype)
         g = table.gather(1, self.single)
         g = torch.where(self.is_or, -g, g)
         gram.baddbmm_((g + total * o).unsqueeze(2), o.unsqueeze(1))
         gram.baddbmm_(o.unsqueeze(2), g.unsqueeze(1))
         return gram
+
+
+def _kept(
+    buffer: torch.Tensor | None, shape: tuple[int, ...], like: torch.Tensor, grow_only: bool = False
+) -> torch.Tensor:
+    """``buffer`` if it fits ``shape`` (or, with ``grow_only``, holds at least as many entries) and
+    ``like``'s dtype and device; a new one otherwise."""
+    fits = buffer is not None and (buffer.dtype, buffer.device) == (like.dtype, like.device)
+    if fits and grow_only:
+        fits = buffer.numel() >= shape[0]
+    elif fits:
+        fits = tuple(buffer.shape) == shape
+    return buffer if fits else like.new_empty(shape)
 
 
 def trigger_gram(weights: torch.Tensor, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> torch.Tensor:
