@@ -203,25 +203,30 @@ class TriggerColumns:
         self.sets, self.is_or, self.n = sets, is_or, n
         self.num_rows, self.num_columns = 2**n, sets.shape[1]
         self._plan = _GramPlan(sets, is_or, n)
+        # Column j's entry in a (batch, 2 * 2^n) stack of an AND half and an OR half.
+        self._stacked = sets + is_or.long() * self.num_rows
 
-    def _scatter(self, x: torch.Tensor, family: torch.Tensor) -> torch.Tensor:
-        coefficients = x.new_zeros(x.shape[0], self.num_rows)
-        return coefficients.scatter_add_(1, self.sets, torch.where(family, x, torch.zeros_like(x)))
+    # Both products run their AND and their OR half through one butterfly over a (batch, 2, 2^n)
+    # stack: the butterflies of these sizes cost their per-pass overhead more than their
+    # arithmetic, and a product is called several times per interior-point step.
 
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         """``sum_j x_j c_j(T)`` for every mask ``T``."""
-        and_part = inverse_and_interactions(self._scatter(x, ~self.is_or))
+        batch, rows = x.shape[0], self.num_rows
+        coefficients = x.new_zeros(batch, 2 * rows).scatter_add_(1, self._stacked, x)
+        subset = inverse_and_interactions(coefficients.view(batch * 2, rows)).view(batch, 2, rows)
         # Moebius of the OR coefficients on complements: sum_{S meets T} x_S = total - sum_{S in N\T}.
-        or_coefficients = self._scatter(x, self.is_or)
-        or_part = or_coefficients.sum(dim=1, keepdim=True) - inverse_and_interactions(or_coefficients).flip(1)
-        return and_part + or_part
+        or_total = coefficients[:, rows:].sum(dim=1, keepdim=True)
+        return subset[:, 0] + or_total - subset[:, 1].flip(1)
 
     def rmatvec(self, z: torch.Tensor) -> torch.Tensor:
         """``sum_T z_T c_j(T)`` for every column ``j``."""
-        full = self.num_rows - 1
-        and_part = inverse_and_transpose(z).gather(1, self.sets)
-        or_part = z.sum(dim=1, keepdim=True) - inverse_and_interactions(z).gather(1, full ^ self.sets)
-        return torch.where(self.is_or, or_part, and_part)
+        batch, rows = z.shape[0], self.num_rows
+        # Superset sums of z (AND columns) and of z on complements, whose superset sum at S is
+        # the subset sum of z at N \ S (OR columns: total minus the masks that miss S).
+        both = torch.stack((z, z.flip(1)), dim=1).view(batch * 2, rows)
+        superset = inverse_and_transpose(both).view(batch, 2 * rows).gather(1, self._stacked)
+        return torch.where(self.is_or, z.sum(dim=1, keepdim=True) - superset, superset)
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         return self._plan.gram(weights)
