@@ -59,8 +59,12 @@ class Problem(Protocol):
         """``G' z``."""
         ...
 
-    def factor(self, d: torch.Tensor) -> None:
-        """Factor ``G' diag(d) G`` for the following :meth:`solve` calls."""
+    def factor(self, d: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Factor ``G' diag(d) G`` for the following :meth:`solve` calls.
+
+        With ``rows`` (batch row indices), only those rows are factored again; the others keep
+        the factorisation of the previous call (their solves are then not used).
+        """
         ...
 
     def solve(self, r: torch.Tensor) -> torch.Tensor:
@@ -90,6 +94,7 @@ class _Problem:
         self, M: Columns, v: torch.Tensor, tau: torch.Tensor, penalty: torch.Tensor, costs: torch.Tensor
     ) -> None:
         self.M = M
+        self._chol: torch.Tensor | None = None
         self.k = M.num_columns - 1
         self.m = M.num_rows
         batch = v.shape[0]
@@ -122,7 +127,7 @@ class _Problem:
         x_part[:, 1:] += z1 - z2
         return torch.cat((x_part, -z1 - z2, -z3 - z4 - z5), dim=1)
 
-    def factor(self, d: torch.Tensor) -> None:
+    def factor(self, d: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         """Factor ``G' diag(d) G`` with ``t`` and ``e`` eliminated (both enter diagonally)."""
         d1, d2, d3, d4, d5 = self.split(d)
         self._d = (d1, d2, d3, d4, d5)
@@ -134,7 +139,7 @@ class _Problem:
         diag[:, 1:] += 4 * d1 * d2 / (d1 + d2)
         # A relative jitter keeps the factorisation alive when the active set is degenerate.
         diag += 1e-13 * diag.abs().amax(dim=1, keepdim=True)
-        self._chol = torch.linalg.cholesky(H)
+        self._chol = refactor(self._chol, H, rows)
 
     def solve(self, r: torch.Tensor) -> torch.Tensor:
         """Solve ``G' diag(d) G dy = r`` for the ``d`` given to :meth:`factor`."""
@@ -149,6 +154,17 @@ class _Problem:
         Mdx = self.M.matvec(dx)
         de = (r_e - (d4 - d3) * Mdx) / self._e_diag
         return torch.cat((dx, dt, de), dim=1)
+
+
+def refactor(
+    previous: torch.Tensor | None, matrices: torch.Tensor, rows: torch.Tensor | None
+) -> torch.Tensor:
+    """Cholesky factors of ``matrices``; with ``rows`` and a ``previous`` batch of factors, only
+    those rows are factored and the others keep their previous factor."""
+    if rows is None or previous is None:
+        return torch.linalg.cholesky(matrices)
+    previous[rows] = torch.linalg.cholesky(matrices[rows])
+    return previous
 
 
 def cholesky_solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
@@ -189,7 +205,7 @@ def _max_step(values: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
 
 def _starting_point(problem: Problem) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Least-squares primal and dual points shifted into the interior (as CVXOPT starts LPs)."""
-    problem.factor(torch.ones_like(problem.h))
+    problem.factor(torch.ones_like(problem.h), None)
     y = problem.solve(problem.apply_transpose(problem.h))
     s = problem.h - problem.apply(y)
     z = -problem.apply(problem.solve(problem.c))
@@ -277,7 +293,9 @@ def mehrotra(
         if bool(converged.all()):
             break
         iterations += 1
-        problem.factor(z / s)
+        # Rows that converged keep their last factorisation: their steps are not taken.
+        pending = (~converged).nonzero().flatten() if iterations > 1 and bool(converged.any()) else None
+        problem.factor(z / s, pending)
         # Predictor (affine scaling), then Mehrotra's centring-corrector.
         _, ds_aff, dz_aff = newton_step(problem, s, z, r_primal, r_dual, s * z)
         alpha_p = _max_step(s, ds_aff).clamp(max=1.0)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra
+from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra, refactor
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
 __all__ = ["RowSpaceSolution", "solve_full_dual"]
@@ -58,6 +58,7 @@ class _DualProblem:
         self._meet = (rows[:, None] & rows[None, :]).flatten()
         self._join = (rows[:, None] | rows[None, :]).flatten()
         self._buffer: torch.Tensor | None = None
+        self._chol: torch.Tensor | None = None
         self._scratch = v.new_empty(0)
         self.h = torch.cat((costs, costs, v.new_zeros(batch, 2 * m)), dim=1)
         self.c = torch.cat((v - v.mean(dim=1, keepdim=True), tau[:, None].expand(batch, m)), dim=1)
@@ -88,7 +89,7 @@ class _DualProblem:
         mu_part = mu_part - mu_part.mean(dim=1, keepdim=True)
         return torch.cat((mu_part, -z3 - z4), dim=1)
 
-    def factor(self, d: torch.Tensor) -> None:
+    def factor(self, d: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         d1, d2, d3, d4 = self.split(d)
         self._d3, self._d4 = d3, d4
         self._w_diag = d3 + d4
@@ -104,7 +105,9 @@ class _DualProblem:
         # One sample at a time into buffers kept between steps: fresh (batch, m, m) tensors and
         # batched gathers took 5x as long (page faults and cache misses on 128 MB at n = 10).
         scratch = self._scratch
-        for sample in range(K.shape[0]):
+        # Rows that converged keep their factorisation (mehrotra does not move them).
+        samples = range(K.shape[0]) if rows is None or self._chol is None else rows.tolist()
+        for sample in samples:
             flat = K[sample].view(-1)
             torch.index_select(meet_sums[sample], 0, self._meet, out=flat)
             torch.index_select(join_sums[sample], 0, self._join, out=scratch)
@@ -112,7 +115,7 @@ class _DualProblem:
         diag = K.diagonal(dim1=1, dim2=2)
         diag += 4 * d3 * d4 / self._w_diag
         diag += 1e-13 * diag.abs().amax(dim=1, keepdim=True)
-        self._chol = torch.linalg.cholesky(K)
+        self._chol = refactor(self._chol, K, rows)
         self._ones_solved = cholesky_solve(self._chol, d.new_ones(d.shape[0], self.m))
         self._ones_norm = self._ones_solved.sum(dim=1, keepdim=True)
 
