@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import VECTOR_KINDS, exact_optimum, subset_sum_values
+from test_extraction import VECTOR_KINDS, exact_optimum, planted_vectors, random_vectors, subset_sum_values
 from test_extraction_gram import dense_triggers
 
+from lightning_interactions.extraction import and_or
 from lightning_interactions.extraction._row_space import _DualProblem
 from lightning_interactions.extraction.and_or import and_or_interactions
 
@@ -73,8 +74,33 @@ def test_row_space_route_resolves_ties_to_the_lowest_orders() -> None:
     values = subset_sum_values(n, weights, {})
     result = and_or_interactions(values, row_space=True)
     higher = sum(
-        abs(float(result.I_and[S])) + abs(float(result.I_or[S]))
-        for S in range(2**n)
-        if bin(S).count("1") > 1
+        abs(float(result.I_and[S])) + abs(float(result.I_or[S])) for S in range(2**n) if bin(S).count("1") > 1
     )
     assert higher <= 1e-3 * float(result.objective)
+
+
+def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A random vector's optimum is dense (its pricings find more violated interactions than masks
+    # round after round); a planted sparse one's is not. The dual route is chosen after the
+    # second round, for the dense sample only, and both results stay certified.
+    n = 8  # at n = 6 column generation certifies a random vector in two rounds
+    values = torch.cat((random_vectors(n, 1, seed=4), planted_vectors(n, 1, seed=5, noise=0.0)))
+    masters, duals = [], []
+    real_master, real_dual = and_or.solve_master, and_or.solve_full_dual
+
+    def master_spy(columns, v, *rest):  # type: ignore[no-untyped-def]
+        masters.append(v.shape[0])
+        return real_master(columns, v, *rest)
+
+    def dual_spy(v, *rest):  # type: ignore[no-untyped-def]
+        duals.append(v.clone())
+        return real_dual(v, *rest)
+
+    monkeypatch.setattr(and_or, "solve_master", master_spy)
+    monkeypatch.setattr(and_or, "solve_full_dual", dual_spy)
+    result = and_or.and_or_interactions(values)
+    assert len(duals) == 1 and masters[:2] == [2, 2]
+    torch.testing.assert_close(duals[0], values[:1])
+    assert bool((result.gap <= 0.01).all())
