@@ -83,15 +83,17 @@ def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A random vector's optimum is dense (its pricings find more violated interactions than masks
-    # round after round); a planted sparse one's is not. The dual route is chosen after the
-    # second round, for the dense sample only, and both results stay certified.
+    # round after round); a planted one with a little noise looks dense in its first two rounds
+    # only (412 and 344 of 510 violated, then 137), like a trained network's sample at
+    # n = 11 or 12. The dual route is chosen after DENSE_ROUNDS rounds of column generation, for
+    # the dense sample only, and both results stay certified.
     n = 8  # at n = 6 column generation certifies a random vector in two rounds
-    values = torch.cat((random_vectors(n, 1, seed=4), planted_vectors(n, 1, seed=5, noise=0.0)))
-    masters, duals = [], []
+    values = torch.cat((random_vectors(n, 1, seed=4), planted_vectors(n, 1, seed=2, noise=0.1)))
+    dense_in_master, duals = [], []
     real_master, real_dual = and_or.solve_master, and_or.solve_full_dual
 
     def master_spy(columns, v, *rest):  # type: ignore[no-untyped-def]
-        masters.append(v.shape[0])
+        dense_in_master.append(any(torch.equal(row, values[0]) for row in v))
         return real_master(columns, v, *rest)
 
     def dual_spy(v, *rest):  # type: ignore[no-untyped-def]
@@ -101,6 +103,9 @@ def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
     monkeypatch.setattr(and_or, "solve_master", master_spy)
     monkeypatch.setattr(and_or, "solve_full_dual", dual_spy)
     result = and_or.and_or_interactions(values)
-    assert len(duals) == 1 and masters[:2] == [2, 2]
+    assert len(duals) == 1
     torch.testing.assert_close(duals[0], values[:1])
+    rounds = and_or.DENSE_ROUNDS
+    assert all(dense_in_master[:rounds]) and len(dense_in_master) >= rounds
+    assert not any(dense_in_master[rounds:])
     assert bool((result.gap <= 0.01).all())

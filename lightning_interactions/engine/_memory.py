@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lightning_interactions.extraction.and_or import ROW_SPACE_MAX_PLAYERS
+
 __all__ = [
     "OOM_ERRORS",
     "MemoryEstimate",
@@ -39,9 +41,10 @@ GIB = 2**30
 #   tables it is built from (2/3 and 4/9 of its size): about 2.1 3^n, counted as 3;
 # * k^2 terms: the Gram plan keeps four k x k int64 index tensors and builds a dozen more of
 #   them as temporaries; the Gram matrix and its Cholesky factor add two.
-# Dense samples (n <= 11) leave the column generation after one round for the row-space dual
-# (extraction/_row_space.py): a 2^n x 2^n Newton matrix, its factor and two gathered terms per
-# sample plus two shared 4^n int64 indices, about 6 * 4^n words, below the k^2 term above.
+# Dense samples (n <= 12) leave the column generation after three rounds for the row-space dual
+# (extraction/_row_space.py): a 2^n x 2^n Newton matrix and its factor per sample, at most
+# DUAL_CHUNK_BYTES (1 GiB) of them at a time, below the k^2 term above, plus two shared 4^n int64
+# indices and a 4^n scratch vector, counted in the fixed part (384 MiB at n = 12).
 _WORDS_PER_MASK = 80
 _WORDS_PER_TERNARY = 3
 _WORDS_PER_GRAM_ENTRY = 16
@@ -88,7 +91,8 @@ def extraction_bytes(num_samples: int, num_players: int) -> int:
     n = num_players
     candidates = min(2 ** (n + 1) - 1, _CANDIDATES_PER_PLAYER * n * _ROUNDS)
     words = _WORDS_PER_MASK * 2**n + _WORDS_PER_TERNARY * 3**n + _WORDS_PER_GRAM_ENTRY * candidates**2
-    return _EXTRACTION_OVERHEAD + 8 * num_samples * words
+    dual_shared = 3 * 4**n if n <= ROW_SPACE_MAX_PLAYERS else 0
+    return _EXTRACTION_OVERHEAD + 8 * dual_shared + 8 * num_samples * words
 
 
 def estimate_memory(

@@ -293,9 +293,10 @@ def mehrotra(
         if bool(converged.all()):
             break
         iterations += 1
-        # Rows that converged keep their last factorisation: their steps are not taken.
-        pending = (~converged).nonzero().flatten() if iterations > 1 and bool(converged.any()) else None
-        problem.factor(z / s, pending)
+        # Rows that converged keep their last factorisation: their steps are not taken. (One
+        # host synchronisation, like the test above.)
+        pending = (~converged).nonzero().flatten() if iterations > 1 else None
+        problem.factor(z / s, pending if pending is not None and len(pending) < len(converged) else None)
         # Predictor (affine scaling), then Mehrotra's centring-corrector.
         _, ds_aff, dz_aff = newton_step(problem, s, z, r_primal, r_dual, s * z)
         alpha_p = _max_step(s, ds_aff).clamp(max=1.0)
@@ -309,12 +310,14 @@ def mehrotra(
             dy, ds, dz = _centrality_correctors(
                 problem, s, z, r_primal, r_dual, centring, (dy, ds, dz), sigma * mu, correctors, converged
             )
-        # Converged rows stay where they are while the others finish.
-        alpha_p = torch.where(converged, 0.0, (0.99 * _max_step(s, ds)).clamp(max=1.0))
-        alpha_d = torch.where(converged, 0.0, (0.99 * _max_step(z, dz)).clamp(max=1.0))
-        y = y + alpha_p[:, None] * dy
-        s = s + alpha_p[:, None] * ds
-        z = z + alpha_d[:, None] * dz
+        # Converged rows stay where they are while the others finish (a where, not a zero step:
+        # their directions come from an old factorisation and need not even be finite).
+        alpha_p = (0.99 * _max_step(s, ds)).clamp(max=1.0)[:, None]
+        alpha_d = (0.99 * _max_step(z, dz)).clamp(max=1.0)[:, None]
+        moving = ~converged[:, None]
+        y = torch.where(moving, y + alpha_p * dy, y)
+        s = torch.where(moving, s + alpha_p * ds, s)
+        z = torch.where(moving, z + alpha_d * dz, z)
     return y, s, z, iterations
 
 

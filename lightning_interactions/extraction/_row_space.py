@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra, refactor
+from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
 __all__ = ["RowSpaceSolution", "solve_full_dual"]
@@ -105,17 +105,20 @@ class _DualProblem:
         # One sample at a time into buffers kept between steps: fresh (batch, m, m) tensors and
         # batched gathers took 5x as long (page faults and cache misses on 128 MB at n = 10).
         scratch = self._scratch
-        # Rows that converged keep their factorisation (mehrotra does not move them).
-        samples = range(K.shape[0]) if rows is None or self._chol is None else rows.tolist()
-        for sample in samples:
+        diag = K.diagonal(dim1=1, dim2=2)
+        # Rows that converged keep their factorisation (mehrotra does not move them). Each factor
+        # is written into a kept buffer too, so a sample holds its Newton matrix and its factor
+        # and nothing more (the chunk size of and_or.DUAL_CHUNK_BYTES counts on it).
+        if self._chol is None or self._chol.shape != K.shape or self._chol.dtype != K.dtype:
+            self._chol, rows = torch.empty_like(K), None
+        for sample in range(K.shape[0]) if rows is None else rows.tolist():
             flat = K[sample].view(-1)
             torch.index_select(meet_sums[sample], 0, self._meet, out=flat)
             torch.index_select(join_sums[sample], 0, self._join, out=scratch)
             flat += scratch
-        diag = K.diagonal(dim1=1, dim2=2)
-        diag += 4 * d3 * d4 / self._w_diag
-        diag += 1e-13 * diag.abs().amax(dim=1, keepdim=True)
-        self._chol = refactor(self._chol, K, rows)
+            diag[sample] += 4 * d3[sample] * d4[sample] / self._w_diag[sample]
+            diag[sample] += 1e-13 * diag[sample].abs().amax()
+            torch.linalg.cholesky(K[sample], out=self._chol[sample])
         self._ones_solved = cholesky_solve(self._chol, d.new_ones(d.shape[0], self.m))
         self._ones_norm = self._ones_solved.sum(dim=1, keepdim=True)
 

@@ -54,11 +54,19 @@ from lightning_interactions.extraction.transforms import (
 INITIAL_PENALTY = 16.0
 ORDER_TIE_BREAK = 1e-4
 # The full problem through its dual (Newton systems of 2^n x 2^n, see _row_space.py) replaces
-# column generation for a sample whose first two pricings each find more violated interactions than
-# there are rows: its optimum is dense (an untrained network), and the restricted problems would grow
-# past 2^n columns. Above 11 players a 2^n x 2^n factorisation per step costs more than the
-# restricted problems of any network measured.
-ROW_SPACE_MAX_PLAYERS = 11
+# column generation for a sample whose first DENSE_ROUNDS pricings each find more violated
+# interactions than there are rows: its optimum is dense (an untrained network), and the
+# restricted problems would grow past 2^n columns. An untrained network's pricings find 97% to
+# 99.9% of all interactions violated round after round; a trained sample's first pricings can
+# look dense too (2,677 of 4,094 at n = 11, 7,258 and 6,728 of 8,190 at n = 12) but fall below
+# 2^n by the third, and the dual route costs such a sample 3 to 10x its column generation. At
+# n = 12 the dual takes 18.6 s for one untrained sample against 148 s by column generation; at
+# n = 13 a factorisation per step would cost 8x that.
+ROW_SPACE_MAX_PLAYERS = 12
+DENSE_ROUNDS = 3
+# The dual route's Newton matrices and factors take 2 x 4^n float64 per sample: solve at most this
+# many bytes of them at a time (4 samples at n = 12).
+DUAL_CHUNK_BYTES = 2**30
 
 __all__ = [
     "AndOrResult",
@@ -189,12 +197,14 @@ def and_or_interactions(
         q_ratio: the error box is ``tau = q_ratio * |v(N) - v(empty)|`` per sample.
         tol: stop when the certified relative gap ``objective / lower_bound - 1 <= tol``.
         max_rounds: at most this many column-generation rounds; ``gap`` reports where it stopped.
+            The dual route for dense samples is chosen after round ``DENSE_ROUNDS`` (3), so fewer
+            rounds leave such samples to column generation.
         initial_candidates: interactions in the first restricted problem (default ``12 n``).
         candidates_per_round: interactions added per round (default ``12 n``).
         row_space: solve the full problem through its dual (``2^n x 2^n`` Newton systems) for
             every sample (True), never (False), or, by default (None), for the samples whose
-            first two rounds each find more violated interactions than there are masks, up to
-            ``ROW_SPACE_MAX_PLAYERS`` players.
+            first ``DENSE_ROUNDS`` (3) rounds each find more violated interactions than there are
+            masks, up to ``ROW_SPACE_MAX_PLAYERS`` (12) players.
         progress: called as ``progress(certified, batch)`` after every round, with the number of
             samples certified so far.
 
@@ -230,6 +240,7 @@ def and_or_interactions(
     outputs = [values.new_zeros(batch, size) for _ in range(4)]  # I_and, I_or, gamma, q
     active = torch.arange(batch, device=values.device)
     penalty = values.new_full((batch,), INITIAL_PENALTY)
+    dense_so_far = torch.ones(batch, dtype=torch.bool, device=values.device)  # every pricing so far
     # Tied optima (x0 + x1 is also OR{0,1} + AND{0,1}) are broken toward lower orders by a cost
     # of 1 + tie_break * |S| per interaction in the restricted problems; kept well below tol,
     # since it loosens the certificate of the plain L1 problem by at most a factor 1 + tie_break n.
@@ -252,8 +263,12 @@ def and_or_interactions(
         return certified[rows]
 
     def solve_full(rows: torch.Tensor) -> torch.Tensor:
-        full = _solve_full(values[rows], tau[rows], column_costs)
-        return record(rows, full[:4], full[4])
+        chunk = max(1, DUAL_CHUNK_BYTES // (2 * 8 * 4**n))
+        certified = []
+        for part in rows.split(chunk):
+            full = _solve_full(values[part], tau[part], column_costs)
+            certified.append(record(part, full[:4], full[4]))
+        return torch.cat(certified)
 
     if row_space:
         solve_full(active)
@@ -268,7 +283,7 @@ def and_or_interactions(
         solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
         extracted = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
         done = record(active, extracted, dual_lower_bound(v_act, tau_act, solution.mu))
-        if bool(done.all()) or rounds == max_rounds:
+        if bool(done.all()):
             break
         keep = ~done
         # A multiplier at the price means the box is violated. While columns are missing that is
@@ -277,23 +292,20 @@ def and_or_interactions(
         pricing = _reduced_costs(solution.mu, size) / column_costs
         complete = pricing.amax(dim=1) <= 1.0 + 1e-6
         penalty = torch.where(saturated & complete, 4.0 * penalty, penalty)
-        # A trained sample's first pricing can look dense too (2,677 of 4,094 violated at n = 11),
-        # but its second one does not (482), where an untrained network's stays near all of them;
-        # the dual route costs such a trained sample 3 to 4x its column generation.
         looks_dense = (pricing > 1.0).sum(dim=1) > size
-        if rounds == 1:
-            dense_before = looks_dense
-        elif rounds == 2 and row_space is None and n <= ROW_SPACE_MAX_PLAYERS:
-            dense = keep & looks_dense & dense_before
+        dense_so_far = dense_so_far & looks_dense
+        if rounds == DENSE_ROUNDS and row_space is None and n <= ROW_SPACE_MAX_PLAYERS:
+            dense = keep & dense_so_far
             if bool(dense.any()):
                 certified = solve_full(active[dense])
                 # A sample the full solve could not certify goes on with column generation.
                 keep[dense.nonzero().flatten()[certified]] = False
                 if not bool(keep.any()):
                     break
+        if rounds == max_rounds:  # after the route check, so that max_rounds = DENSE_ROUNDS still has it
+            break
         penalty = penalty[keep]
-        if rounds == 1:
-            dense_before = dense_before[keep]
+        dense_so_far = dense_so_far[keep]
         active, columns = active[keep], columns[keep]
         columns = _add_violated(columns, pricing[keep], step)
 
