@@ -12,6 +12,7 @@ and prints the time per table entry, the time per term and their ratio: the rout
 
 Run:
     .venv/bin/python benchmarks/bench_gram.py [--n 12 14] [--k 144 576 1152] [--batch 4] [--threads 1]
+    .venv/bin/python benchmarks/bench_gram.py --quick   # n = 10, 12; k = 144, 576 (a few seconds)
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def main() -> int:
     parser.add_argument("--max-order", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="n = 10 and 12, k = 144 and 576, 3 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.k, args.repeats = [10, 12], [144, 576], 3
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch}, orders 1..{args.max_order}"

@@ -68,6 +68,15 @@ def test_gpu_check_quick_on_cpu():
     assert "2 of 2 sizes complete" in out
 
 
+def test_bench_gram_smallest_run():
+    out = _run("bench_gram.py", "--n", "6", "8", "--k", "24", "96", "--repeats", "1")
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["6"], ["8"])]
+    assert [(row[0], row[1]) for row in rows] == [("6", "24"), ("6", "96"), ("8", "24"), ("8", "96")]
+    # Both routes' Gram matrices agreed (a row says MISMATCH otherwise), and the ratios are numbers.
+    assert "MISMATCH" not in out
+    assert all(float(row[-1]) > 0 for row in rows)
+
+
 def test_bench_monitor_quick_mlp():
     out = _run("bench_monitor.py", "--quick", "--only", "mlp", "--threads", "1", timeout=300.0)
     assert "== digits MLP" in out and "monitor / floor" in out

@@ -89,7 +89,10 @@ class _GramPlan:
     subset sums, interval sums), times a sign, plus terms that depend on one column only:
 
     * AND-AND ``U(S_i u S_j)``; OR-OR ``L(N \\ (S_i u S_j))``; mixed ``-interval`` when the sets
-      are disjoint, else 0: one gather of ``k^2`` entries and a sign;
+      are disjoint, else 0: one gather of ``k^2`` entries and a sign. Where inclusion-exclusion
+      reads fewer entries than the ``3^n`` table holds (``TERMS_PER_TABLE_ENTRY``), the table has
+      no interval part, the mixed entries read the 0 and their ``-interval`` is written in after
+      the gather (:class:`._interval_terms.IntervalTerms`);
     * with ``o`` the OR indicator and ``g_j`` equal to ``U(S_j)`` for an AND column and
       ``-L(N \\ S_j)`` for an OR column, the rest of the formulas of the module docstring is
       ``total o_i o_j + g_i o_j + o_i g_j``, a rank-3 update.
