@@ -75,8 +75,10 @@ def mlp_vectors(n: int, count: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     features = torch.randn(256, n, generator=generator)
     labels = ((features[:, 0] * features[:, 1] > 0) | (features[:, 2] > 1)).long()
-    model = torch.nn.Sequential(torch.nn.Linear(n, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
+    # Seeded before the model is built, so that its initial weights (and the vectors) are the same
+    # in every process, whatever ran before.
     torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(n, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(150):
         optimiser.zero_grad()
