@@ -52,37 +52,48 @@ def assert_partial_factorisations_happened(pending: list[int], batch: int) -> No
     assert len(pending) >= 3 and max(pending) >= 2 and max(pending) < batch
 
 
-def test_restricted_problems_solved_together_equal_each_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The optimum is a face (tied optima), so rounding differences between a batched and a single
-    # factorisation move x along it; the objective is what must agree.
-    pending = pending_rows_per_factorisation(monkeypatch, _interior_point._Problem)
-    n = 8
-    values = mixed_batch(n)
-    batch = values.shape[0]
-    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
-    penalty = torch.full_like(tau, 16.0)
-    together = solve_master(every_interaction(n, batch), values, tau, penalty)
-    assert_partial_factorisations_happened(pending, batch)
-    for row in range(batch):
-        one = slice(row, row + 1)
-        alone = solve_master(every_interaction(n, 1), values[one], tau[one], penalty[one])
-        objective = float(alone.x[0, 1:].abs().sum())
-        assert float(together.x[row, 1:].abs().sum()) == pytest.approx(objective, rel=1e-7)
+# Each route's problem class and the players its batch-against-alone test uses (n = 8 with every
+# interaction as a column spreads the master's convergence over 8 to 13 steps).
+ROUTES = {"master": (_interior_point._Problem, 8), "dual": (_row_space._DualProblem, 6)}
 
 
-def test_full_duals_solved_together_equal_each_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    pending = pending_rows_per_factorisation(monkeypatch, _row_space._DualProblem)
-    n = 6
-    values = mixed_batch(n)
-    batch = values.shape[0]
-    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
+def objectives(kind: str, values: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """Each row's L1 objective, solved by ``kind``'s route as one batch."""
+    batch, n = values.shape[0], values.shape[1].bit_length() - 1
+    if kind == "master":
+        solution = solve_master(every_interaction(n, batch), values, tau, torch.full_like(tau, 16.0))
+        return solution.x[:, 1:].abs().sum(dim=1)
     costs = torch.ones(batch, 2 ** (n + 1), dtype=torch.float64)
-    together = solve_full_dual(values, tau, costs)
-    assert_partial_factorisations_happened(pending, batch)
-    for row in range(batch):
-        alone = solve_full_dual(values[row : row + 1], tau[row : row + 1], costs[row : row + 1])
-        objective = float(alone.both[0].abs().sum())
-        assert float(together.both[row].abs().sum()) == pytest.approx(objective, rel=1e-7)
+    return solve_full_dual(values, tau, costs).both.abs().sum(dim=1)
+
+
+def make_problem(kind: str, values: torch.Tensor, tau: torch.Tensor) -> object:
+    """A fresh ``kind`` problem (the class whose ``factor`` the route calls) for these rows."""
+    batch, n = values.shape[0], values.shape[1].bit_length() - 1
+    if kind == "master":
+        costs = torch.ones(batch, 2 ** (n + 1) - 2, dtype=torch.float64)
+        penalty = torch.full_like(tau, 16.0)
+        return _interior_point._Problem(every_interaction(n, batch), values, tau, penalty, costs)
+    return _row_space._DualProblem(values, tau, torch.ones(batch, 2 ** (n + 1), dtype=torch.float64))
+
+
+def box(values: torch.Tensor) -> torch.Tensor:
+    return 0.04 * (values[:, -1] - values[:, 0]).abs()
+
+
+@pytest.mark.parametrize("kind", sorted(ROUTES))
+def test_batch_solved_together_equals_each_row_alone(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The optimum is a face (tied optima), so rounding differences between a batched and a single
+    # factorisation move the solution along it; the objective is what must agree.
+    owner, n = ROUTES[kind]
+    pending = pending_rows_per_factorisation(monkeypatch, owner)
+    values = mixed_batch(n)
+    tau = box(values)
+    together = objectives(kind, values, tau)
+    assert_partial_factorisations_happened(pending, values.shape[0])
+    for row in range(values.shape[0]):
+        alone = objectives(kind, values[row : row + 1], tau[row : row + 1])
+        assert float(together[row]) == pytest.approx(float(alone[0]), rel=1e-7)
 
 
 def _positive(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -90,26 +101,12 @@ def _positive(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return 0.1 + torch.rand(shape, generator=generator, dtype=torch.float64)
 
 
-def _problems(n: int, batch: int) -> dict[str, tuple]:
-    values = mixed_batch(n)[:batch]
-    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
-    master = lambda: _interior_point._Problem(  # noqa: E731
-        every_interaction(n, batch),
-        values,
-        tau,
-        torch.full_like(tau, 16.0),
-        torch.ones(batch, 2 ** (n + 1) - 2, dtype=torch.float64),
-    )
-    dual = lambda: _row_space._DualProblem(values, tau, torch.ones(batch, 2 ** (n + 1), dtype=torch.float64))  # noqa: E731
-    return {"master": master, "dual": dual}
-
-
-@pytest.mark.parametrize("kind", ["master", "dual"])
+@pytest.mark.parametrize("kind", sorted(ROUTES))
 def test_partial_factorisation_refactors_exactly_the_given_rows(kind: str) -> None:
     # The contract of factor(d, rows): the given rows solve with the new d exactly as a problem
     # factored with that d alone would (the other rows' solves are not used by mehrotra).
-    make = _problems(5, 4)[kind]
-    partial, new = make(), make()
+    values = mixed_batch(5)[:4]
+    partial, new = make_problem(kind, values, box(values)), make_problem(kind, values, box(values))
     size = partial.h.shape[1]
     first, second = _positive((4, size), seed=1), _positive((4, size), seed=2)
     rhs = torch.randn(4, partial.c.shape[1], generator=torch.Generator().manual_seed(3), dtype=torch.float64)

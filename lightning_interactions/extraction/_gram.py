@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from lightning_interactions.extraction._buffers import kept
 from lightning_interactions.extraction._interval_terms import IntervalTerms, count_terms
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
@@ -136,7 +137,8 @@ class _GramPlan:
         index = torch.where(or_i & or_j, size + (full ^ union), union)  # L(N \ union) or U(union)
         index = torch.where(or_i != or_j, torch.where(mixed_disjoint, interval, zero), index)
         self.index = index.reshape(batch, k * k)
-        self._negated = mixed_disjoint.reshape(batch, k, k)
+        # The table route negates the interval entries after the gather (per dtype, made once).
+        self._negated = None if use_terms else mixed_disjoint.reshape(batch, k, k)
         self._sign: torch.Tensor | None = None
         self.is_or = is_or
         # Where each column reads g_j: U(S_j) for AND, L(N \ S_j) (negated below) for OR.
@@ -146,12 +148,12 @@ class _GramPlan:
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         batch, size = weights.shape
-        table = self._table = _kept(self._table, (batch, self.table_size), weights)
+        table = self._table = kept(self._table, (batch, self.table_size), weights)
         table[:, :size] = inverse_and_transpose(weights)  # U: superset sums
         subset = table[:, size : 2 * size]
         subset.copy_(inverse_and_interactions(weights))  # L: subset sums
         if self._terms is None:
-            self._scratch = _kept(self._scratch, (scratch_size(batch, self.n),), weights, grow_only=True)
+            self._scratch = kept(self._scratch, (scratch_size(batch, self.n),), weights, grow_only=True)
             interval_sums(weights, self.n, out=table[:, 2 * size : -2], scratch=self._scratch)
         total = subset[:, -1:].clone()
         table[:, -2] = total[:, 0]
@@ -170,19 +172,6 @@ class _GramPlan:
         gram.baddbmm_((g + total * o).unsqueeze(2), o.unsqueeze(1))
         gram.baddbmm_(o.unsqueeze(2), g.unsqueeze(1))
         return gram
-
-
-def _kept(
-    buffer: torch.Tensor | None, shape: tuple[int, ...], like: torch.Tensor, grow_only: bool = False
-) -> torch.Tensor:
-    """``buffer`` if it fits ``shape`` (or, with ``grow_only``, holds at least as many entries) and
-    ``like``'s dtype and device; a new one otherwise."""
-    fits = buffer is not None and (buffer.dtype, buffer.device) == (like.dtype, like.device)
-    if fits and grow_only:
-        fits = buffer.numel() >= shape[0]
-    elif fits:
-        fits = tuple(buffer.shape) == shape
-    return buffer if fits else like.new_empty(shape)
 
 
 def trigger_gram(weights: torch.Tensor, sets: torch.Tensor, is_or: torch.Tensor, n: int) -> torch.Tensor:

@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import torch
 
-
-def popcount(sets: torch.Tensor, n: int) -> torch.Tensor:
-    """Number of players in each set of an integer tensor of masks over ``n`` players."""
-    count = torch.zeros_like(sets)
-    for bit in range(n):
-        count += (sets >> bit) & 1
-    return count
+from lightning_interactions.extraction.transforms import order_index
 
 
 def count_terms(and_sets: torch.Tensor, or_sets: torch.Tensor, n: int) -> int:
     """Terms that :class:`IntervalTerms` reads for these pairs: ``sum 2^min(|A|, |B|)``."""
-    smaller = torch.minimum(popcount(and_sets, n), popcount(or_sets, n))
+    order = order_index(n, device=and_sets.device)
+    smaller = torch.minimum(order[and_sets], order[or_sets])
     return int((1 << smaller).sum()) if smaller.numel() else 0
 
 
@@ -61,20 +56,21 @@ class IntervalTerms:
         self, rows: torch.Tensor, and_sets: torch.Tensor, or_sets: torch.Tensor, n: int, stride: int
     ) -> None:
         size, full = 2**n, 2**n - 1
-        and_count, or_count = popcount(and_sets, n), popcount(or_sets, n)
+        order = order_index(n, device=rows.device)
+        and_count, or_count = order[and_sets], order[or_sets]
         through_or = or_count <= and_count
         smaller = torch.where(through_or, or_sets, and_sets)
         # U(A u R) with R inside B, or L((N \ B) \ R) with R inside A: in both cases R is disjoint
         # from the base (or inside it), so adding or removing it is an exclusive or.
         base = torch.where(through_or, and_sets, size + (full ^ or_sets))
         offset = rows * stride
-        order = torch.minimum(and_count, or_count)
+        smaller_count = torch.minimum(and_count, or_count)
         indices, self._groups, positions = [], [], []
-        for terms in order.unique().tolist():
-            chosen = (order == terms).nonzero().flatten()
+        for terms in smaller_count.unique().tolist():
+            chosen = (smaller_count == terms).nonzero().flatten()
             read = base[chosen, None] ^ _subsets(smaller[chosen], terms)
             indices.append((read + offset[chosen, None]).flatten())
-            signs = 1 - 2 * (popcount(torch.arange(2**terms, device=rows.device), terms) & 1)
+            signs = 1 - 2 * (order_index(terms, device=rows.device) & 1)  # (-1)^|R|
             self._groups.append((len(chosen), 2**terms, signs))
             positions.append(chosen)
         self.index = torch.cat(indices) if indices else rows.new_zeros(0)

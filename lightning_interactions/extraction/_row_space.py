@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lightning_interactions.extraction._buffers import kept
 from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
@@ -59,7 +60,7 @@ class _DualProblem:
         self._join = (rows[:, None] | rows[None, :]).flatten()
         self._buffer: torch.Tensor | None = None
         self._chol: torch.Tensor | None = None
-        self._scratch = v.new_empty(0)
+        self._scratch: torch.Tensor | None = None
         self.h = torch.cat((costs, costs, v.new_zeros(batch, 2 * m)), dim=1)
         self.c = torch.cat((v - v.mean(dim=1, keepdim=True), tau[:, None].expand(batch, m)), dim=1)
 
@@ -99,18 +100,20 @@ class _DualProblem:
         # Z D Z' is the meet matrix of the subset sums of d_and; W D W' is, up to terms a 1' + 1 a'
         # that vanish on sum mu = 0 (the bordered solve absorbs them), the join matrix of the
         # subset sums of d_or at complements: sum_S d_S 1[S in N \ T] 1[S in N \ T'].
-        K = self._newton_buffer(d)
+        batch = d.shape[0]
+        K = self._buffer = kept(self._buffer, (batch, self.m, self.m), d)
         meet_sums = _subset_sums(column[:, : self.m])
         join_sums = _subset_sums(column[:, self.m :]).flip(1)
         # One sample at a time into buffers kept between steps: fresh (batch, m, m) tensors and
         # batched gathers took 5x as long (page faults and cache misses on 128 MB at n = 10).
-        scratch = self._scratch
+        scratch = self._scratch = kept(self._scratch, (self.m * self.m,), d)
         diag = K.diagonal(dim1=1, dim2=2)
         # Rows that converged keep their factorisation (mehrotra does not move them). Each factor
         # is written into a kept buffer too, so a sample holds its Newton matrix and its factor
         # and nothing more (the chunk size of and_or.DUAL_CHUNK_BYTES counts on it).
-        if self._chol is None or self._chol.shape != K.shape or self._chol.dtype != K.dtype:
-            self._chol, rows = torch.empty_like(K), None
+        factors = kept(self._chol, K.shape, K)
+        if factors is not self._chol:  # a new buffer: every row needs its factor
+            self._chol, rows = factors, None
         for sample in range(K.shape[0]) if rows is None else rows.tolist():
             flat = K[sample].view(-1)
             torch.index_select(meet_sums[sample], 0, self._meet, out=flat)
@@ -121,14 +124,6 @@ class _DualProblem:
             torch.linalg.cholesky(K[sample], out=self._chol[sample])
         self._ones_solved = cholesky_solve(self._chol, d.new_ones(d.shape[0], self.m))
         self._ones_norm = self._ones_solved.sum(dim=1, keepdim=True)
-
-    def _newton_buffer(self, d: torch.Tensor) -> torch.Tensor:
-        """The ``(batch, m, m)`` Newton matrix buffer and an ``m^2`` scratch vector, made once."""
-        batch = d.shape[0]
-        if self._buffer is None or self._buffer.shape[0] != batch or self._buffer.dtype != d.dtype:
-            self._buffer = d.new_empty(batch, self.m, self.m)
-            self._scratch = d.new_empty(self.m * self.m)
-        return self._buffer
 
     def solve(self, r: torch.Tensor) -> torch.Tensor:
         r_mu, r_w = r.split(self.m, dim=1)
