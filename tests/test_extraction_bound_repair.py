@@ -86,15 +86,19 @@ def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytes
     repaired_rows = []
     original = and_or.repaired_bound
 
-    def spy(v, t, m, objective, tol):
+    def spy(v, t, m, objective, tol):  # same signature as repaired_bound
         repaired_rows.append(len(v))
         return original(v, t, m, objective, tol)
 
     monkeypatch.setattr(and_or, "repaired_bound", spy)
     # Objectives chosen so that row 0 is certified by the plain bound, row 1 misses by 5% (repaired)
-    # and row 2 by 60% (left alone).
-    objective = plain * torch.tensor([1.005, 1.05, 1.6], dtype=torch.float64)
-    bound = and_or._certificate(values, tau, mu, objective, tol=0.01)
+    # and row 2 by 150% (left alone); then row 1 alone is marked as not stalled (left alone).
+    objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
+    every = torch.ones(3, dtype=torch.bool)
+    bound = and_or._certificate(values, tau, mu, objective, 0.01, every)
     assert repaired_rows == [1]
     assert bound[0] == plain[0] and bound[2] == plain[2]
     assert plain[1] < bound[1] <= optimum[1] + 1e-9
+    moving = torch.tensor([True, False, True])
+    assert torch.equal(and_or._certificate(values, tau, mu, objective, 0.01, moving), plain)
+    assert repaired_rows == [1]
