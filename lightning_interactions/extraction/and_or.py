@@ -34,16 +34,14 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions.extraction._bound_repair import dual_lower_bound, repaired_bound
+from lightning_interactions.extraction._certificate import dual_lower_bound, repaired_bound, signed_prices
 from lightning_interactions.extraction._gram import TriggerColumns
 from lightning_interactions.extraction._interior_point import solve_master
 from lightning_interactions.extraction._row_space import solve_full_dual
 from lightning_interactions.extraction.transforms import (
     and_interactions,
     inverse_and_interactions,
-    inverse_and_transpose,
     inverse_or_interactions,
-    inverse_or_transpose,
     num_players_of,
     or_interactions,
     order_index,
@@ -68,7 +66,7 @@ DENSE_ROUNDS = 3
 # The dual route's Newton matrices and factors take 2 x 4^n float64 per sample: solve at most this
 # many bytes of them at a time (4 samples at n = 12).
 DUAL_CHUNK_BYTES = 2**30
-# The plain rescaled bound of a round is tightened (:mod:`._bound_repair`) for the samples it
+# The plain rescaled bound of a round is tightened (:mod:`._certificate`) for the samples it
 # leaves within REPAIR_WITHIN_GAP of the objective whose objective also moved by less than
 # REPAIR_STALLED_WITHIN since their best so far (a moving objective is not yet near the optimum,
 # and no bound can certify it). On the trained digits MLP at n = 10 to 14 the tightening brought
@@ -246,9 +244,15 @@ def and_or_interactions(
     column_costs = 1.0 + tie_break * torch.cat((order, order)).to(values.dtype)
     rounds = 0
 
-    def record(rows: torch.Tensor, extracted: tuple[torch.Tensor, ...], bound: torch.Tensor) -> torch.Tensor:
+    def record(
+        rows: torch.Tensor,
+        extracted: tuple[torch.Tensor, ...],
+        bound: torch.Tensor,
+        objective: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Keep the better of the stored and the new solution of ``rows``; return which are certified."""
-        objective = extraction_objective(extracted[0], extracted[1])
+        if objective is None:
+            objective = extraction_objective(extracted[0], extracted[1])
         improved = objective < best_objective[rows]
         for target, tensor in zip(outputs, extracted):
             target[rows[improved]] = tensor[improved]
@@ -279,10 +283,13 @@ def and_or_interactions(
         costs = column_costs[col_act]
         solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
         extracted = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
-        objective = extraction_objective(*extracted[:2])
+        objective = extraction_objective(extracted[0], extracted[1])
+        # Against the best objective so far, which is what certification compares with; in the
+        # first round there is none, nothing has stalled, and only the plain bound is taken.
         stalled = objective >= best_objective[active] / (1.0 + REPAIR_STALLED_WITHIN)
-        bound = _certificate(v_act, tau_act, solution.mu, objective, tol, stalled)
-        done = record(active, extracted, bound)
+        reference = torch.minimum(objective, best_objective[active])
+        bound = _round_bounds(v_act, tau_act, solution.mu, reference, tol, stalled)
+        done = record(active, extracted, bound, objective)
         if bool(done.all()):
             break
         keep = ~done
@@ -327,7 +334,7 @@ def and_or_interactions(
     return result
 
 
-def _certificate(
+def _round_bounds(
     v: torch.Tensor,
     tau: torch.Tensor,
     mu: torch.Tensor,
@@ -349,8 +356,7 @@ def _certificate(
 
 def _reduced_costs(mu: torch.Tensor, size: int) -> torch.Tensor:
     """``|Z' mu|`` and ``|W' mu|`` side by side (column ids as in ``columns``); constants set to -1."""
-    mu = mu - mu.mean(dim=1, keepdim=True)
-    reduced = torch.cat((inverse_and_transpose(mu), inverse_or_transpose(mu)), dim=1).abs()
+    reduced = signed_prices(mu - mu.mean(dim=1, keepdim=True)).abs().flatten(-2)
     reduced[:, 0] = -1.0
     reduced[:, size] = -1.0
     return reduced

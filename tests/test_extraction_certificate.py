@@ -1,4 +1,4 @@
-"""The tightened certificate (extraction/_bound_repair.py) against HiGHS and the plain bound."""
+"""The tightened certificate (extraction/_certificate.py) against HiGHS and the plain bound."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 from test_extraction import exact_optimum, mlp_vectors, random_vectors
 
+import lightning_interactions.extraction._certificate as certificate
 import lightning_interactions.extraction.and_or as and_or
-from lightning_interactions.extraction._bound_repair import dual_lower_bound, repaired_bound
+from lightning_interactions.extraction._certificate import dual_lower_bound, repaired_bound, signed_prices
 from lightning_interactions.extraction._row_space import solve_full_dual
 
 pytest.importorskip("scipy")
@@ -69,15 +70,82 @@ def test_repaired_bound_closes_most_of_a_lagging_gap(n: int) -> None:
     assert (repaired_gap[lagging] <= 0.3 * plain_gap[lagging]).all(), (plain_gap, repaired_gap)
 
 
-def test_repair_stops_early_once_every_row_is_certified(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_step_is_taken_when_the_plain_bound_already_certifies(monkeypatch: pytest.MonkeyPatch) -> None:
     values, tau, optimum, mu = noisy_optimal_multipliers(5, 0.0, seed=1)
     calls = []
-    import lightning_interactions.extraction._bound_repair as module
+    original = certificate.signed_prices
+    monkeypatch.setattr(certificate, "signed_prices", lambda point: calls.append(1) or original(point))
+    bound = repaired_bound(values, tau, mu, optimum)
+    assert len(calls) == 2  # the starting point and the final rescaling, no step in between
+    assert torch.equal(bound, dual_lower_bound(values, tau, mu))
 
-    original = module._signed_prices
-    monkeypatch.setattr(module, "_signed_prices", lambda point: calls.append(1) or original(point))
-    repaired_bound(values, tau, mu, optimum)  # already optimal: certified at the first check
-    assert len(calls) <= module.CHECK_EVERY + 2
+
+def trigger_matrices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Literal AND triggers ``1[S subset of T]`` and OR triggers ``1[S meets T]`` (rows T, columns S)."""
+    size = 2**n
+    Z = torch.tensor([[float(S & T == S) for S in range(size)] for T in range(size)], dtype=torch.float64)
+    W = torch.tensor([[float(S & T != 0) for S in range(size)] for T in range(size)], dtype=torch.float64)
+    return Z, W
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_signed_prices_are_the_literal_trigger_products(n: int) -> None:
+    Z, W = trigger_matrices(n)
+    mu = random_vectors(n, 3, seed=n)
+    mu = mu - mu.mean(dim=1, keepdim=True)
+    prices = signed_prices(mu)
+    expected = torch.stack((mu @ Z, mu @ W), dim=1)
+    expected[..., 0] = 0.0
+    assert torch.allclose(prices, expected, atol=1e-12)
+
+
+def test_penalised_dual_gradient_matches_finite_differences() -> None:
+    n = 4
+    values = random_vectors(n, 2, seed=5)
+    tau = torch.tensor([0.05, 0.2], dtype=torch.float64)
+    rho = torch.tensor([3.0, 30.0], dtype=torch.float64)
+    point = 0.4 * random_vectors(n, 2, seed=6)  # prices well above 1: the penalty is active
+    point = point - point.mean(dim=1, keepdim=True)
+    _, _, gradient = certificate._penalised_dual(values, tau, rho, point)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        direction = torch.randn(point.shape, generator=generator, dtype=torch.float64)
+        direction = direction - direction.mean(dim=1, keepdim=True)
+        h = 1e-6
+        plus = certificate._penalised_dual(values, tau, rho, point + h * direction)[1]
+        minus = certificate._penalised_dual(values, tau, rho, point - h * direction)[1]
+        numeric = (plus - minus) / (2 * h)
+        assert torch.allclose((gradient * direction).sum(dim=1), numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_each_row_of_a_batch_gets_the_bound_it_gets_alone() -> None:
+    values, tau, optimum, mu = noisy_optimal_multipliers(5, 0.05, seed=1)
+    together = repaired_bound(values, tau, mu, optimum)
+    for row in range(3):
+        alone = repaired_bound(
+            values[row : row + 1], tau[row : row + 1], mu[row : row + 1], optimum[row : row + 1]
+        )
+        assert float(alone[0]) == pytest.approx(float(together[row]), rel=1e-12)
+
+
+def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = mlp_vectors(8, 4, seed=0)
+    calls = []
+    original = and_or.repaired_bound
+
+    def spy(v, t, m, objective, tol):  # same signature as repaired_bound
+        calls.append(len(v))
+        return original(v, t, m, objective, tol)
+
+    monkeypatch.setattr(and_or, "repaired_bound", spy)
+    result = and_or.and_or_interactions(values)
+    assert calls, "no round of this extraction was close enough to be repaired"
+    optimum = optima(values, result.tau)
+    assert (result.lower_bound <= optimum + 1e-9).all()
+    assert (result.objective >= optimum - 1e-9).all()
+    assert (result.gap <= 0.01).all()
 
 
 def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,10 +163,10 @@ def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytes
     # and row 2 by 150% (left alone); then row 1 alone is marked as not stalled (left alone).
     objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
     every = torch.ones(3, dtype=torch.bool)
-    bound = and_or._certificate(values, tau, mu, objective, 0.01, every)
+    bound = and_or._round_bounds(values, tau, mu, objective, 0.01, every)
     assert repaired_rows == [1]
     assert bound[0] == plain[0] and bound[2] == plain[2]
     assert plain[1] < bound[1] <= optimum[1] + 1e-9
     moving = torch.tensor([True, False, True])
-    assert torch.equal(and_or._certificate(values, tau, mu, objective, 0.01, moving), plain)
+    assert torch.equal(and_or._round_bounds(values, tau, mu, objective, 0.01, moving), plain)
     assert repaired_rows == [1]
