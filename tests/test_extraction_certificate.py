@@ -128,11 +128,9 @@ def test_each_row_of_a_batch_gets_the_bound_it_gets_alone() -> None:
         assert float(alone[0]) == pytest.approx(float(together[row]), rel=1e-12)
 
 
-def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    values = mlp_vectors(8, 4, seed=0)
-    calls = []
+def spy_on_repairs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the extraction record the batch size of every ``repaired_bound`` call it makes."""
+    calls: list[int] = []
     original = and_or.repaired_bound
 
     def spy(v, t, m, objective, tol):  # same signature as repaired_bound
@@ -140,6 +138,14 @@ def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
         return original(v, t, m, objective, tol)
 
     monkeypatch.setattr(and_or, "repaired_bound", spy)
+    return calls
+
+
+def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = mlp_vectors(8, 4, seed=0)
+    calls = spy_on_repairs(monkeypatch)
     result = and_or.and_or_interactions(values)
     assert calls, "no round of this extraction was close enough to be repaired"
     optimum = optima(values, result.tau)
@@ -151,14 +157,7 @@ def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
 def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
     values, tau, optimum, mu = noisy_optimal_multipliers(5, 0.05, seed=1)
     plain = dual_lower_bound(values, tau, mu)
-    repaired_rows = []
-    original = and_or.repaired_bound
-
-    def spy(v, t, m, objective, tol):  # same signature as repaired_bound
-        repaired_rows.append(len(v))
-        return original(v, t, m, objective, tol)
-
-    monkeypatch.setattr(and_or, "repaired_bound", spy)
+    repaired_rows = spy_on_repairs(monkeypatch)
     # Objectives chosen so that row 0 is certified by the plain bound, row 1 misses by 5% (repaired)
     # and row 2 by 150% (left alone); then row 1 alone is marked as not stalled (left alone).
     objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
