@@ -37,6 +37,8 @@ GIB = 2**30
 # _gram.py):
 # * 2^n terms: v, its four outputs, the transforms of the first candidates and of the pricing
 #   (2 x 2^n each), and about twenty interior-point vectors over 2k + 3 * 2^n inequality rows;
+#   the tightened bound (_certificate.py: 8 L-BFGS pairs and a dozen more vectors, about 30 x
+#   2^n) runs after the interior point has freed its vectors, so it fits in the same count;
 # * 3^n terms: the interval-sum block of a Gram matrix's lookup table, plus the two partial
 #   tables it is built from (2/3 and 4/9 of its size): about 2.1 3^n, counted as 3;
 # * k^2 terms: the Gram plan keeps four k x k int64 index tensors and builds a dozen more of
