@@ -159,13 +159,48 @@ def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytes
     plain = dual_lower_bound(values, tau, mu)
     repaired_rows = spy_on_repairs(monkeypatch)
     # Objectives chosen so that row 0 is certified by the plain bound, row 1 misses by 5% (repaired)
-    # and row 2 by 150% (left alone); then row 1 alone is marked as not stalled (left alone).
+    # and row 2 by 150% (left alone); then row 1 alone is not a candidate (left alone).
     objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
     every = torch.ones(3, dtype=torch.bool)
     bound = and_or._round_bounds(values, tau, mu, objective, 0.01, every)
     assert repaired_rows == [1]
     assert bound[0] == plain[0] and bound[2] == plain[2]
     assert plain[1] < bound[1] <= optimum[1] + 1e-9
-    moving = torch.tensor([True, False, True])
-    assert torch.equal(and_or._round_bounds(values, tau, mu, objective, 0.01, moving), plain)
+    not_row_1 = torch.tensor([True, False, True])
+    assert torch.equal(and_or._round_bounds(values, tau, mu, objective, 0.01, not_row_1), plain)
     assert repaired_rows == [1]
+
+
+def test_the_bound_is_the_best_of_every_point_evaluated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accepted or rejected, every trial point's rescaled bound is valid; the result keeps the best."""
+    values, tau, optimum, mu = noisy_optimal_multipliers(5, 0.2, seed=1)
+    seen = []
+    original = certificate._penalised_dual
+
+    def recording(v, t, rho, point):  # same signature as _penalised_dual
+        out = original(v, t, rho, point)
+        seen.append(out[0])
+        return out
+
+    monkeypatch.setattr(certificate, "_penalised_dual", recording)
+    monkeypatch.setattr(certificate, "GIVE_UP", float("inf"))  # every row stays live all 60 steps
+    bound = repaired_bound(values, tau, mu, optimum, tol=1e-12, steps=60)
+    assert len(seen) == 61
+    best_seen = torch.stack(seen).amax(dim=0)
+    assert torch.allclose(bound, best_seen, rtol=1e-12)
+    assert (bound <= optimum + 1e-9).all()
+
+
+def test_curvature_pairs_skip_zero_and_negative_pairs_and_meet_the_secant_equation() -> None:
+    generator = torch.Generator().manual_seed(0)
+    gradient = torch.randn(2, 8, generator=generator, dtype=torch.float64)
+    pairs = certificate._CurvaturePairs(3, torch.tensor([0.5, 2.0], dtype=torch.float64))
+    step = torch.randn(2, 8, generator=generator, dtype=torch.float64)
+    pairs.push(torch.zeros_like(step), torch.zeros_like(step))  # a rejected step
+    pairs.push(step, -step)  # negative curvature: no information about a convex loss
+    assert torch.allclose(pairs.descent(gradient), -torch.tensor([[0.5], [2.0]]) * gradient)
+    # On a quadratic with Hessian A, the inverse estimate maps the latest change A s back to s.
+    A = torch.diag(torch.linspace(1.0, 5.0, 8, dtype=torch.float64))
+    change = step @ A
+    pairs.push(step, change)
+    assert torch.allclose(-pairs.descent(change), step, atol=1e-12)

@@ -175,7 +175,8 @@ def repaired_bound(
     ``v`` and ``mu`` are ``(batch, 2^n)``, ``tau`` and ``objective`` (a feasible point's value,
     which sets the penalty's scale and the target) ``(batch,)``. A row stops once its bound is
     within ``tol`` of ``objective`` or it is given up (:func:`_finished`, checked every
-    ``CHECK_EVERY`` steps), so each row's result is the same alone as in any batch.
+    ``CHECK_EVERY`` steps), so each row's result is the same alone as in any batch (up to
+    rounding, where a device's reductions depend on the batch's shape).
 
     Example:
         >>> v = torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)

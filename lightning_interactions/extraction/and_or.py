@@ -288,7 +288,9 @@ def and_or_interactions(
         # first round there is none, nothing has stalled, and only the plain bound is taken.
         stalled = objective >= best_objective[active] / (1.0 + REPAIR_STALLED_WITHIN)
         reference = torch.minimum(objective, best_objective[active])
-        bound = _round_bounds(v_act, tau_act, solution.mu, reference, tol, stalled)
+        # A row that the best bound so far already certifies against that objective needs none.
+        candidates = stalled & (reference > (1.0 + tol) * best_bound[active])
+        bound = _round_bounds(v_act, tau_act, solution.mu, reference, tol, candidates)
         done = record(active, extracted, bound, objective)
         if bool(done.all()):
             break
@@ -340,13 +342,13 @@ def _round_bounds(
     mu: torch.Tensor,
     objective: torch.Tensor,
     tol: float,
-    stalled: torch.Tensor,
+    candidates: torch.Tensor,
 ) -> torch.Tensor:
     """Lower bounds from a round's row multipliers: :func:`dual_lower_bound`, tightened by
-    :func:`repaired_bound` for the ``stalled`` rows it leaves short of ``tol`` but within
+    :func:`repaired_bound` for the ``candidates`` rows it leaves short of ``tol`` but within
     ``REPAIR_WITHIN_GAP``."""
     bound = dual_lower_bound(v, tau, mu)
-    close = (objective > (1.0 + tol) * bound) & (objective <= (1.0 + REPAIR_WITHIN_GAP) * bound) & stalled
+    close = (objective > (1.0 + tol) * bound) & (objective <= (1.0 + REPAIR_WITHIN_GAP) * bound) & candidates
     if bool(close.any()):
         rows = close.nonzero().flatten()
         tighter = repaired_bound(v[rows], tau[rows], mu[rows], objective[rows], tol)
