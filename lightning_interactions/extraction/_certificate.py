@@ -112,17 +112,20 @@ class _CurvaturePairs:
 
     def descent(self, gradient: torch.Tensor) -> torch.Tensor:
         """``-H gradient`` by the two-loop recursion."""
-        direction = gradient
+        # Fused products in place (vecdot, addcmul_): this loop's many small operations, not its
+        # arithmetic, were 30% of the tightening's time; fused, the ten problems of the comment
+        # above took 2.13 to 2.50 s against 2.47 to 2.64 s (alternating runs).
+        direction = gradient.clone()
         weights = []
         for step, change, inverse in reversed(self.pairs):
-            weight = inverse * (step * direction).sum(dim=-1)
-            direction = direction - weight[:, None] * change
+            weight = inverse * torch.linalg.vecdot(step, direction)
+            direction.addcmul_(weight[:, None], change, value=-1.0)
             weights.append(weight)
-        direction = self.scale[:, None] * direction
+        direction.mul_(self.scale[:, None])
         for (step, change, inverse), weight in zip(self.pairs, reversed(weights)):
-            correction = weight - inverse * (change * direction).sum(dim=-1)
-            direction = direction + correction[:, None] * step
-        return -direction
+            correction = weight - inverse * torch.linalg.vecdot(change, direction)
+            direction.addcmul_(correction[:, None], step)
+        return direction.neg_()
 
 
 def _penalised_dual(
