@@ -113,8 +113,8 @@ class _CurvaturePairs:
     def descent(self, gradient: torch.Tensor) -> torch.Tensor:
         """``-H gradient`` by the two-loop recursion."""
         # Fused products in place (vecdot, addcmul_): this loop's many small operations, not its
-        # arithmetic, were 30% of the tightening's time; fused, the ten problems of the comment
-        # above took 2.13 to 2.50 s against 2.47 to 2.64 s (alternating runs).
+        # arithmetic, were 30% of the tightening's time; fused, the ten problems of REPAIR_STEPS
+        # comment took 2.13 to 2.50 s against 2.47 to 2.64 s (alternating runs).
         direction = gradient.clone()
         weights = []
         for step, change, inverse in reversed(self.pairs):
