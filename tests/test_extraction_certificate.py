@@ -156,18 +156,25 @@ def test_extraction_calls_the_repair_and_its_bound_holds_against_highs(
 
 def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
     values, tau, optimum, mu = noisy_optimal_multipliers(5, 0.05, seed=1)
+    mu = mu - mu.mean(dim=1, keepdim=True)  # as the extraction passes them
     plain = dual_lower_bound(values, tau, mu)
     repaired_rows = spy_on_repairs(monkeypatch)
     # Objectives chosen so that row 0 is certified by the plain bound, row 1 misses by 5% (repaired)
-    # and row 2 by 150% (left alone); then row 1 alone is not a candidate (left alone).
+    # and row 2 by 150% (left alone); every objective equals its best so far (stalled).
     objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
-    every = torch.ones(3, dtype=torch.bool)
-    bound = and_or._round_bounds(values, tau, mu, objective, 0.01, every)
+    no_bound = torch.full((3,), float("-inf"), dtype=torch.float64)
+    bound = and_or._round_bounds(values, tau, mu, plain, objective, objective, no_bound, 0.01)
     assert repaired_rows == [1]
     assert bound[0] == plain[0] and bound[2] == plain[2]
     assert plain[1] < bound[1] <= optimum[1] + 1e-9
-    not_row_1 = torch.tensor([True, False, True])
-    assert torch.equal(and_or._round_bounds(values, tau, mu, objective, 0.01, not_row_1), plain)
+    # Row 1's objective fell by 10% since its best: still moving, left alone.
+    moving = objective * torch.tensor([1.0, 1.1, 1.0], dtype=torch.float64)
+    assert torch.equal(and_or._round_bounds(values, tau, mu, plain, objective, moving, no_bound, 0.01), plain)
+    # Row 1 already certified by an earlier round's bound: left alone.
+    earlier = torch.where(torch.arange(3) == 1, objective, no_bound)
+    assert torch.equal(
+        and_or._round_bounds(values, tau, mu, plain, objective, objective, earlier, 0.01), plain
+    )
     assert repaired_rows == [1]
 
 

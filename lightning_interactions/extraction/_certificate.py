@@ -30,7 +30,7 @@ import torch
 
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
-__all__ = ["dual_lower_bound", "repaired_bound", "signed_prices"]
+__all__ = ["dual_lower_bound", "repaired_bound", "rescaled_dual_value", "signed_prices"]
 
 # Steps, and how often the batch checks whether every row is certified or given up (a host
 # synchronisation). On ten restricted problems of the trained digits MLP (n = 12 to 14, plain
@@ -62,9 +62,17 @@ def dual_lower_bound(v: torch.Tensor, tau: torch.Tensor, mu: torch.Tensor) -> to
         1.0
     """
     mu = mu - mu.mean(dim=-1, keepdim=True)
-    prices = signed_prices(mu).abs().amax(dim=(-2, -1))
-    scale = 1.0 / prices.clamp(min=1.0)
-    return scale * (-(mu * v).sum(dim=-1) - tau * mu.abs().sum(dim=-1))
+    return rescaled_dual_value(v, tau, mu, signed_prices(mu).abs().amax(dim=(-2, -1)))
+
+
+def rescaled_dual_value(
+    v: torch.Tensor, tau: torch.Tensor, mu: torch.Tensor, largest_price: torch.Tensor
+) -> torch.Tensor:
+    """The dual objective of centred ``mu`` scaled down by ``largest_price`` (its largest
+    ``|Z' mu|`` or ``|W' mu|`` over nonempty sets) where that exceeds 1: the bound of
+    :func:`dual_lower_bound`, for a caller that has the prices already."""
+    value = -(mu * v).sum(dim=-1) - tau * mu.abs().sum(dim=-1)
+    return value / largest_price.clamp(min=1.0)
 
 
 def signed_prices(mu: torch.Tensor) -> torch.Tensor:
@@ -144,7 +152,7 @@ def _penalised_dual(
     prices = signed_prices(point)
     excess = (prices.abs() - 1.0).clamp(min=0.0)
     value = -(point * v).sum(dim=-1) - tau * point.abs().sum(dim=-1)
-    bound = value / (1.0 + excess.amax(dim=(-2, -1)))
+    bound = value / (1.0 + excess.amax(dim=(-2, -1)))  # rescaled_dual_value, from the excess
     loss = 0.5 * rho * excess.square().sum(dim=(-2, -1)) - value
     gradient = v + tau[:, None] * point.sign() + rho[:, None] * _penalty_gradient(excess * prices.sign())
     return bound, loss, gradient - gradient.mean(dim=-1, keepdim=True)

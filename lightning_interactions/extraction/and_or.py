@@ -34,7 +34,12 @@ from dataclasses import dataclass
 
 import torch
 
-from lightning_interactions.extraction._certificate import dual_lower_bound, repaired_bound, signed_prices
+from lightning_interactions.extraction._certificate import (
+    dual_lower_bound,
+    repaired_bound,
+    rescaled_dual_value,
+    signed_prices,
+)
 from lightning_interactions.extraction._gram import TriggerColumns
 from lightning_interactions.extraction._interior_point import solve_master
 from lightning_interactions.extraction._row_space import solve_full_dual
@@ -284,13 +289,13 @@ def and_or_interactions(
         solution = solve_master(TriggerColumns(sets, is_or, n), v_act, tau_act, penalty, costs)
         extracted = _solution_to_interactions(v_act, tau_act, col_act, solution.x)
         objective = extraction_objective(extracted[0], extracted[1])
-        # Against the best objective so far, which is what certification compares with; in the
-        # first round there is none, nothing has stalled, and only the plain bound is taken.
-        stalled = objective >= best_objective[active] / (1.0 + REPAIR_STALLED_WITHIN)
-        reference = torch.minimum(objective, best_objective[active])
-        # A row that the best bound so far already certifies against that objective needs none.
-        candidates = stalled & (reference > (1.0 + tol) * best_bound[active])
-        bound = _round_bounds(v_act, tau_act, solution.mu, reference, tol, candidates)
+        # One pair of transposed transforms prices every interaction and gives the plain bound.
+        mu = solution.mu - solution.mu.mean(dim=1, keepdim=True)
+        reduced = _reduced_costs(mu, size)
+        plain = rescaled_dual_value(v_act, tau_act, mu, reduced.amax(dim=1))
+        bound = _round_bounds(
+            v_act, tau_act, mu, plain, objective, best_objective[active], best_bound[active], tol
+        )
         done = record(active, extracted, bound, objective)
         if bool(done.all()):
             break
@@ -298,7 +303,7 @@ def and_or_interactions(
         # A multiplier at the price means the box is violated. While columns are missing that is
         # expected (they come next round); with none missing, the price itself is too low.
         saturated = solution.mu.abs().amax(dim=1) >= 0.99 * penalty
-        pricing = _reduced_costs(solution.mu, size) / column_costs
+        pricing = reduced / column_costs
         complete = pricing.amax(dim=1) <= 1.0 + 1e-6
         penalty = torch.where(saturated & complete, 4.0 * penalty, penalty)
         looks_dense = (pricing > 1.0).sum(dim=1) > size
@@ -340,25 +345,36 @@ def _round_bounds(
     v: torch.Tensor,
     tau: torch.Tensor,
     mu: torch.Tensor,
+    plain: torch.Tensor,
     objective: torch.Tensor,
+    best_objective: torch.Tensor,
+    best_bound: torch.Tensor,
     tol: float,
-    candidates: torch.Tensor,
 ) -> torch.Tensor:
-    """Lower bounds from a round's row multipliers: :func:`dual_lower_bound`, tightened by
-    :func:`repaired_bound` for the ``candidates`` rows it leaves short of ``tol`` but within
-    ``REPAIR_WITHIN_GAP``."""
-    bound = dual_lower_bound(v, tau, mu)
-    close = (objective > (1.0 + tol) * bound) & (objective <= (1.0 + REPAIR_WITHIN_GAP) * bound) & candidates
+    """A round's lower bounds: the ``plain`` rescaled bound of the centred multipliers ``mu``,
+    tightened by :func:`repaired_bound` for the rows worth it (``REPAIR_WITHIN_GAP``,
+    ``REPAIR_STALLED_WITHIN``). ``best_objective`` and ``best_bound`` are the rows' best so far."""
+    # Against the best objective so far, which is what certification compares with; in the first
+    # round there is none, nothing has stalled, and only the plain bound is taken.
+    stalled = objective >= best_objective / (1.0 + REPAIR_STALLED_WITHIN)
+    reference = torch.minimum(objective, best_objective)
+    close = (
+        stalled
+        & (reference > (1.0 + tol) * torch.maximum(plain, best_bound))  # not certified already
+        & (reference <= (1.0 + REPAIR_WITHIN_GAP) * plain)
+    )
+    bound = plain.clone()
     if bool(close.any()):
         rows = close.nonzero().flatten()
-        tighter = repaired_bound(v[rows], tau[rows], mu[rows], objective[rows], tol)
+        tighter = repaired_bound(v[rows], tau[rows], mu[rows], reference[rows], tol)
         bound[rows] = torch.maximum(bound[rows], tighter)
     return bound
 
 
 def _reduced_costs(mu: torch.Tensor, size: int) -> torch.Tensor:
-    """``|Z' mu|`` and ``|W' mu|`` side by side (column ids as in ``columns``); constants set to -1."""
-    reduced = signed_prices(mu - mu.mean(dim=1, keepdim=True)).abs().flatten(-2)
+    """``|Z' mu|`` and ``|W' mu|`` of centred ``mu`` side by side (column ids as in ``columns``);
+    constants set to -1."""
+    reduced = signed_prices(mu).abs().flatten(-2)
     reduced[:, 0] = -1.0
     reduced[:, size] = -1.0
     return reduced
