@@ -92,9 +92,9 @@ def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
     dense_in_master, duals = [], []
     real_master, real_dual = and_or.solve_master, and_or.solve_full_dual
 
-    def master_spy(columns, v, *rest):  # type: ignore[no-untyped-def]
+    def master_spy(columns, v, *rest, **options):  # type: ignore[no-untyped-def]
         dense_in_master.append(any(torch.equal(row, values[0]) for row in v))
-        return real_master(columns, v, *rest)
+        return real_master(columns, v, *rest, **options)
 
     def dual_spy(v, *rest):  # type: ignore[no-untyped-def]
         duals.append(v.clone())

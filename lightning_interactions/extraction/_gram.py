@@ -222,3 +222,7 @@ class TriggerColumns:
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         return self._plan.gram(weights)
+
+    def select(self, rows: torch.Tensor) -> TriggerColumns:
+        """The same columns for the batch rows ``rows`` (indices) only."""
+        return TriggerColumns(self.sets[rows], self.is_or[rows], self.n)

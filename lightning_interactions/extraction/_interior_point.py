@@ -24,6 +24,8 @@ import torch
 # it the factorisation is cheap and the extra solves cost more than the steps they save).
 MASTER_CORRECTORS = 2
 CORRECTORS_FROM_COLUMNS = 400
+# Relative duality gap and residuals at which a restricted problem counts as solved.
+MASTER_TOL = 1e-7
 
 
 class Columns(Protocol):
@@ -42,6 +44,10 @@ class Columns(Protocol):
 
     def gram(self, weights: torch.Tensor) -> torch.Tensor:
         """``M' diag(weights) M``: ``(batch, m)`` to ``(batch, k + 1, k + 1)``."""
+        ...
+
+    def select(self, rows: torch.Tensor) -> Columns:
+        """The same columns for the batch rows ``rows`` (indices) only."""
         ...
 
 
@@ -79,6 +85,7 @@ class MasterSolution:
     x: torch.Tensor  # (batch, k + 1), column 0 is the constant
     mu: torch.Tensor  # (batch, m): z_upper - z_lower, the dual of the box rows
     iterations: int
+    resumable: _Resumable | None = None  # for polish_master
 
 
 class _Problem:
@@ -262,7 +269,12 @@ def _centrality_correctors(
 
 
 def mehrotra(
-    problem: Problem, tol: float = 1e-7, max_iter: int = 60, correctors: int = 0
+    problem: Problem,
+    tol: float = 1e-7,
+    max_iter: int = 60,
+    correctors: int = 0,
+    gap_tol: torch.Tensor | None = None,
+    start: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Mehrotra's predictor-corrector method on a batch of LPs ``min c'y s.t. G y <= h``.
 
@@ -271,9 +283,14 @@ def mehrotra(
     ``tol`` (relative) and its dual residual below ``sqrt(tol)``. ``correctors`` adds up to that
     many of Gondzio's centrality correctors per step (:func:`_centrality_correctors`), worth it
     where factorising the Newton matrix costs far more than solving with it.
+
+    ``gap_tol`` (per batch row, at least ``tol``) replaces ``tol`` in the duality-gap test only.
+    ``start``, a point ``(y, s, z)`` this method returned for the same problems, replaces the
+    least-squares starting point: the method goes on from there.
     """
     rows = problem.h.shape[1]
-    y, s, z = _starting_point(problem)
+    gap_tol = problem.h.new_full(problem.h.shape[:1], tol) if gap_tol is None else gap_tol
+    y, s, z = _starting_point(problem) if start is None else start
     scale = 1.0 + problem.h.abs().amax(dim=1)
     dual_scale = 1.0 + problem.c.abs().amax(dim=1)
     iterations = 0
@@ -286,7 +303,7 @@ def mehrotra(
         # then nearly singular); the caller re-derives a valid bound from mu, so a looser dual
         # tolerance costs no correctness.
         converged = (
-            (gap <= tol * (1.0 + primal_obj.abs()))
+            (gap <= gap_tol * (1.0 + primal_obj.abs()))
             & (r_primal.abs().amax(dim=1) <= tol * scale)
             & (r_dual.abs().amax(dim=1) <= tol**0.5 * dual_scale)
         )
@@ -327,21 +344,65 @@ def solve_master(
     tau: torch.Tensor,
     penalty: torch.Tensor,
     costs: torch.Tensor | None = None,
-    tol: float = 1e-7,
+    tol: float = MASTER_TOL,
     max_iter: int = 60,
+    gap_tol: torch.Tensor | None = None,
 ) -> MasterSolution:
     """Solve ``min sum_{j>=1} c_j |x_j| + penalty * sum_T e_T s.t. |M x - v| <= tau + e, e >= 0``.
 
     ``M`` holds ``(batch, m, k + 1)`` columns, the constant first, ``v`` is ``(batch, m)``, ``tau``
     and ``penalty`` are ``(batch,)`` and positive. With ``penalty`` above the largest optimal row
     multiplier the elastic slacks vanish and this is the restricted extraction LP. ``costs``
-    ``c_j`` is ``(batch, k)``, all ones by default. Works in the dtype and on the device of ``v``.
+    ``c_j`` is ``(batch, k)``, all ones by default. ``gap_tol`` (``(batch,)``, default ``tol``)
+    stops a row at that relative duality gap while still asking ``tol`` of its residuals: a
+    loosely solved row's ``x`` is feasible and its ``mu`` a valid dual point, and
+    :func:`polish_master` takes chosen rows on to ``tol``. Works in the dtype and on the device
+    of ``v``.
     """
     if costs is None:
         costs = v.new_ones(v.shape[0], M.num_columns - 1)
     problem = _Problem(M, v, tau, penalty, costs)
     # Correctors pay for their extra solves once the (k+1) x (k+1) factorisation dominates.
     correctors = MASTER_CORRECTORS if M.num_columns >= CORRECTORS_FROM_COLUMNS else 0
-    y, _, z, iterations = mehrotra(problem, tol, max_iter, correctors)
+    y, s, z, iterations = mehrotra(problem, tol, max_iter, correctors, gap_tol)
     _, _, z3, z4, _ = problem.split(z)
-    return MasterSolution(x=y[:, : problem.k + 1], mu=z3 - z4, iterations=iterations)
+    resumable = _Resumable(M, v, tau, penalty, costs, tol, max_iter, correctors, (y, s, z))
+    return MasterSolution(x=y[:, : problem.k + 1], mu=z3 - z4, iterations=iterations, resumable=resumable)
+
+
+@dataclass
+class _Resumable:
+    """A batch of restricted problems and the point :func:`solve_master` left them at."""
+
+    M: Columns
+    v: torch.Tensor
+    tau: torch.Tensor
+    penalty: torch.Tensor
+    costs: torch.Tensor
+    tol: float
+    max_iter: int
+    correctors: int
+    point: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def polish_master(solution: MasterSolution, rows: torch.Tensor) -> MasterSolution:
+    """Take the batch rows in the mask ``rows`` on from where :func:`solve_master` stopped them
+    until their duality gap is within its ``tol`` (after a looser ``gap_tol``).
+
+    Only those rows are solved (the sub-batch's Gram matrices and factors are all that is
+    built); the returned solution holds the whole batch, the other rows as they were, and
+    ``iterations`` counts the extra steps.
+    """
+    state = solution.resumable
+    if state is None:
+        raise ValueError("polish_master needs a MasterSolution returned by solve_master")
+    index = rows.nonzero().flatten()
+    problem = _Problem(
+        state.M.select(index), state.v[index], state.tau[index], state.penalty[index], state.costs[index]
+    )
+    start = tuple(part[index] for part in state.point)
+    y, _, z, iterations = mehrotra(problem, state.tol, state.max_iter, state.correctors, start=start)
+    _, _, z3, z4, _ = problem.split(z)
+    x, mu = solution.x.clone(), solution.mu.clone()
+    x[index], mu[index] = y[:, : problem.k + 1], z3 - z4
+    return MasterSolution(x=x, mu=mu, iterations=iterations)

@@ -1,0 +1,128 @@
+"""Loosely solved restricted problems, their polishing, and idle candidates leaving the master."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_extraction import exact_optimum, mlp_vectors, random_vectors, subset_sum_values
+from test_extraction_correctors import every_interaction
+
+from lightning_interactions.extraction import and_or
+from lightning_interactions.extraction._interior_point import polish_master, solve_master
+
+pytest.importorskip("scipy")
+
+N = 6
+
+
+def _problems(seed: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    values = random_vectors(N, 3, seed=seed)
+    tau = 0.04 * (values[:, -1] - values[:, 0]).abs()
+    return values, tau, torch.full_like(tau, 1e3)  # a price far above every optimal multiplier
+
+
+def _objective(x: torch.Tensor) -> torch.Tensor:
+    return x[:, 1:].abs().sum(dim=1)
+
+
+def test_a_loose_gap_stops_early_feasible_and_polish_reaches_the_exact_optimum() -> None:
+    values, tau, penalty = _problems()
+    columns = every_interaction(N, values.shape[0])
+    tight = solve_master(columns, values, tau, penalty)
+    loose = solve_master(columns, values, tau, penalty, gap_tol=torch.full_like(tau, 0.1))
+    assert loose.iterations < tight.iterations
+    # Still feasible to the tight tolerance: the box holds.
+    residual = (columns.matvec(loose.x) - values).abs()
+    assert bool((residual <= tau[:, None] * (1 + 1e-6) + 1e-9).all())
+    optima = torch.tensor(
+        [exact_optimum(values[i].numpy(), float(tau[i])) for i in range(3)], dtype=torch.float64
+    )
+    assert bool((_objective(loose.x) >= optima * (1 - 1e-9)).all())
+    # The loose stop is really loose somewhere (otherwise this test would not test the polish).
+    assert float((_objective(loose.x) / optima - 1).max()) > 1e-5
+    rows = torch.tensor([True, False, True])
+    polished = polish_master(loose, rows)
+    torch.testing.assert_close(_objective(polished.x)[rows], optima[rows], rtol=1e-6, atol=0)
+    torch.testing.assert_close(polished.x[rows], tight.x[rows], rtol=0, atol=1e-5)
+    assert torch.equal(polished.x[1], loose.x[1]) and torch.equal(polished.mu[1], loose.mu[1])
+
+
+def test_polish_needs_a_solution_from_solve_master() -> None:
+    values, tau, penalty = _problems()
+    solution = solve_master(every_interaction(N, 3), values, tau, penalty)
+    polished = polish_master(solution, torch.tensor([True, True, True]))
+    with pytest.raises(ValueError, match="solve_master"):
+        polish_master(polished, torch.tensor([True, True, True]))
+
+
+def _every_master_loose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(and_or, "MASTER_LOOSE_FROM_COLUMNS", 0)
+
+
+def test_ties_still_resolve_to_the_lowest_orders_with_loose_masters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tie-break toward lower orders needs a converged point: a sample certified from a loose
+    solve is polished first (without the polish, this additive output came back with most of its
+    weight on pairs)."""
+    _every_master_loose(monkeypatch)
+    polished = []
+    real = and_or.polish_master
+    monkeypatch.setattr(
+        and_or, "polish_master", lambda solution, rows: polished.append(1) or real(solution, rows)
+    )
+    n = 6
+    weights = {1 << i: w for i, w in enumerate([1.0, 0.8, -0.6, 1.2, 0.5, 0.9])}
+    values = subset_sum_values(n, weights, {})
+    result = and_or.and_or_interactions(values)
+    assert polished
+    pairs_and_up = sum(
+        abs(float(result.I_and[S])) + abs(float(result.I_or[S])) for S in range(2**n) if bin(S).count("1") > 1
+    )
+    assert pairs_and_up <= 1e-3 * float(result.objective)
+
+
+def test_drop_idle_removes_idle_candidates_once_and_keeps_the_batch_rectangular(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 4)
+    size = 8  # interactions 0 .. 15: AND ids below 8, OR ids from 8
+    columns = torch.tensor([[1, 2, 3, 9, 10], [4, 5, 6, 11, 12]])
+    pricing = torch.zeros(2, 2 * size, dtype=torch.float64)
+    # Row 0: ids 2 and 9 idle (<= IDLE_PRICE); row 1: ids 4, 5 and 12 idle, 5 the least idle.
+    pricing[0, [1, 2, 3, 9, 10]] = torch.tensor([0.9, 0.1, 1.0, 0.2, 0.95], dtype=torch.float64)
+    pricing[1, [4, 5, 6, 11, 12]] = torch.tensor([0.05, 0.25, 0.99, 1.0, 0.0], dtype=torch.float64)
+    dropped = torch.zeros(2, 2 * size, dtype=torch.bool)
+    kept = and_or._drop_idle(columns, pricing, dropped)
+    # Row 0 keeps 3 (its non-idle ones): row 1 keeps 3 as well, the least idle one included.
+    assert kept.tolist() == [[1, 3, 10], [5, 6, 11]]
+    assert dropped.nonzero().tolist() == [[0, 2], [0, 9], [1, 4], [1, 12]]
+    # What a row dropped once, it keeps from then on; below the size limit nothing leaves.
+    again = and_or._drop_idle(torch.tensor([[1, 2, 3, 10]]), pricing[:1], dropped[:1].clone())
+    assert again.tolist() == [[1, 2, 3, 10]]
+    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 6)
+    assert torch.equal(and_or._drop_idle(columns, pricing, dropped.clone()), columns)
+
+
+def test_extraction_with_loose_masters_and_dropping_brackets_the_exact_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At n = 8 the defaults neither loosen nor drop; forced to, the extraction still certifies
+    1% and its objective and bound bracket HiGHS."""
+    _every_master_loose(monkeypatch)
+    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 150)
+    drops = []
+    real = and_or._drop_idle
+
+    def spy(columns, pricing, dropped):  # type: ignore[no-untyped-def]
+        kept = real(columns, pricing, dropped)
+        drops.append(columns.shape[1] - kept.shape[1])
+        return kept
+
+    monkeypatch.setattr(and_or, "_drop_idle", spy)
+    values = mlp_vectors(8, 3, seed=5)
+    result = and_or.and_or_interactions(values)
+    assert sum(drops) > 0
+    assert bool((result.gap <= 0.01).all())
+    for i in range(values.shape[0]):
+        optimum = exact_optimum(values[i].numpy(), float(result.tau[i]))
+        assert float(result.lower_bound[i]) <= optimum * (1 + 1e-9)
+        assert optimum * (1 - 1e-9) <= float(result.objective[i]) <= 1.01 * optimum
