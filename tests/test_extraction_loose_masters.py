@@ -7,7 +7,7 @@ import torch
 from test_extraction import exact_optimum, mlp_vectors, random_vectors, subset_sum_values
 from test_extraction_correctors import every_interaction
 
-from lightning_interactions.extraction import and_or
+from lightning_interactions.extraction import _interior_point, and_or
 from lightning_interactions.extraction._interior_point import polish_master, solve_master
 
 pytest.importorskip("scipy")
@@ -44,6 +44,8 @@ def test_a_loose_gap_stops_early_feasible_and_polish_reaches_the_exact_optimum()
     polished = polish_master(loose, rows)
     torch.testing.assert_close(_objective(polished.x)[rows], optima[rows], rtol=1e-6, atol=0)
     torch.testing.assert_close(polished.x[rows], tight.x[rows], rtol=0, atol=1e-5)
+    # It went on from the loose point: fewer steps than a solve from the start.
+    assert polished.iterations < tight.iterations
     assert torch.equal(polished.x[1], loose.x[1]) and torch.equal(polished.mu[1], loose.mu[1])
 
 
@@ -126,3 +128,65 @@ def test_extraction_with_loose_masters_and_dropping_brackets_the_exact_optimum(
         optimum = exact_optimum(values[i].numpy(), float(result.tau[i]))
         assert float(result.lower_bound[i]) <= optimum * (1 + 1e-9)
         assert optimum * (1 - 1e-9) <= float(result.objective[i]) <= 1.01 * optimum
+
+
+def test_added_candidates_are_new_distinct_and_never_a_constant_when_few_are_left() -> None:
+    n, size = 3, 8  # ids 0 .. 15; 0 and 8 are the constants (priced -1 by the extraction)
+    pricing = torch.linspace(0.5, 2.0, 2 * size, dtype=torch.float64)[None].clone()
+    pricing[0, [0, size]] = -1.0
+    columns = torch.tensor([[1, 2, 4, 6, 7, 9, 10, 11, 13, 14, 15]])  # all but 3, 5 and 12
+    pricing[0, 5] = -1.0  # just dropped
+    added = and_or._add_violated(columns, pricing, 2 * n)
+    assert added[0, : columns.shape[1]].tolist() == columns[0].tolist()
+    assert sorted(added[0, columns.shape[1] :].tolist()) == [3, 12]
+
+
+def test_next_candidates_does_not_take_back_what_it_just_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 3)
+    size = 8
+    pricing = torch.full((1, 2 * size), 0.5, dtype=torch.float64)
+    pricing[0, [0, size]] = -1.0
+    pricing[0, [1, 2]] = 1.0
+    pricing[0, 3] = 0.1  # idle: dropped
+    dropped = torch.zeros(1, 2 * size, dtype=torch.bool)
+    # Far more to add than violated interactions exist: the padding must not bring 3 back.
+    nxt = and_or._next_candidates(torch.tensor([[1, 2, 3]]), pricing, dropped, 12)
+    assert 3 not in nxt[0].tolist() and bool(dropped[0, 3])
+    assert len(set(nxt[0].tolist())) == nxt.shape[1] and not {0, size} & set(nxt[0].tolist())
+
+
+def test_certified_samples_return_a_converged_solution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every restricted problem loose, each returned sample is the reading of a solution
+    solved to MASTER_TOL (a tight round or a polished row), never of a loose one."""
+    _every_master_loose(monkeypatch)
+    reads = []  # (values row, I_and row, converged)
+    tight = {}
+    real_solve, real_polish, real_read = and_or.solve_master, and_or.polish_master, and_or._read_master
+
+    def solve_spy(*args, gap_tol, **options):  # type: ignore[no-untyped-def]
+        tight["rows"] = gap_tol <= _interior_point.MASTER_TOL
+        return real_solve(*args, gap_tol=gap_tol, **options)
+
+    def polish_spy(solution, rows):  # type: ignore[no-untyped-def]
+        tight["rows"] = tight["rows"] | rows
+        return real_polish(solution, rows)
+
+    def read_spy(solution, v, tau, columns):  # type: ignore[no-untyped-def]
+        reading = real_read(solution, v, tau, columns)
+        reads.extend(zip(v, reading.extracted[0], tight["rows"].tolist()))
+        return reading
+
+    monkeypatch.setattr(and_or, "solve_master", solve_spy)
+    monkeypatch.setattr(and_or, "polish_master", polish_spy)
+    monkeypatch.setattr(and_or, "_read_master", read_spy)
+    values = mlp_vectors(8, 4, seed=2)
+    result = and_or.and_or_interactions(values)
+    assert bool((result.gap <= 0.01).all())
+    assert any(not converged for _, _, converged in reads)  # some rounds really were loose
+    for i in range(values.shape[0]):
+        sources = [
+            converged
+            for v, I_and, converged in reads
+            if torch.equal(v, values[i]) and torch.equal(I_and, result.I_and[i])
+        ]
+        assert sources and all(sources), i

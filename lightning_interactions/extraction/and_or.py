@@ -85,13 +85,14 @@ DUAL_CHUNK_BYTES = 2**30
 # more than 3% a round it did not certify, and each call costs 0.1 to 0.6 s.
 REPAIR_WITHIN_GAP = 1.0
 REPAIR_STALLED_WITHIN = 0.03
-# A restricted problem is solved to a relative duality gap of MASTER_GAP_PER_CHANGE times the
-# relative change of the sample's objective in its previous round (at most MASTER_GAP_LOOSEST,
-# at least MASTER_TOL): while new columns still move the objective by percents, the last digits
-# of a restricted optimum are wasted, and a well-centred point prices columns as well. A sample
-# that such a round certifies is solved on to MASTER_TOL before it is kept (the tie-break toward
-# lower orders needs the converged point). On the trained digits MLP this cut the steps per
-# round from about 25 to 14 with the same rounds.
+# From MASTER_LOOSE_FROM_COLUMNS columns on, a restricted problem is solved to a relative duality
+# gap of MASTER_GAP_PER_CHANGE times the relative change of the sample's objective in its previous
+# round (at most MASTER_GAP_LOOSEST, at least MASTER_TOL): while new columns still move the
+# objective by percents, the last digits of a restricted optimum are wasted. A sample that such a
+# round certifies is solved on to MASTER_TOL before it is kept (the tie-break toward lower orders
+# needs the converged point). The n = 14 straggler's late rounds took 14 to 20 steps instead of
+# 24 to 26, with the same rounds. Smaller problems are cheap to solve tightly, and loose ones at
+# n = 8 reached other optima of a tie within one order (docs/extraction.md).
 MASTER_GAP_PER_CHANGE = 0.1
 MASTER_GAP_LOOSEST = 0.1
 MASTER_LOOSE_FROM_COLUMNS = 400
@@ -219,7 +220,9 @@ def and_or_interactions(
         v: ``(batch, 2^n)`` (or ``(2^n,)``) outputs on every mask, any floating dtype and device.
         q_ratio: the error box is ``tau = q_ratio * |v(N) - v(empty)|`` per sample.
         tol: stop when the certified relative gap ``objective / lower_bound - 1 <= tol``.
-        max_rounds: at most this many column-generation rounds; ``gap`` reports where it stopped.
+        max_rounds: at most this many column-generation rounds; ``gap`` reports where it stopped
+            (a sample stopped uncertified may keep a loosely solved restricted problem, see
+            ``MASTER_GAP_PER_CHANGE``: feasible, and its ``gap`` holds).
             The dual route for dense samples is chosen after round ``DENSE_ROUNDS`` (3), so fewer
             rounds leave such samples to column generation.
         initial_candidates: interactions in the first restricted problem (default ``12 n``).
@@ -263,6 +266,7 @@ def and_or_interactions(
     previous_objective = values.new_full((batch,), float("inf"))
     last_change = values.new_full((batch,), float("inf"))  # relative, of the objective per round
     dropped = torch.zeros(batch, 2 * size, dtype=torch.bool, device=values.device)  # see _drop_idle
+    tiny = torch.finfo(values.dtype).tiny
     outputs = [values.new_zeros(batch, size) for _ in range(4)]  # I_and, I_or, gamma, q
     active = torch.arange(batch, device=values.device)
     penalty = values.new_full((batch,), INITIAL_PENALTY)
@@ -338,8 +342,11 @@ def and_or_interactions(
             solution = polish_master(solution, loose)
             read = _read_master(solution, v_act, tau_act, col_act)
             bound = torch.where(loose, torch.maximum(bound, read.plain), bound)
+            # A polished row that certifies on its own replaces whatever is stored (an earlier
+            # loose solution may have a lower objective where orders tie).
+            loose &= read.objective <= (1.0 + tol) * torch.maximum(bound, best_bound[active])
         extracted, objective, reduced = read.extracted, read.objective, read.reduced
-        last_change[active] = ((previous_objective[active] - objective) / objective).abs()
+        last_change[active] = (previous_objective[active] - objective).abs() / objective.clamp(min=tiny)
         previous_objective[active] = objective
         done = record(active, extracted, bound, objective, replace=loose)
         if bool(done.all()):
@@ -366,12 +373,9 @@ def and_or_interactions(
         penalty = penalty[keep]
         dense_so_far = dense_so_far[keep]
         active, columns = active[keep], columns[keep]
-        pricing = pricing[keep]
         once = dropped[active]
-        kept = _drop_idle(columns, pricing, once)
+        columns = _next_candidates(columns, pricing[keep], once, step)
         dropped[active] = once
-        # What was just dropped is idle, not violated: it is not taken again in the same round.
-        columns = _add_violated(kept, pricing.scatter(1, columns, -1.0), step)
 
     I_and, I_or, gamma, q = outputs
     result = AndOrResult(
@@ -453,12 +457,24 @@ def _reduced_costs(mu: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _add_violated(columns: torch.Tensor, pricing: torch.Tensor, count: int) -> torch.Tensor:
-    """Append the ``count`` interactions whose dual constraint (``pricing <= 1``) is most violated."""
+    """Append the ``count`` interactions whose dual constraint (``pricing <= 1``) is most violated,
+    at most as many as are neither candidates already nor marked unavailable (``pricing < 0``:
+    the constants, and what :func:`_next_candidates` just dropped)."""
     pricing = pricing.scatter(1, columns, -1.0)
-    count = min(count, pricing.shape[1] - 2 - columns.shape[1])
+    count = min(count, int((pricing >= 0).sum(dim=1).min()))
     if count <= 0:
         return columns
     return torch.cat((columns, pricing.topk(count, dim=1).indices), dim=1)
+
+
+def _next_candidates(
+    columns: torch.Tensor, pricing: torch.Tensor, dropped: torch.Tensor, count: int
+) -> torch.Tensor:
+    """The next round's candidates: idle ones dropped (:func:`_drop_idle`, which updates
+    ``dropped``), then ``count`` violated ones added; what was just dropped is idle, not
+    violated, and is not taken again in the same round."""
+    kept = _drop_idle(columns, pricing, dropped)
+    return _add_violated(kept, pricing.scatter(1, columns, -1.0), count)
 
 
 def _drop_idle(columns: torch.Tensor, pricing: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
