@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f": {os.cpu_count()} CPUs, {torch.get_num_threads()} torch thread(s)")
+    torch.manual_seed(0)  # the same weights on every run, so that runs can be compared
     model = cnn(args.width).to(device).eval()
     params = sum(p.numel() for p in model.parameters())
     print(

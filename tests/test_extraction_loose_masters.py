@@ -190,3 +190,40 @@ def test_certified_samples_return_a_converged_solution(monkeypatch: pytest.Monke
             if torch.equal(v, values[i]) and torch.equal(I_and, result.I_and[i])
         ]
         assert sources and all(sources), i
+
+
+def test_a_loose_gap_is_relative_to_the_objective_even_when_it_is_far_below_one() -> None:
+    """Against ``1 + |objective|`` a gap of 10% would stop at 1.15 to 1.28 times these optima."""
+    values, tau, penalty = _problems()
+    values, tau = 1e-4 * values, 1e-4 * tau  # optima near 1e-4
+    columns = every_interaction(N, values.shape[0])
+    loose = solve_master(columns, values, tau, penalty, gap_tol=torch.full_like(tau, 0.1))
+    optima = torch.tensor(
+        [exact_optimum(values[i].numpy(), float(tau[i])) for i in range(3)], dtype=torch.float64
+    )
+    assert bool((_objective(loose.x) <= 1.1 * optima).all()), (_objective(loose.x), optima)
+
+
+def test_once_nothing_violated_is_left_to_add_the_next_problem_is_solved_tightly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every interaction a candidate, a loose solve of the same problem would only repeat."""
+    _every_master_loose(monkeypatch)
+    n = 5
+    calls = []  # (columns, gap_tol) of every restricted problem
+    real = and_or.solve_master
+
+    def spy(columns, *args, gap_tol, **options):  # type: ignore[no-untyped-def]
+        calls.append((columns.num_columns, gap_tol.clone()))
+        return real(columns, *args, gap_tol=gap_tol, **options)
+
+    monkeypatch.setattr(and_or, "solve_master", spy)
+    values = random_vectors(n, 2, seed=4)  # complete after round 2, not yet certified
+    result = and_or.and_or_interactions(
+        values, initial_candidates=40, candidates_per_round=40, row_space=False
+    )
+    assert bool((result.gap <= 0.01).all())
+    every = 1 + 2 * (2**n - 1)
+    after_complete = [tol for (count, tol), previous in zip(calls[1:], calls) if previous[0] == every]
+    assert after_complete, [count for count, _ in calls]  # a round did follow a complete one
+    assert all(bool((tol <= _interior_point.MASTER_TOL).all()) for tol in after_complete)

@@ -284,7 +284,8 @@ def mehrotra(
     many of Gondzio's centrality correctors per step (:func:`_centrality_correctors`), worth it
     where factorising the Newton matrix costs far more than solving with it.
 
-    ``gap_tol`` (per batch row, at least ``tol``) replaces ``tol`` in the duality-gap test only.
+    ``gap_tol`` (per batch row, at least ``tol``) also accepts a duality gap within ``gap_tol``
+    times the objective (the residual tests stay at ``tol``).
     ``start``, a point ``(y, s, z)`` this method returned for the same problems, replaces the
     least-squares starting point: the method goes on from there.
     """
@@ -302,8 +303,10 @@ def mehrotra(
         # The dual residual stalls near 1e-7 when columns outnumber rows (the Newton matrix is
         # then nearly singular); the caller re-derives a valid bound from mu, so a looser dual
         # tolerance costs no correctness.
+        # gap_tol is relative to the objective itself: against 1 + |objective| a loose tolerance
+        # would accept any point of a problem whose optimum is far below 1.
         converged = (
-            (gap <= gap_tol * (1.0 + primal_obj.abs()))
+            ((gap <= tol * (1.0 + primal_obj.abs())) | (gap <= gap_tol * primal_obj.abs()))
             & (r_primal.abs().amax(dim=1) <= tol * scale)
             & (r_dual.abs().amax(dim=1) <= tol**0.5 * dual_scale)
         )
@@ -365,9 +368,17 @@ def solve_master(
     # Correctors pay for their extra solves once the (k+1) x (k+1) factorisation dominates.
     correctors = MASTER_CORRECTORS if M.num_columns >= CORRECTORS_FROM_COLUMNS else 0
     y, s, z, iterations = mehrotra(problem, tol, max_iter, correctors, gap_tol)
-    _, _, z3, z4, _ = problem.split(z)
+    x, mu = _coefficients_and_multipliers(problem, y, z)
     resumable = _Resumable(M, v, tau, penalty, costs, tol, max_iter, correctors, (y, s, z))
-    return MasterSolution(x=y[:, : problem.k + 1], mu=z3 - z4, iterations=iterations, resumable=resumable)
+    return MasterSolution(x=x, mu=mu, iterations=iterations, resumable=resumable)
+
+
+def _coefficients_and_multipliers(
+    problem: _Problem, y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (the constant first) and the box rows' multipliers ``mu = z_upper - z_lower``."""
+    _, _, z3, z4, _ = problem.split(z)
+    return y[:, : problem.k + 1], z3 - z4
 
 
 @dataclass
@@ -402,7 +413,6 @@ def polish_master(solution: MasterSolution, rows: torch.Tensor) -> MasterSolutio
     )
     start = tuple(part[index] for part in state.point)
     y, _, z, iterations = mehrotra(problem, state.tol, state.max_iter, state.correctors, start=start)
-    _, _, z3, z4, _ = problem.split(z)
     x, mu = solution.x.clone(), solution.mu.clone()
-    x[index], mu[index] = y[:, : problem.k + 1], z3 - z4
+    x[index], mu[index] = _coefficients_and_multipliers(problem, y, z)
     return MasterSolution(x=x, mu=mu, iterations=iterations)

@@ -88,11 +88,13 @@ REPAIR_STALLED_WITHIN = 0.03
 # From MASTER_LOOSE_FROM_COLUMNS columns on, a restricted problem is solved to a relative duality
 # gap of MASTER_GAP_PER_CHANGE times the relative change of the sample's objective in its previous
 # round (at most MASTER_GAP_LOOSEST, at least MASTER_TOL): while new columns still move the
-# objective by percents, the last digits of a restricted optimum are wasted. A sample that such a
-# round certifies is solved on to MASTER_TOL before it is kept (the tie-break toward lower orders
-# needs the converged point). The n = 14 straggler's late rounds took 14 to 20 steps instead of
-# 24 to 26, with the same rounds. Smaller problems are cheap to solve tightly, and loose ones at
-# n = 8 reached other optima of a tie within one order (docs/extraction.md).
+# objective by percents, the last digits of a restricted optimum are wasted. Once no interaction
+# outside the candidates is priced above its cost, the next problem is solved tightly (repeating a
+# loose solve of the same problem could go on for ever). A sample that such a round certifies is
+# solved on to MASTER_TOL before it is kept (the tie-break toward lower orders needs the converged
+# point). The n = 14 straggler's late rounds took 14 to 20 steps instead of 24 to 26, with the
+# same rounds. Smaller problems are cheap to solve tightly, and loose ones at n = 8 reached other
+# optima of a tie within one order (docs/extraction.md).
 MASTER_GAP_PER_CHANGE = 0.1
 MASTER_GAP_LOOSEST = 0.1
 MASTER_LOOSE_FROM_COLUMNS = 400
@@ -374,7 +376,11 @@ def and_or_interactions(
         dense_so_far = dense_so_far[keep]
         active, columns = active[keep], columns[keep]
         once = dropped[active]
-        columns = _next_candidates(columns, pricing[keep], once, step)
+        pricing = pricing[keep]
+        # Nothing violated left to add: the restricted optimum is the full one, solve it tightly.
+        exhausted = pricing.scatter(1, columns, -1.0).amax(dim=1) <= 1.0
+        last_change[active] = torch.where(exhausted, 0.0, last_change[active])
+        columns = _next_candidates(columns, pricing, once, step)
         dropped[active] = once
 
     I_and, I_or, gamma, q = outputs
@@ -492,7 +498,7 @@ def _drop_idle(columns: torch.Tensor, pricing: torch.Tensor, dropped: torch.Tens
     count = columns.shape[1] - int(idle.sum(dim=1).min())
     if count >= columns.shape[1]:
         return columns
-    priority = torch.where(idle, ratio, torch.full_like(ratio, float("inf")))
+    priority = torch.where(idle, ratio, float("inf"))
     chosen = priority.topk(count, dim=1).indices.sort(dim=1).values  # in their old order
     leaving = torch.ones_like(idle).scatter_(1, chosen, False)
     dropped |= torch.zeros_like(dropped).scatter_(1, columns, leaving)
