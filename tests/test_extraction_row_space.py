@@ -46,13 +46,18 @@ def test_dual_operators_and_newton_solve_equal_dense_matrices(n: int) -> None:
     r = torch.randn(2, 2 * m, generator=generator, dtype=torch.float64)
     problem.factor(d.clone())
     dy = problem.solve(r)
+    # mehrotra's form of the same solve: right-hand side -r_dual - G' q, and G dy returned too.
+    r_dual, q = -r, torch.randn(2, G.shape[0], generator=generator, dtype=torch.float64)
+    newton_dy, G_dy = problem.newton_solve(r_dual, q)
     border = torch.cat((torch.ones(m), torch.zeros(m))).double()
     for b in range(2):
         H = G.T @ torch.diag(d[b]) @ G
         system = torch.zeros(2 * m + 1, 2 * m + 1, dtype=torch.float64)
         system[: 2 * m, : 2 * m], system[: 2 * m, -1], system[-1, : 2 * m] = H, border, border
-        expected = torch.linalg.solve(system, torch.cat((r[b], torch.zeros(1, dtype=torch.float64))))
-        torch.testing.assert_close(dy[b], expected[: 2 * m], rtol=1e-8, atol=1e-9)
+        for rhs, solved in ((r[b], dy[b]), (-r_dual[b] - projector @ G.T @ q[b], newton_dy[b])):
+            expected = torch.linalg.solve(system, torch.cat((rhs, torch.zeros(1, dtype=torch.float64))))
+            torch.testing.assert_close(solved, expected[: 2 * m], rtol=1e-8, atol=1e-9)
+        torch.testing.assert_close(G_dy[b], G @ newton_dy[b], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))

@@ -66,15 +66,19 @@ class Problem(Protocol):
         ...
 
     def factor(self, d: torch.Tensor, rows: torch.Tensor | None = None) -> None:
-        """Factor ``G' diag(d) G`` for the following :meth:`solve` calls.
+        """Factor ``G' diag(d) G`` for the following :meth:`newton_solve` calls.
 
         With ``rows`` (batch row indices), only those rows are factored again; the others keep
         the factorisation of the previous call (their solves are then not used).
         """
         ...
 
-    def solve(self, r: torch.Tensor) -> torch.Tensor:
-        """Solve ``G' diag(d) G dy = r``."""
+    def newton_solve(self, r_dual: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``dy`` solving ``G' diag(d) G dy = -r_dual - G' q``, and ``G dy``.
+
+        Every Newton direction of :func:`mehrotra` is such a solve followed by a product with
+        ``G``; one method for both lets a problem share the work between them.
+        """
         ...
 
 
@@ -125,42 +129,75 @@ class _Problem:
 
     def apply(self, y: torch.Tensor) -> torch.Tensor:
         x, t, e = self.split_y(y)
-        Mx = self.M.matvec(x)
-        return torch.cat((x[:, 1:] - t, -x[:, 1:] - t, Mx - e, -Mx - e, -e), dim=1)
+        return self._stack_rows(x[:, 1:], t, self.M.matvec(x), e)
+
+    def _stack_rows(
+        self, x: torch.Tensor, t: torch.Tensor, Mx: torch.Tensor, e: torch.Tensor
+    ) -> torch.Tensor:
+        """``G y`` from its parts (``x`` without the constant): written into one tensor, since
+        these vectors are the interior point's largest and a concatenation copies them again."""
+        out = e.new_empty(e.shape[0], 2 * self.k + 3 * self.m)
+        upper, lower, box_upper, box_lower, elastic = self.split(out)
+        torch.sub(x, t, out=upper)
+        torch.add(x, t, out=lower).neg_()
+        torch.sub(Mx, e, out=box_upper)
+        torch.add(Mx, e, out=box_lower).neg_()
+        torch.neg(e, out=elastic)
+        return out
 
     def apply_transpose(self, z: torch.Tensor) -> torch.Tensor:
         z1, z2, z3, z4, z5 = self.split(z)
         x_part = self.M.rmatvec(z3 - z4)
         x_part[:, 1:] += z1 - z2
-        return torch.cat((x_part, -z1 - z2, -z3 - z4 - z5), dim=1)
+        e_part = torch.add(z3, z4).add_(z5).neg_()
+        return torch.cat((x_part, -z1 - z2, e_part), dim=1)
 
     def factor(self, d: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         """Factor ``G' diag(d) G`` with ``t`` and ``e`` eliminated (both enter diagonally)."""
         d1, d2, d3, d4, d5 = self.split(d)
-        self._d = (d1, d2, d3, d4, d5)
-        self._e_diag = d3 + d4 + d5
+        # What the solves need of d: the inverse diagonals of t and e and their couplings to x.
+        self._t_inverse = 1.0 / (d1 + d2)
+        self._t_coupling = (d2 - d1) * self._t_inverse
+        self._e_inverse = 1.0 / (d3 + d4 + d5)
+        self._e_coupling = (d4 - d3) * self._e_inverse
         # d3 + d4 - (d4 - d3)^2 / (d3 + d4 + d5), written without the cancellation.
-        row_weight = (4 * d3 * d4 + (d3 + d4) * d5) / self._e_diag
+        row_weight = (4 * d3 * d4 + (d3 + d4) * d5) * self._e_inverse
         H = self.M.gram(row_weight)
         diag = H.diagonal(dim1=1, dim2=2)
-        diag[:, 1:] += 4 * d1 * d2 / (d1 + d2)
+        diag[:, 1:] += 4 * d1 * d2 * self._t_inverse
         # A relative jitter keeps the factorisation alive when the active set is degenerate.
         diag += 1e-13 * diag.abs().amax(dim=1, keepdim=True)
         self._chol = refactor(self._chol, H, rows)
 
     def solve(self, r: torch.Tensor) -> torch.Tensor:
         """Solve ``G' diag(d) G dy = r`` for the ``d`` given to :meth:`factor`."""
-        d1, d2, d3, d4, _ = self._d
         r_x, r_t, r_e = self.split_y(r)
-        r_x = r_x.clone()
-        e_coupling = (d4 - d3) / self._e_diag
-        r_x -= self.M.rmatvec(e_coupling * r_e)
-        r_x[:, 1:] -= (d2 - d1) / (d1 + d2) * r_t
-        dx = cholesky_solve(self._chol, r_x)
-        dt = (r_t - (d2 - d1) * dx[:, 1:]) / (d1 + d2)
+        x_rhs = r_x - self.M.rmatvec(self._e_coupling * r_e)
+        x_rhs[:, 1:] -= self._t_coupling * r_t
+        return self._back_substitute(x_rhs, r_t, r_e)[0]
+
+    def newton_solve(self, r_dual: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`solve` of ``-r_dual - G' q``, then ``G dy``, with one product by ``M'`` and one
+        by ``M`` (the right-hand side's ``G' q`` and the elimination of ``e`` share the first,
+        ``de`` and ``G dy`` the second)."""
+        q1, q2, q3, q4, q5 = self.split(q)
+        rd_x, rd_t, rd_e = self.split_y(r_dual)
+        r_t = (q1 + q2).sub_(rd_t)
+        r_e = torch.add(q3, q4).add_(q5).sub_(rd_e)
+        x_rhs = self.M.rmatvec(torch.addcmul(q3 - q4, self._e_coupling, r_e)).add_(rd_x).neg_()
+        x_rhs[:, 1:] -= torch.addcmul(q1 - q2, self._t_coupling, r_t)
+        return self._back_substitute(x_rhs, r_t, r_e)
+
+    def _back_substitute(
+        self, x_rhs: torch.Tensor, r_t: torch.Tensor, r_e: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``dy`` from the reduced system's right-hand side ``x_rhs`` and the eliminated rows'
+        ``r_t``, ``r_e``; and ``G dy``."""
+        dx = cholesky_solve(self._chol, x_rhs)
+        dt = torch.mul(r_t, self._t_inverse).addcmul_(self._t_coupling, dx[:, 1:], value=-1.0)
         Mdx = self.M.matvec(dx)
-        de = (r_e - (d4 - d3) * Mdx) / self._e_diag
-        return torch.cat((dx, dt, de), dim=1)
+        de = torch.mul(r_e, self._e_inverse).addcmul_(self._e_coupling, Mdx, value=-1.0)
+        return torch.cat((dx, dt, de), dim=1), self._stack_rows(dx[:, 1:], dt, Mdx, de)
 
 
 def refactor(
@@ -186,36 +223,35 @@ def cholesky_solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
 def newton_step(
     problem: Problem,
-    s: torch.Tensor,
-    z: torch.Tensor,
+    d: torch.Tensor,
     r_primal: torch.Tensor,
     r_dual: torch.Tensor,
-    r_center: torch.Tensor,
+    scaled_center: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Newton direction ``(dy, ds, dz)`` for the last ``problem.factor`` (made with ``d = z/s``).
 
-    Solves ``G' dz = -r_dual``, ``G dy + ds = -r_primal``, ``S dz + Z ds = -r_center``.
+    Solves ``G' dz = -r_dual``, ``G dy + ds = -r_primal``, ``S dz + Z ds = -r_center``, given
+    ``scaled_center = r_center / s`` (the caller has ``1/s`` for the whole step).
     """
-    d = z / s
-    dy = problem.solve(-r_dual - problem.apply_transpose(d * r_primal - r_center / s))
-    G_dy = problem.apply(dy)
-    dz = d * (G_dy + r_primal) - r_center / s
-    ds = -r_primal - G_dy
+    dy, G_dy = problem.newton_solve(r_dual, torch.addcmul(-scaled_center, d, r_primal))
+    ds = torch.add(r_primal, G_dy).neg_()
+    dz = torch.addcmul(scaled_center, d, ds).neg_()
     return dy, ds, dz
 
 
 def _max_step(values: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """Largest ``alpha`` (at most 1e30) with ``values + alpha * steps >= 0``, per batch row."""
-    ratios = torch.where(steps < 0, -values / steps, torch.full_like(values, 1e30))
-    return ratios.amin(dim=1)
+    """Largest ``alpha`` (at most 1e30) with ``values + alpha * steps >= 0``, per batch row, for
+    positive ``values``: ``-1 / min(steps / values)`` where that minimum is negative."""
+    ratio = (steps / values).amin(dim=1)
+    return torch.where(ratio < 0, -1.0 / ratio, 1e30)
 
 
 def _starting_point(problem: Problem) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Least-squares primal and dual points shifted into the interior (as CVXOPT starts LPs)."""
     problem.factor(torch.ones_like(problem.h), None)
-    y = problem.solve(problem.apply_transpose(problem.h))
-    s = problem.h - problem.apply(y)
-    z = -problem.apply(problem.solve(problem.c))
+    y, G_y = problem.newton_solve(torch.zeros_like(problem.c), -problem.h)  # (G'G)^-1 G'h
+    s = problem.h - G_y
+    z = problem.newton_solve(-problem.c, torch.zeros_like(problem.h))[1].neg_()  # -G (G'G)^-1 c
 
     def shift(values: torch.Tensor) -> torch.Tensor:
         lowest = values.amin(dim=1, keepdim=True)
@@ -235,6 +271,7 @@ def _centrality_correctors(
     target: torch.Tensor,
     count: int,
     converged: torch.Tensor,
+    scaling: tuple[torch.Tensor, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gondzio's multiple centrality correctors on top of Mehrotra's direction.
 
@@ -242,8 +279,9 @@ def _centrality_correctors(
     and pulls the products ``s_i z_i`` of that trial point back into ``[0.1, 10]`` times the
     centring target ``sigma mu``, with one more solve of the factored Newton system; a batch row
     keeps it when its primal plus dual step lengths grow by at least 1%. Solves are cheap next to
-    factorisations, so this trades a few solves for fewer steps.
+    factorisations, so this trades a few solves for fewer steps. ``scaling`` is ``(z/s, 1/s)``.
     """
+    d, inverse_s = scaling
     dy, ds, dz = direction
     alpha_p = _max_step(s, ds).clamp(max=1.0)
     alpha_d = _max_step(z, dz).clamp(max=1.0)
@@ -251,10 +289,10 @@ def _centrality_correctors(
     for _ in range(count):
         trial_p = (alpha_p + 0.2).clamp(max=1.0)[:, None]
         trial_d = (alpha_d + 0.2).clamp(max=1.0)[:, None]
-        products = (s + trial_p * ds) * (z + trial_d * dz)
-        push = torch.minimum(torch.maximum(products, 0.1 * target), 10.0 * target) - products
-        push = push.clamp(min=-10.0 * target)
-        dy2, ds2, dz2 = newton_step(problem, s, z, r_primal, r_dual, centring - push)
+        products = torch.addcmul(s, trial_p, ds).mul_(torch.addcmul(z, trial_d, dz))
+        push = torch.minimum(torch.maximum(products, 0.1 * target), 10.0 * target).sub_(products)
+        push = push.clamp_(min=-10.0 * target)
+        dy2, ds2, dz2 = newton_step(problem, d, r_primal, r_dual, (centring - push).mul_(inverse_s))
         alpha_p2 = _max_step(s, ds2).clamp(max=1.0)
         alpha_d2 = _max_step(z, dz2).clamp(max=1.0)
         # Rows that converged do not move, whatever their direction.
@@ -289,17 +327,21 @@ def mehrotra(
     ``start``, a point ``(y, s, z)`` this method returned for the same problems, replaces the
     least-squares starting point: the method goes on from there.
     """
-    rows = problem.h.shape[1]
-    gap_tol = problem.h.new_full(problem.h.shape[:1], tol) if gap_tol is None else gap_tol
+    batch, rows = problem.h.shape
+    gap_tol = problem.h.new_full((batch,), tol) if gap_tol is None else gap_tol
     y, s, z = _starting_point(problem) if start is None else start
     scale = 1.0 + problem.h.abs().amax(dim=1)
     dual_scale = 1.0 + problem.c.abs().amax(dim=1)
     iterations = 0
+    # The vectors s, z and the directions are (batch, 2k + 3m) at their largest, and each
+    # elementwise pass over them costs about as much as a factorisation of a few hundred
+    # columns: the step reuses 1/s, z/s and s*z and fuses what it can.
     while iterations < max_iter:
-        r_dual = problem.c + problem.apply_transpose(z)
-        r_primal = problem.apply(y) + s - problem.h
-        gap = (s * z).sum(dim=1)
-        primal_obj = (problem.c * y).sum(dim=1)
+        r_dual = problem.apply_transpose(z).add_(problem.c)
+        r_primal = problem.apply(y).add_(s).sub_(problem.h)
+        sz = s * z
+        gap = sz.sum(dim=1)
+        primal_obj = torch.linalg.vecdot(problem.c, y)
         # The dual residual stalls near 1e-7 when columns outnumber rows (the Newton matrix is
         # then nearly singular); the caller re-derives a valid bound from mu, so a looser dual
         # tolerance costs no correctness.
@@ -307,37 +349,53 @@ def mehrotra(
         # would accept any point of a problem whose optimum is far below 1.
         converged = (
             ((gap <= tol * (1.0 + primal_obj.abs())) | (gap <= gap_tol * primal_obj.abs()))
-            & (r_primal.abs().amax(dim=1) <= tol * scale)
-            & (r_dual.abs().amax(dim=1) <= tol**0.5 * dual_scale)
+            & (torch.linalg.vector_norm(r_primal, float("inf"), dim=1) <= tol * scale)
+            & (torch.linalg.vector_norm(r_dual, float("inf"), dim=1) <= tol**0.5 * dual_scale)
         )
-        if bool(converged.all()):
+        moving_rows = int(batch - converged.sum())  # the step's one host synchronisation
+        if moving_rows == 0:
             break
         iterations += 1
-        # Rows that converged keep their last factorisation: their steps are not taken. (One
-        # host synchronisation, like the test above.)
-        pending = (~converged).nonzero().flatten() if iterations > 1 else None
-        problem.factor(z / s, pending if pending is not None and len(pending) < len(converged) else None)
-        # Predictor (affine scaling), then Mehrotra's centring-corrector.
-        _, ds_aff, dz_aff = newton_step(problem, s, z, r_primal, r_dual, s * z)
+        # Rows that converged keep their last factorisation: their steps are not taken.
+        some_stopped = moving_rows < batch
+        pending = (~converged).nonzero().flatten() if some_stopped and iterations > 1 else None
+        inverse_s = s.reciprocal()
+        d = z * inverse_s
+        problem.factor(d, pending)
+        # Predictor (affine scaling: r_center = s z, so r_center / s = z), then Mehrotra's
+        # centring-corrector.
+        _, ds_aff, dz_aff = newton_step(problem, d, r_primal, r_dual, z)
         alpha_p = _max_step(s, ds_aff).clamp(max=1.0)
         alpha_d = _max_step(z, dz_aff).clamp(max=1.0)
         mu = gap / rows
-        mu_aff = ((s + alpha_p[:, None] * ds_aff) * (z + alpha_d[:, None] * dz_aff)).sum(dim=1) / rows
+        affine = torch.addcmul(s, alpha_p[:, None], ds_aff)
+        mu_aff = torch.linalg.vecdot(affine, torch.addcmul(z, alpha_d[:, None], dz_aff)) / rows
         sigma = (mu_aff / mu).clamp(0.0, 1.0) ** 3
-        centring = s * z + ds_aff * dz_aff - (sigma * mu)[:, None]
-        dy, ds, dz = newton_step(problem, s, z, r_primal, r_dual, centring)
+        centring = torch.addcmul(sz, ds_aff, dz_aff).sub_((sigma * mu)[:, None])
+        dy, ds, dz = newton_step(problem, d, r_primal, r_dual, centring * inverse_s)
         if correctors:
             dy, ds, dz = _centrality_correctors(
-                problem, s, z, r_primal, r_dual, centring, (dy, ds, dz), sigma * mu, correctors, converged
+                problem,
+                s,
+                z,
+                r_primal,
+                r_dual,
+                centring,
+                (dy, ds, dz),
+                sigma * mu,
+                correctors,
+                converged,
+                (d, inverse_s),
             )
-        # Converged rows stay where they are while the others finish (a where, not a zero step:
-        # their directions come from an old factorisation and need not even be finite).
         alpha_p = (0.99 * _max_step(s, ds)).clamp(max=1.0)[:, None]
         alpha_d = (0.99 * _max_step(z, dz)).clamp(max=1.0)[:, None]
-        moving = ~converged[:, None]
-        y = torch.where(moving, y + alpha_p * dy, y)
-        s = torch.where(moving, s + alpha_p * ds, s)
-        z = torch.where(moving, z + alpha_d * dz, z)
+        stepped = torch.addcmul(y, alpha_p, dy), torch.addcmul(s, alpha_p, ds), torch.addcmul(z, alpha_d, dz)
+        if some_stopped:
+            # Converged rows stay where they are while the others finish (a where, not a zero
+            # step: their directions come from an old factorisation and need not even be finite).
+            moving = ~converged[:, None]
+            stepped = tuple(torch.where(moving, new, old) for new, old in zip(stepped, (y, s, z)))
+        y, s, z = stepped
     return y, s, z, iterations
 
 

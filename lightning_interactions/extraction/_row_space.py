@@ -125,6 +125,11 @@ class _DualProblem:
         self._ones_solved = cholesky_solve(self._chol, d.new_ones(d.shape[0], self.m))
         self._ones_norm = self._ones_solved.sum(dim=1, keepdim=True)
 
+    def newton_solve(self, r_dual: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`solve` of ``-r_dual - G' q``, then ``G dy`` (mehrotra's Newton solves)."""
+        dy = self.solve(self.apply_transpose(q).add_(r_dual).neg_())
+        return dy, self.apply(dy)
+
     def solve(self, r: torch.Tensor) -> torch.Tensor:
         r_mu, r_w = r.split(self.m, dim=1)
         coupling = self._d4 - self._d3
