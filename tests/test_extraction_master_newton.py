@@ -13,7 +13,7 @@ import torch
 from test_extraction_gram import dense_triggers
 
 from lightning_interactions.extraction._gram import TriggerColumns
-from lightning_interactions.extraction._interior_point import _max_step, _Problem
+from lightning_interactions.extraction._interior_point import _max_step, _Problem, newton_step
 
 
 def restricted_problem(n: int, k: int, seed: int) -> tuple[_Problem, torch.Tensor]:
@@ -88,3 +88,22 @@ def test_max_step_is_the_largest_step_that_keeps_values_nonnegative() -> None:
     # The largest step really lands one value on zero and keeps every other one nonnegative.
     landed = values[:2] + alpha[:2, None] * steps[:2]
     assert bool((landed >= -1e-12).all()) and bool((landed.amin(dim=1).abs() <= 1e-12).all())
+
+
+def test_newton_step_satisfies_the_three_newton_equations() -> None:
+    # G' dz = -r_dual, G dy + ds = -r_primal, S dz + Z ds = -r_center, for the factorisation made
+    # with d = z / s; the predictor passes z itself as r_center / s (r_center = s z).
+    problem, G = restricted_problem(4, 9, seed=5)
+    generator = torch.Generator().manual_seed(11)
+    rows, columns = G.shape[1], G.shape[2]
+    s = 0.1 + torch.rand(2, rows, generator=generator, dtype=torch.float64)
+    z = 0.1 + torch.rand(2, rows, generator=generator, dtype=torch.float64)
+    r_primal = torch.randn(2, rows, generator=generator, dtype=torch.float64)
+    r_dual = torch.randn(2, columns, generator=generator, dtype=torch.float64)
+    problem.factor(z / s)
+    for r_center in (s * z, torch.randn(2, rows, generator=generator, dtype=torch.float64)):
+        dy, ds, dz = newton_step(problem, z / s, r_primal, r_dual, r_center / s)
+        for b in range(2):
+            torch.testing.assert_close(G[b].T @ dz[b], -r_dual[b], rtol=1e-8, atol=1e-8)
+            torch.testing.assert_close(G[b] @ dy[b] + ds[b], -r_primal[b], rtol=1e-8, atol=1e-8)
+        torch.testing.assert_close(s * dz + z * ds, -r_center, rtol=1e-10, atol=1e-10)
