@@ -20,6 +20,8 @@ from typing import Protocol
 
 import torch
 
+from lightning_interactions.extraction._cholesky import cholesky_factors
+
 # Centrality correctors per step of a restricted problem with at least this many columns (below
 # it the factorisation is cheap and the extra solves cost more than the steps they save).
 MASTER_CORRECTORS = 2
@@ -167,7 +169,7 @@ class _Problem:
         diag[:, 1:] += 4 * d1 * d2 * self._t_inverse
         # A relative jitter keeps the factorisation alive when the active set is degenerate.
         diag += 1e-13 * diag.abs().amax(dim=1, keepdim=True)
-        self._chol = refactor(self._chol, H, rows)
+        self._chol = cholesky_factors(H, rows, self._chol)
 
     def solve(self, r: torch.Tensor) -> torch.Tensor:
         """Solve ``G' diag(d) G dy = r`` for the ``d`` given to :meth:`factor`."""
@@ -198,17 +200,6 @@ class _Problem:
         Mdx = self.M.matvec(dx)
         de = torch.mul(r_e, self._e_inverse).addcmul_(self._e_coupling, Mdx, value=-1.0)
         return torch.cat((dx, dt, de), dim=1), self._stack_rows(dx[:, 1:], dt, Mdx, de)
-
-
-def refactor(
-    previous: torch.Tensor | None, matrices: torch.Tensor, rows: torch.Tensor | None
-) -> torch.Tensor:
-    """Cholesky factors of ``matrices``; with ``rows`` and a ``previous`` batch of factors, only
-    those rows are factored and the others keep their previous factor."""
-    if rows is None or previous is None:
-        return torch.linalg.cholesky(matrices)
-    previous[rows] = torch.linalg.cholesky(matrices[rows])
-    return previous
 
 
 def cholesky_solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from lightning_interactions.extraction._buffers import kept
+from lightning_interactions.extraction._cholesky import cholesky_into
 from lightning_interactions.extraction._interior_point import cholesky_solve, mehrotra
 from lightning_interactions.extraction.transforms import inverse_and_interactions, inverse_and_transpose
 
@@ -121,8 +122,9 @@ class _DualProblem:
             flat += scratch
             diag[sample] += 4 * d3[sample] * d4[sample] / self._w_diag[sample]
             diag[sample] += 1e-13 * diag[sample].abs().amax()
-            torch.linalg.cholesky(K[sample], out=self._chol[sample])
-        self._ones_solved = cholesky_solve(self._chol, d.new_ones(d.shape[0], self.m))
+            cholesky_into(self._chol[sample], K[sample])
+        # Each factor is the transposed view of its buffer row (its lower triangle, see _cholesky).
+        self._ones_solved = cholesky_solve(self._chol.mT, d.new_ones(d.shape[0], self.m))
         self._ones_norm = self._ones_solved.sum(dim=1, keepdim=True)
 
     def newton_solve(self, r_dual: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,7 +136,7 @@ class _DualProblem:
         r_mu, r_w = r.split(self.m, dim=1)
         coupling = self._d4 - self._d3
         rhs = r_mu - coupling / self._w_diag * r_w
-        solved = cholesky_solve(self._chol, rhs)
+        solved = cholesky_solve(self._chol.mT, rhs)
         border = solved.sum(dim=1, keepdim=True) / self._ones_norm
         d_mu = solved - border * self._ones_solved
         d_w = (r_w - coupling * d_mu) / self._w_diag
