@@ -67,3 +67,15 @@ def test_a_matrix_that_is_not_positive_definite_raises(route: str) -> None:
     matrix[3, 3] = -1.0
     with pytest.raises(torch.linalg.LinAlgError):
         cholesky_factors(matrix[None])
+
+
+def test_factoring_every_row_again_reuses_the_buffer(route: str) -> None:
+    first, second = spd_batch(2, 12, seed=5), spd_batch(2, 12, seed=6)
+    previous = cholesky_factors(first)
+    factors = cholesky_factors(second, None, previous)
+    assert factors.data_ptr() == previous.data_ptr()
+    torch.testing.assert_close(factors.tril() @ factors.tril().mT, second, rtol=1e-12, atol=1e-12)
+    # A previous result of another shape is not reused, and every row is factored.
+    third = spd_batch(3, 12, seed=7)
+    other = cholesky_factors(third, torch.tensor([1]), previous)
+    torch.testing.assert_close(other.tril() @ other.tril().mT, third, rtol=1e-12, atol=1e-12)

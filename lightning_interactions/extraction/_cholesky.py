@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lightning_interactions.extraction._buffers import kept
+
 try:  # an optional accelerator: the package does not depend on SciPy
     from scipy.linalg.lapack import dpotrf as _dpotrf
 except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
@@ -68,15 +70,17 @@ def cholesky_factors(
     Only the lower triangle of each returned ``k x k`` factor is defined (pass it to triangular
     solves, or take ``.tril()``). With ``rows`` (batch indices) and the ``previous`` result of
     this function for matrices of the same shape, only those rows are factored again, in
-    ``previous``'s memory, and the others keep their factors.
+    ``previous``'s memory, and the others keep their factors; without ``rows``, every row is
+    factored into ``previous``'s memory where it has the shape (the earlier factors are then
+    gone).
     """
-    batch, k, _ = matrices.shape
-    again = rows is not None and previous is not None
     # Each factor lives transposed in a C-contiguous (batch, k, k) buffer: the returned view
-    # (buffer.mT) is then column-major, the layout LAPACK and torch both factor in.
-    buffer = previous.mT if again else matrices.new_empty(batch, k, k)
+    # (buffer.mT) is then column-major, the layout LAPACK and torch both factor in. The buffer
+    # is kept from step to step, rather than allocated (and faulted in) afresh at every step.
+    buffer = kept(None if previous is None else previous.mT, matrices.shape, matrices)
+    again = rows is not None and previous is not None and buffer.data_ptr() == previous.data_ptr()
     if _through_lapack(matrices):
-        for row in rows.tolist() if again else range(batch):
+        for row in rows.tolist() if again else range(matrices.shape[0]):
             cholesky_into(buffer[row], matrices[row])
     elif again:
         buffer[rows] = torch.linalg.cholesky(matrices[rows]).mT
