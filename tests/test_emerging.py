@@ -113,11 +113,19 @@ def test_planted_tabular_rule_emerges_and_the_triple_is_discarded() -> None:
         top = {(c.sample, c.kind, tuple(c.players)) for c in emerging if c.order >= 2}
         # The planted product x1 * x3 is one AND (or, equally sparse, one OR) interaction of {1, 3}.
         assert {(s, players) for s, _, players in top} == {(0, (1, 3)), (1, (1, 3))}
-        assert emerging[0].order == 2 and emerging[0].value_from == pytest.approx(0.0, abs=1e-9)
+        assert emerging[0].order == 2
         for change in emerging[:2]:
             row = change.sample
             span = abs(history[-1]["output_span"][row])
-            assert change.change == pytest.approx((abs(change.value_to) - 0.0) / span, rel=1e-4)
+            growth = (abs(change.value_to) - 0.0) / span
+            if full is None and change.value_from is None:
+                # The onset record's list was full of residue-sized values (which ones depends on
+                # the solver's route: SciPy's or torch's Cholesky): {1, 3} is not in it, so its
+                # onset value is unknown and the growth a lower bound (the module's docstring).
+                assert 0.0 < change.change <= growth
+                continue
+            assert change.value_from == pytest.approx(0.0, abs=1e-9)
+            assert change.change == pytest.approx(growth, rel=1e-4)
         discarded = discarded_interactions(history, full)
         assert {tuple(c.players) for c in discarded if c.order >= 2} == {(0, 1, 2)}
 
