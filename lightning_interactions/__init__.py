@@ -35,11 +35,13 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lightning_interactions.callbacks.monitor import InteractionMonitor
     from lightning_interactions.engine._memory import MeasurementTooLarge
     from lightning_interactions.engine.compute import compute_interactions, masked_outputs
+    from lightning_interactions.engine.outputs import last_token_log_odds
     from lightning_interactions.engine.result import InteractionResult
     from lightning_interactions.extraction.and_or import AndOrResult, and_or_interactions
     from lightning_interactions.loggers.base import LoggerBackend
     from lightning_interactions.masking.base import Masker
     from lightning_interactions.masking.callable import CallableMasker
+    from lightning_interactions.masking.feature_maps import FeatureMapMasker
     from lightning_interactions.masking.features import FeatureMasker
     from lightning_interactions.masking.patches import PatchMasker
     from lightning_interactions.masking.point_clouds import PointCloudMasker
@@ -62,11 +64,13 @@ _LOCATION = {
     "Masker": "masking.base",
     "CallableMasker": "masking.callable",
     "PatchMasker": "masking.patches",
+    "FeatureMapMasker": "masking.feature_maps",
     "FeatureMasker": "masking.features",
     "TokenMasker": "masking.tokens",
     "PointCloudMasker": "masking.point_clouds",
     "compute_interactions": "engine.compute",
     "masked_outputs": "engine.compute",
+    "last_token_log_odds": "engine.outputs",
     "InteractionResult": "engine.result",
     "MeasurementTooLarge": "engine._memory",
     "and_or_interactions": "extraction.and_or",

@@ -204,8 +204,11 @@ def test_a_failure_in_the_middle_of_the_forward_passes_changes_nothing(tmp_path:
     plain, plain_rng, _ = train(False, tmp_path / "plain")
     with pytest.warns(MeasurementWarning) as record:
         watched, watched_rng, (before, mon, after) = train(True, tmp_path / "watched")
-    # Every measurement failed the same way: one warning for the first, the rest quiet.
-    assert len([w for w in record if issubclass(w.category, MeasurementWarning)]) == 1
+    # Every measurement failed the same way: one warning for the first, the rest quiet; at fit end
+    # one note that nothing was measured, with that first failure.
+    notes = [str(w.message) for w in record if issubclass(w.category, MeasurementWarning)]
+    assert len(notes) == 2 and "no measurement succeeded" in notes[1]
+    assert "forward exploded on a batch of" in notes[1]
     assert watched.masked_calls == EPOCHS + 1 and mon.history == []
     for name, value in plain.state_dict().items():  # parameters and batch-norm statistics
         assert torch.equal(value, watched.state_dict()[name]), name
@@ -257,8 +260,11 @@ def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
     messages = fit_recording_warnings(trainer, model)
     assert trainer.current_epoch == EPOCHS
     if check_memory:
-        assert len(messages) == 1, messages  # refused the same way at every epoch: said once
+        # Refused the same way at every epoch: said once, and once more at fit end that nothing
+        # was measured.
+        assert len(messages) == 2, messages
         assert_warning_says(messages[0], 0, "MeasurementTooLarge: this measurement needs about")
+        assert "no measurement succeeded" in messages[1] and "MeasurementTooLarge" in messages[1]
         assert mon.history == []
     else:
         assert messages == []
@@ -319,16 +325,18 @@ class Unreadable(Faulty):
         self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
 
 
-def test_a_model_output_without_logits_is_warned_once_with_the_fix(tmp_path: Path) -> None:
+def test_a_model_output_without_logits_stops_the_fit_at_its_start_with_the_fix(tmp_path: Path) -> None:
     pl.seed_everything(0)
     mon = monitor()
     trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
-    messages = fit_recording_warnings(trainer, Unreadable("scores"))
-    assert len(messages) == 1, messages  # all four measurements failed: one warning
-    assert_warning_says(messages[0], 0, "TypeError: log_odds: found no logits in the model output")
-    assert "a dict with keys 'scores', 'features'" in messages[0]
-    assert "pass output=lambda out, targets: ..." in messages[0]
-    assert mon.history == []
+    model = Unreadable("scores")
+    with pytest.raises(ValueError, match="InteractionMonitor cannot measure this model") as raised:
+        trainer.fit(model, *loaders())
+    message = str(raised.value)
+    assert "TypeError: log_odds: found no logits in the model output" in message
+    assert "a dict with keys 'scores', 'features'" in message
+    assert "pass output=lambda out, targets: ..." in message
+    assert trainer.global_step == 0 and mon.history == []
     # The two fixes: the logits under "logits", or an output function that finds them.
     for key, output in (("logits", "log_odds"), ("scores", lambda out, targets: out["scores"][:, 1])):
         pl.seed_everything(0)
@@ -509,7 +517,7 @@ def test_on_error_is_validated() -> None:
         ("log_figures", None, TypeError, "log_figures must be True or False"),
         ("check_memory", 1, TypeError, "check_memory must be True or False"),
         ("batch_split", "x", TypeError, "batch_split must be a callable"),
-        ("samples", [1, 2, 3], ValueError, "samples must be an inputs tensor or a pair"),
+        ("samples", [1, 2, 3], ValueError, "samples must be inputs (a tensor or a dict of tensors) or a pair"),
         ("samples", torch.zeros(2, 5), ValueError, "features"),  # the masker does not fit them
     ],
 )

@@ -718,7 +718,8 @@ def token_cases(draw):
     fixed = draw(st.booleans()) and pad is None
     players = draw(st.permutations(range(length)))[:n] if fixed else None
     masker = TokenMasker(
-        mask_token_id=draw(st.integers(0, 127)), num_players=n, pad_token_id=pad, players=players
+        # The pad id is 0 when there is one; a mask id equal to it is refused at construction.
+        mask_token_id=draw(st.integers(1, 127)), num_players=n, pad_token_id=pad, players=players
     )
     ids = some_layout(ids.to(dtype), draw(LAYOUTS))
     return masker, ids, draw(masks_strategy(n)), draw(st.integers(0, 2**31))
@@ -754,6 +755,10 @@ def test_token_masker_rejects_a_mask_token_that_the_dtype_cannot_hold(dtype, tok
     """Regression: uint8 ids with mask_token_id=-1 were masked with 255, silently."""
     info = torch.iinfo(dtype)
     ids = torch.ones(2, 4, dtype=dtype)
+    if token < 0:  # no token id is negative: refused when the masker is built
+        with pytest.raises(ValueError, match="mask_token_id.*non-negative"):
+            TokenMasker(mask_token_id=token, players=[0, 1])
+        return
     masker = TokenMasker(mask_token_id=token, players=[0, 1])
     if info.min <= token <= info.max:
         masked = masker.apply(ids, masker.select_players(ids), torch.tensor([0]))

@@ -16,6 +16,8 @@ as it finally went:
 * a measurement drops those read so far at its epoch or later (a resumed run without the
   monitor's state, or a new run in the same directory, measures an epoch again), so the
   latest measurement of an epoch wins and epochs increase;
+* a ``failed`` line (written at fit end by a monitor none of whose measurements succeeded,
+  with the first error) is no measurement; :func:`first_failure` reads it;
 * a line cut short by a crash during a write is skipped with a warning; the next
   :func:`append_record` starts on a new line.
 
@@ -48,6 +50,8 @@ __all__ = [
     "beside_history",
     "append_record",
     "read_history",
+    "FAILED",
+    "first_failure",
     "save_reference",
     "load_reference",
     "ONSET_FILENAME",
@@ -56,6 +60,8 @@ __all__ = [
 ]
 
 HISTORY_FILENAME = "interaction_history.jsonl"
+# The kind of the line a monitor writes at fit end when none of its measurements succeeded.
+FAILED = "failed"
 # The latest measurement's interactions, which a reference replay of the run needs.
 REFERENCE_FILENAME = "interaction_reference.pt"
 # The interactions of the onset candidate (the smallest complexity so far), saved like the reference.
@@ -178,6 +184,8 @@ def read_history(path: str | os.PathLike[str], warn: bool = True) -> list[dict[s
                 target = next((r for r in reversed(records) if r.get("epoch") == epoch), None)
                 if target is not None:
                     target.update({k: v for k, v in entry.items() if k not in ("epoch", "record")})
+            elif kind == FAILED:
+                continue
             elif kind == "resume":
                 records = [r for r in records if not _later(r.get("epoch"), epoch, or_equal=False)]
             else:
@@ -191,6 +199,27 @@ def read_history(path: str | os.PathLike[str], warn: bool = True) -> list[dict[s
             stacklevel=2,
         )
     return records
+
+
+def first_failure(path: str | os.PathLike[str]) -> str | None:
+    """The error of a run whose every measurement failed, as its monitor wrote it at fit end; else None.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.jsonl"
+        >>> append_record(path, {"record": FAILED, "error": "TypeError: forward() missing ..."})
+        >>> read_history(path), first_failure(path)
+        ([], 'TypeError: forward() missing ...')
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get("record") == FAILED:
+                return str(entry.get("error"))
+    return None
 
 
 def _later(epoch: Any, than: Any, or_equal: bool) -> bool:

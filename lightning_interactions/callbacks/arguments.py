@@ -44,3 +44,14 @@ def check_optional_callable(name: str, value: Any, signature: str) -> Any | None
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be a callable {signature} or None, got {type(value).__name__}")
     return value
+
+
+def check_masked_field(value: Any) -> str | int | None:
+    """``masked_field``: None, a dict key (str) or a tuple position (int >= 0)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(
+            f"masked_field must be a dict key (str), a tuple position (int >= 0) or None, got {value!r}"
+        )
+    return value

@@ -71,6 +71,8 @@ class FaultPolicy:
         self.on_error = on_error
         # The kind of the last failure of each part (``what``) since that part last succeeded.
         self._last: dict[str, tuple[str, str, str]] = {}
+        # The first failed measurement's text, for the fit-end note of a run that measured nothing.
+        self.first_failure: str | None = None
 
     def succeeded(self, what: str = MEASUREMENT) -> None:
         """``what`` worked this time: its next failure is warned about even if it repeats the last.
@@ -123,6 +125,8 @@ class FaultPolicy:
         """
         where = f" on rank {trainer.global_rank}" if this_rank_only and trainer.world_size > 1 else ""
         text = self.text(epoch, what, error, problem, where)
+        if what == MEASUREMENT and self.first_failure is None:
+            self.first_failure = text
         if self.raises:
             raise MeasurementError(text) from error
         kind = failure_kind(what, error, problem)

@@ -19,10 +19,21 @@ from lightning_interactions.callbacks import distributed
 from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError
 from lightning_interactions.callbacks.progress import LazyProgress
+from lightning_interactions.engine._forward import probe
+from lightning_interactions.engine._setup import model_device, prepare, select_players
 from lightning_interactions.engine.compute import compute_interactions
-from lightning_interactions.masking import Masker
+from lightning_interactions.engine.structured import SampleSet
+from lightning_interactions.masking import FeatureMapMasker, Masker
+from lightning_interactions.masking.base import MAX_PLAYERS
 
-__all__ = ["MeasuredSamples", "LastInteractions", "EngineSettings", "measure_everywhere"]
+__all__ = [
+    "MeasuredSamples",
+    "LastInteractions",
+    "EngineSettings",
+    "choose_players",
+    "check_measurable",
+    "measure_everywhere",
+]
 
 # The engine's warnings about samples with non-finite outputs; the monitor words its own.
 ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactions: no sample was kept")
@@ -32,11 +43,21 @@ ENGINE_SKIP_NOTES = ("compute_interactions: skipped sample", "compute_interactio
 class MeasuredSamples:
     """The samples the monitor measures every epoch and their players (on the CPU)."""
 
-    inputs: Tensor
+    sample_set: SampleSet
     targets: Tensor | None
     players: dict[str, Tensor]
     # Positions of the samples in the data they were drawn from (None for given samples).
     indices: Tensor | None = None
+
+    @property
+    def inputs(self) -> Any:
+        """The samples as their batches held them: a tensor, or a dict or tuple of tensors.
+
+        Samples of different shapes (batches padded each to its own length) stay a
+        :class:`~lightning_interactions.engine.structured.SampleSet`.
+        """
+        groups = self.sample_set.groups
+        return groups[0].fields if len(groups) == 1 else self.sample_set
 
 
 @dataclass(frozen=True)
@@ -58,13 +79,86 @@ class EngineSettings:
     q_ratio: float
     tol: float
     check_memory: bool
+    forward_fn: Callable[[Any, Any], Any] | None = None
+
+
+def choose_players(
+    masker: Masker, samples: SampleSet, seed: int, model: Any, settings: EngineSettings
+) -> dict[str, Tensor]:
+    """Check the samples against the masker and choose their players (on the CPU).
+
+    A :class:`~lightning_interactions.masking.FeatureMapMasker` chooses them on its layer's
+    output, from one forward pass of each sample on the model's device.
+    """
+    if isinstance(masker, FeatureMapMasker):
+        device = model_device(model)
+        samples = samples.map(lambda _name, value: value.to(device))
+    else:
+        for group in samples.groups:
+            masker.validate(group.main)
+    chosen = select_players(masker, samples, seed, model, settings.forward_fn)
+    return {key: value.cpu() for key, value in chosen.items()}
+
+
+def check_measurable(
+    trainer: Any, model: Any, samples: MeasuredSamples | None, settings: EngineSettings
+) -> None:
+    """Run the model and the output function on one sample's empty and full coalitions.
+
+    Called when fitting starts, so that a model the monitor cannot call or an output it cannot
+    read stops the run before its first step, with what to change, instead of failing every epoch.
+    Each process checks the first sample of its own share, the one it will measure first.
+    """
+    assert samples is not None
+    indices, _ = distributed.shard_indices(len(samples.sample_set), trainer.world_size, trainer.global_rank)
+    first = samples.sample_set.take(indices[:1])
+    try:
+        setup = prepare(
+            model,
+            first,
+            None if samples.targets is None else samples.targets[indices[:1]],
+            settings.masker,
+            {key: value[indices[:1]] for key, value in samples.players.items()},
+            settings.output,
+            settings.batch_size,
+            seed=0,
+            num_players=None,
+            max_players=MAX_PLAYERS,
+            check_memory=False,
+            forward_fn=settings.forward_fn,
+        )
+        probe(setup)
+    except Exception as error:
+        raise ValueError(
+            f"InteractionMonitor cannot measure this model on its samples: {type(error).__name__}: "
+            f"{error}. {_advice(error, samples)}"
+        ) from error
+
+
+def _advice(error: Exception, samples: MeasuredSamples) -> str:
+    """What to change, from what failed."""
+    names = samples.sample_set.groups[0].names
+    fields = "inputs tensor" if names == [None] else f"fields {names}"
+    text = str(error)
+    if isinstance(error, TypeError) and ("argument" in text or "positional" in text):
+        return (
+            f"The model was called with the samples' {fields}. If its forward needs other inputs "
+            "(an attention mask), give the monitor batches that hold them (a dict batch passes "
+            "every field as a keyword argument), or pass forward_fn=lambda model, inputs: "
+            "model(...) or batch_split=fn(batch) -> (inputs, targets)"
+        )
+    return (
+        "Check the masker and the monitor's output=, masked_field=, batch_split= and forward_fn= "
+        "against the model's inputs and outputs (the probe ran two forward passes of the first "
+        "sample)"
+    )
 
 
 def _measure_shard(
     trainer: Any, pl_module: Any, epoch: int, samples: MeasuredSamples, settings: EngineSettings
 ) -> tuple[Tensor, ...]:
     """Measure this process's share of the samples: padded ``(I_and, I_or, gap, kept, owner)``."""
-    indices, own = distributed.shard_indices(samples.inputs.shape[0], trainer.world_size, trainer.global_rank)
+    indices, own = distributed.shard_indices(len(samples.sample_set), trainer.world_size, trainer.global_rank)
     index = torch.tensor(indices)
     # Trainer(enable_progress_bar=False) means no bars, the monitor's included.
     enabled = trainer.is_global_zero and trainer.progress_bar_callback is not None
@@ -72,7 +166,7 @@ def _measure_shard(
     try:
         result = compute_interactions(
             pl_module,
-            samples.inputs[index],
+            samples.sample_set.take(index),
             None if samples.targets is None else samples.targets[index],
             masker=settings.masker,
             output=settings.output,
@@ -83,6 +177,7 @@ def _measure_shard(
             progress=bar.forward,
             extraction_progress=bar.extraction,
             check_memory=settings.check_memory,
+            forward_fn=settings.forward_fn,
         )
     finally:
         bar.close()
@@ -121,7 +216,7 @@ def measure_everywhere(
                 "(that process reports the cause); every process stops"
             )
         return None
-    total = samples.inputs.shape[0]
+    total = len(samples.sample_set)
     try:
         I_and, I_or, gap, skipped = distributed.gather_shards(trainer, local, total)
     except Exception as raised:

@@ -31,6 +31,7 @@ from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.arguments import (
     check_flag,
     check_int,
+    check_masked_field,
     check_optional_callable,
     check_positive_int,
     check_prefix,
@@ -40,6 +41,8 @@ from lightning_interactions.callbacks.measurement import (
     EngineSettings,
     LastInteractions,
     MeasuredSamples,
+    check_measurable,
+    choose_players,
     measure_everywhere,
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
@@ -47,6 +50,7 @@ from lightning_interactions.callbacks.publishing import alert_message, logging_s
 from lightning_interactions.callbacks.run_log import RunLog
 from lightning_interactions.engine._setup import check_batch_size
 from lightning_interactions.engine.outputs import resolve_output
+from lightning_interactions.engine.structured import SampleSet
 from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.loggers import record_scalars
 from lightning_interactions.masking import Masker, as_masker
@@ -103,9 +107,17 @@ class InteractionMonitor(Callback):
             from the training data (in data order, with their training labels), to see what the
             network memorises. Two monitors, one per split, work in one Trainer: the training
             one's metrics are under ``interactions/train`` and its history file is its own.
-        samples: inputs, or ``(inputs, targets)``, to measure instead of drawing them.
+        samples: inputs, or ``(inputs, targets)``, to measure instead of drawing them; inputs are a
+            tensor or a dict of tensors (one field masked, see ``masked_field``).
         seed: seed of the sample and player choice.
-        batch_split: ``fn(batch) -> (inputs, targets)`` for unusual validation batches.
+        batch_split: ``fn(batch) -> (inputs, targets)`` for unusual batches; inputs may be a tensor
+            or a dict of tensors. By default a dict batch gives its targets under ``labels``,
+            ``label``, ``targets``, ``target`` or ``y`` and all its other tensor fields as inputs.
+        masked_field: the key of the inputs' field that the masker masks (a tuple's position);
+            by default the one of ``input_ids``, ``pixel_values``, ``input_values``, ... the
+            batches hold. Every other field travels with each masked copy, and the model is
+            called with the fields as keyword arguments (a dict) or positionally (a tuple).
+        forward_fn: ``fn(model, inputs) -> output`` for a model called in another way.
 
     Measurement:
         every_n_epochs: measure after every this many training epochs.
@@ -161,10 +173,12 @@ class InteractionMonitor(Callback):
         seed: int = 0,
         stop_on_alert: bool = False,
         tol: float = 0.01,
-        batch_split: Optional[Callable[[Any], tuple[Tensor, Optional[Tensor]]]] = None,
+        batch_split: Optional[Callable[[Any], tuple[Any, Optional[Tensor]]]] = None,
         log_figures: bool = True,
         on_error: str = "warn",
         check_memory: bool = True,
+        masked_field: Optional[Union[str, int]] = None,
+        forward_fn: Optional[Callable[[Any, Any], Any]] = None,
     ) -> None:
         super().__init__()
         self.masker = as_masker(masker)
@@ -193,11 +207,14 @@ class InteractionMonitor(Callback):
         self.check_memory = check_flag("check_memory", check_memory)
         split = check_optional_callable("batch_split", batch_split, "fn(batch) -> (inputs, targets)")
         self.batch_split = split or sampling.default_batch_split
+        self.forward_fn = check_optional_callable("forward_fn", forward_fn, "fn(model, inputs) -> output")
+        self.masked_field = check_masked_field(masked_field)
         self.faults = FaultPolicy(on_error)
-        self._given_samples = None if samples is None else sampling.split_given(samples)
+        self._given_samples = None if samples is None else sampling.split_given(samples, masked_field)
         if self._given_samples is not None:
-            self.masker.validate(self._given_samples[0])
-        self._inputs: Optional[Tensor] = None
+            for group in self._given_samples[0].groups:
+                self.masker.validate(group.main)
+        self._inputs: Optional[SampleSet] = None
         self._targets: Optional[Tensor] = None
         self._players: Optional[dict[str, Tensor]] = None
         self._indices: Optional[Tensor] = None
@@ -252,7 +269,8 @@ class InteractionMonitor(Callback):
         """
         if self._inputs is None:
             with preserved_rng_state():
-                self._choose_samples(trainer)
+                self._choose_samples(trainer, pl_module)
+                check_measurable(trainer, pl_module, self.samples, self._engine_settings())
         if self.history:
             if trainer.is_global_zero:
                 self._log.resumed(trainer, self.history, self._reference)
@@ -289,13 +307,15 @@ class InteractionMonitor(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Replay the whole run against its last measurement and log the summary."""
+        if not self.history and self.faults.first_failure is not None:
+            self._log.nothing_measured(trainer, self.faults.first_failure)
         if len(self.history) < 2 or self._reference is None or not trainer.is_global_zero:
             return
         self._log.run(trainer, self.history, self._reference, self.tracker, self._settings())
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "inputs": self._inputs,
+            "inputs": None if self._inputs is None else self._inputs.to_state(),
             "targets": self._targets,
             "players": self._players,
             "indices": self._indices,
@@ -305,7 +325,8 @@ class InteractionMonitor(Callback):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._inputs = state_dict["inputs"]
+        inputs = state_dict["inputs"]
+        self._inputs = None if inputs is None else SampleSet.from_state(inputs)
         self._targets = state_dict["targets"]
         self._players = state_dict["players"]
         self._indices = state_dict.get("indices")
@@ -317,7 +338,7 @@ class InteractionMonitor(Callback):
     # Samples, and the history file of a resumed run
     # ---------------------------------------------------------------------------------------
 
-    def _choose_samples(self, trainer: Trainer) -> None:
+    def _choose_samples(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Fix the samples (the same on every process) and their players."""
         indices = None
         if self._given_samples is not None:
@@ -329,12 +350,11 @@ class InteractionMonitor(Callback):
             inputs, targets = (None, None)
             if trainer.is_global_zero:
                 inputs, targets, indices = sampling.draw_from_loader(
-                    loader, self.batch_split, self.num_samples, self.seed, split=self.split
+                    loader, self.batch_split, self.num_samples, self.seed, self.split, self.masked_field
                 )
             inputs, targets, indices = trainer.strategy.broadcast((inputs, targets, indices), src=0)
-        self.masker.validate(inputs)
         self._inputs, self._targets, self._indices = inputs, targets, indices
-        self._players = {k: v.cpu() for k, v in self.masker.select_players(inputs, seed=self.seed).items()}
+        self._players = choose_players(self.masker, inputs, self.seed, pl_module, self._engine_settings())
 
     # ---------------------------------------------------------------------------------------
     # Measurement
@@ -342,7 +362,13 @@ class InteractionMonitor(Callback):
 
     def _engine_settings(self) -> EngineSettings:
         return EngineSettings(
-            self.masker, self.output, self.batch_size, self.q_ratio, self.tol, self.check_memory
+            self.masker,
+            self.output,
+            self.batch_size,
+            self.q_ratio,
+            self.tol,
+            self.check_memory,
+            self.forward_fn,
         )
 
     def measure(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> None:
@@ -371,7 +397,7 @@ class InteractionMonitor(Callback):
         self.faults.succeeded()
         if len(self.history) == 1:
             note = slow_measurement_note(
-                record["seconds"], self._inputs.shape[0], int(self.masker.num_players), self.every_n_epochs
+                record["seconds"], len(self._inputs), int(self.masker.num_players), self.every_n_epochs
             )
             if note is not None:
                 rank_zero_info(note)

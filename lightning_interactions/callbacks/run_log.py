@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from lightning_interactions.analysis.history import (
+    FAILED,
     ONSET_FILENAME,
     SAMPLES_FILENAME,
     append_record,
@@ -24,7 +26,7 @@ from lightning_interactions.analysis.history import (
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
-from lightning_interactions.callbacks.faults import KEPT, FaultPolicy
+from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementWarning
 from lightning_interactions.callbacks.history_file import continue_history_file
 from lightning_interactions.callbacks.publishing import (
     DrawnSamples,
@@ -146,13 +148,28 @@ class RunLog:
         """Save the samples (first measurement of the fit) and the onset candidate's interactions."""
         if samples is not None and (not self._started or self.drawn is None):
             names, decode = getattr(self.masker, "feature_names", None), getattr(self.masker, "decode", None)
-            layout = sample_layout(self.masker, samples.inputs, feature_names=names, decode=decode)
+            # Pictures need one tensor; samples of different lengths are padded for them only.
+            inputs = samples.sample_set.main_padded(getattr(self.masker, "pad_token_id", None) or 0)
+            layout = sample_layout(self.masker, inputs, feature_names=names, decode=decode)
             target = beside_history(path, SAMPLES_FILENAME)
-            save_samples(target, samples.inputs, samples.targets, samples.players, layout)
-            self.drawn = DrawnSamples(layout, samples.inputs, samples.players)
+            save_samples(target, inputs, samples.targets, samples.players, layout)
+            self.drawn = DrawnSamples(layout, inputs, samples.players)
         if tracker.min_epoch == record["epoch"]:
             self.onset = {"epoch": record["epoch"], "I_and": I_and, "I_or": I_or}
             save_reference(beside_history(path, ONSET_FILENAME), record["epoch"], I_and, I_or)
+
+    def nothing_measured(self, trainer: Any, failure: str) -> None:
+        """At fit end, when nothing was measured: say so, and write the first error to the history file."""
+        rank_zero_warn(
+            "InteractionMonitor: no measurement succeeded in this run, so nothing was logged or "
+            f"recorded. The first failure: {failure}",
+            category=MeasurementWarning,
+        )
+        if trainer.is_global_zero:
+            line = {"record": FAILED, "error": failure}
+            self._attempt(
+                trainer, trainer.current_epoch, WRITING, lambda: append_record(self.path(trainer), line)
+            )
 
     def losses(self, trainer: Any, record: Mapping[str, Any], losses: Mapping[str, float | None]) -> None:
         """Append the epoch's losses to the history file and log the loss gap."""

@@ -22,50 +22,101 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from lightning_interactions.engine.samples import draw_indices, pool_size
+from lightning_interactions.engine.structured import INPUT_KEYS, TARGET_KEYS, SampleSet
+from lightning_interactions.masking.base import FieldName
 
 __all__ = [
     "SPLITS",
     "BatchSplit",
     "default_batch_split",
+    "split_batch",
     "split_given",
     "validation_loader",
     "training_loader",
     "draw_from_loader",
 ]
 
-BatchSplit = Callable[[Any], tuple[Tensor, Optional[Tensor]]]
+BatchSplit = Callable[[Any], tuple[Any, Optional[Tensor]]]
 # Where the monitor's samples come from, by the name of the data split.
 SPLITS = ("val", "train")
-_INPUT_KEYS = ("input", "inputs", "x", "input_ids", "image", "points")
-_TARGET_KEYS = ("target", "targets", "y", "label", "labels")
 
 
-def default_batch_split(batch: Any) -> tuple[Tensor, Tensor | None]:
-    """``(inputs, targets)`` from a batch: ``(x, y, ...)``, a tensor ``x``, or a dict with common keys."""
+def _target_of(batch: Mapping[str, Any]) -> Tensor | None:
+    return next((batch[k] for k in TARGET_KEYS if isinstance(batch.get(k), Tensor)), None)
+
+
+def default_batch_split(batch: Any) -> tuple[Any, Tensor | None]:
+    """``(inputs, targets)`` from a batch: ``(x, y, ...)``, a tensor ``x``, or a dict.
+
+    A dict batch (a Hugging Face one: ``input_ids``, ``attention_mask``, ``labels``) gives its
+    targets under one of :data:`~lightning_interactions.engine.structured.TARGET_KEYS` and its
+    other tensor fields as the inputs, a dict that the model gets as keyword arguments; a dict
+    left with a single field gives that tensor (the model gets it positionally).
+
+    Example:
+        >>> ids, mask = torch.ones(2, 4), torch.ones(2, 4)
+        >>> batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.ones(2)}
+        >>> inputs, targets = default_batch_split(batch)
+        >>> sorted(inputs), targets.shape
+        (['attention_mask', 'input_ids'], torch.Size([2]))
+    """
     if isinstance(batch, Tensor):
         return batch, None
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], Tensor):
         targets = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
         return batch[0], targets
     if isinstance(batch, Mapping):
-        inputs = next((batch[k] for k in _INPUT_KEYS if k in batch), None)
-        targets = next((batch[k] for k in _TARGET_KEYS if k in batch), None)
-        if isinstance(inputs, Tensor):
-            return inputs, targets
+        fields = {k: v for k, v in batch.items() if isinstance(v, Tensor) and k not in TARGET_KEYS}
+        if len(fields) == 1:
+            return next(iter(fields.values())), _target_of(batch)
+        if any(key in fields for key in INPUT_KEYS):
+            return fields, _target_of(batch)
+        keys = list(batch)
+        raise ValueError(
+            f"InteractionMonitor could not find the inputs in a batch of type {type(batch).__name__} "
+            f"with keys {keys}: it looks for one of {list(INPUT_KEYS)} (the field to mask) and takes "
+            f"the targets from one of {list(TARGET_KEYS)}. Pass masked_field='{keys[0]}' if the "
+            "other fields are the model's inputs too, or batch_split=lambda batch: (batch['x'], "
+            "batch['y']) with your keys"
+        )
     raise ValueError(
-        "InteractionMonitor could not find the inputs in a validation batch of type "
-        f"{type(batch).__name__}; pass batch_split=fn(batch) -> (inputs, targets)"
+        f"InteractionMonitor could not find the inputs in a batch of type {type(batch).__name__}; "
+        "pass batch_split=fn(batch) -> (inputs, targets), where inputs is a tensor or a dict of tensors"
     )
 
 
-def split_given(samples: Any) -> tuple[Tensor, Tensor | None]:
-    """The user's ``samples=``: an inputs tensor or ``(inputs, targets)``, on the CPU."""
-    if isinstance(samples, Tensor):
-        return samples.detach().cpu(), None
-    if isinstance(samples, (list, tuple)) and len(samples) == 2 and isinstance(samples[0], Tensor):
-        targets = samples[1]
-        return samples[0].detach().cpu(), None if targets is None else torch.as_tensor(targets).cpu()
-    raise ValueError("samples must be an inputs tensor or a pair (inputs, targets)")
+def split_batch(
+    batch: Any, batch_split: BatchSplit, masked_field: FieldName | None
+) -> tuple[Any, Tensor | None]:
+    """``batch_split(batch)``, its result checked; a dict batch with ``masked_field`` keeps every field."""
+    if batch_split is default_batch_split and masked_field is not None and isinstance(batch, Mapping):
+        fields = {k: v for k, v in batch.items() if isinstance(v, Tensor) and k not in TARGET_KEYS}
+        return fields, _target_of(batch)
+    split = batch_split(batch)
+    if not isinstance(split, (tuple, list)) or len(split) != 2:
+        raise ValueError(
+            f"batch_split must return a pair (inputs, targets), got {type(split).__name__}; "
+            "inputs may be a tensor or a dict of tensors, targets a tensor or None"
+        )
+    inputs, targets = split
+    if targets is not None and not isinstance(targets, Tensor):
+        raise ValueError(f"batch_split must return targets as a tensor or None, got {type(targets).__name__}")
+    return inputs, targets
+
+
+def split_given(samples: Any, masked_field: FieldName | None = None) -> tuple[SampleSet, Tensor | None]:
+    """The user's ``samples=``: inputs (a tensor or a dict of tensors) or ``(inputs, targets)``.
+
+    On the CPU.
+    """
+    inputs, targets = samples, None
+    structures = (Tensor, Mapping, SampleSet)
+    if isinstance(samples, (list, tuple)) and len(samples) == 2 and isinstance(samples[0], structures):
+        inputs, targets = samples
+    if not isinstance(inputs, structures):
+        raise ValueError("samples must be inputs (a tensor or a dict of tensors) or a pair (inputs, targets)")
+    given = SampleSet.from_structure(inputs, masked_field).map(lambda _name, value: value.detach().cpu())
+    return given, None if targets is None else torch.as_tensor(targets).cpu()
 
 
 def _first_loader(loaders: Any) -> Any:
@@ -127,27 +178,42 @@ def training_loader(trainer: Any) -> Any:
 
 
 def draw_from_loader(
-    loader: Any, batch_split: BatchSplit, num_samples: int, seed: int, split: str = "val"
-) -> tuple[Tensor, Tensor | None, Tensor]:
+    loader: Any,
+    batch_split: BatchSplit,
+    num_samples: int,
+    seed: int,
+    split: str = "val",
+    masked_field: FieldName | None = None,
+) -> tuple[SampleSet, Tensor | None, Tensor]:
     """Read the loader's first samples (only as many as the draw chooses from) and draw from them.
 
-    Returns the inputs, their targets and their positions in the loader's data order.
+    Returns the inputs, their targets and their positions in the loader's data order. Batches of
+    different shapes (each padded to its own length) are kept apart, never concatenated.
     """
     what = "validation" if split == "val" else "training"
     wanted = pool_size(num_samples)
     inputs, targets, count = [], [], 0
     for batch in loader:
-        x, y = batch_split(batch)
-        inputs.append(x.detach().cpu())
+        x, y = split_batch(batch, batch_split, masked_field)
+        group = SampleSet.from_structure(x, masked_field).map(lambda _name, value: value.detach().cpu())
+        inputs.append(group.groups[0].fields)
         targets.append(None if y is None else y.detach().cpu())
-        count += x.shape[0]
+        count += len(group)
         if count >= wanted:
             break
     if count == 0:
         raise ValueError(f"InteractionMonitor: the {what} dataloader gave no samples")
     if count < num_samples:
         rank_zero_warn(f"InteractionMonitor: only {count} {what} samples, fewer than num_samples")
-    pool_inputs = torch.cat(inputs)
-    pool_targets = None if any(y is None for y in targets) else torch.cat(targets)
-    chosen = draw_indices(pool_inputs.shape[0], num_samples, seed)
-    return pool_inputs[chosen], None if pool_targets is None else pool_targets[chosen], chosen
+    pool = SampleSet.from_batches(inputs, masked_field)
+    chosen = draw_indices(len(pool), num_samples, seed)
+    if any(y is None for y in targets):
+        return pool.take(chosen), None, chosen
+    try:
+        pool_targets = torch.cat(targets)
+    except RuntimeError as error:
+        raise ValueError(
+            f"InteractionMonitor: the {what} targets of different batches have different shapes "
+            f"({error}); targets must be one per sample, e.g. class indices (B,)"
+        ) from error
+    return pool.take(chosen), pool_targets[chosen], chosen

@@ -7,12 +7,14 @@ everything on the model's device and dtype.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
+from lightning_interactions.engine._layers import feature_maps, layer_of
 from lightning_interactions.engine._memory import (
     MeasurementTooLarge,
     available_memory,
@@ -21,8 +23,9 @@ from lightning_interactions.engine._memory import (
     format_gib,
 )
 from lightning_interactions.engine.outputs import OutputFn, resolve_output
-from lightning_interactions.masking import Masker, MaskFn, as_masker
-from lightning_interactions.masking.base import check_num_players
+from lightning_interactions.engine.structured import ForwardFn, SampleSet
+from lightning_interactions.masking import FeatureMapMasker, Masker, MaskFn, as_masker
+from lightning_interactions.masking.base import FieldName, check_num_players
 
 Model = Callable[[Tensor], Any]
 
@@ -69,17 +72,23 @@ def _check_not_meta(tensor: Tensor, what: str) -> None:
         )
 
 
-def _check_inputs(inputs: object, masker: Masker) -> Tensor:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a tensor (B, ...), got {type(inputs).__name__}")
-    _check_not_meta(inputs, "inputs")
-    if inputs.dim() < 1 or inputs.shape[0] == 0:
-        raise ValueError(
-            f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(inputs.shape)}"
+def _check_inputs(inputs: object, masker: Masker, masked_field: FieldName | None) -> SampleSet:
+    """The samples as a :class:`SampleSet`, each group's masked field checked by the masker."""
+    if not isinstance(inputs, (Tensor, Mapping, tuple, list, SampleSet)):
+        raise TypeError(
+            f"inputs must be a tensor (B, ...), a dict or a tuple of tensors, got {type(inputs).__name__}"
         )
-    masker.validate(inputs)
+    samples = SampleSet.from_structure(inputs, masked_field)
+    for group in samples.groups:
+        _check_not_meta(group.main, "inputs")
+        if group.main.dim() < 1 or group.size == 0:
+            raise ValueError(
+                f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(group.main.shape)}"
+            )
+        if not isinstance(masker, FeatureMapMasker):  # that one masks a layer's output, checked there
+            masker.validate(group.main)
     # A measurement never differentiates: a graph through the inputs would only hold memory.
-    return inputs.detach()
+    return samples.map(lambda _name, value: value.detach())
 
 
 def _check_targets(targets: object, batch: int) -> Tensor | None:
@@ -161,12 +170,47 @@ def _check_players(players: object, batch: int, device: torch.device) -> dict[st
     return {key: tensor.to(device) for key, tensor in players.items()}
 
 
+def select_players(
+    masker: Masker,
+    samples: SampleSet,
+    seed: int,
+    model: Model | None = None,
+    forward_fn: ForwardFn | None = None,
+) -> dict[str, Tensor]:
+    """Each group's players (knowing its other fields), in sample order.
+
+    A :class:`FeatureMapMasker` chooses them on its layer's output, which needs the ``model``.
+    """
+    mains = [group.main for group in samples.groups]
+    layer = layer_of(masker, model) if isinstance(masker, FeatureMapMasker) else None
+    if layer is not None:
+        mains = feature_maps(model, layer, samples, forward_fn)
+    parts = [masker.select_players_with(main, g.companions(), seed) for main, g in zip(mains, samples.groups)]
+    try:
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+    except (RuntimeError, KeyError) as error:
+        raise ValueError(
+            f"{type(masker).__name__}: the players of samples of different shapes cannot be put "
+            f"together ({error}); measure samples of one shape, or pad the batches to one length"
+        ) from error
+
+
+def _to_device(samples: SampleSet, device: torch.device, dtype: torch.dtype | None) -> SampleSet:
+    """Every field on ``device``; floating fields in the model's floating dtype."""
+
+    def move(_name: object, value: Tensor) -> Tensor:
+        cast = dtype if dtype is not None and value.is_floating_point() else value.dtype
+        return value.to(device=device, dtype=cast)
+
+    return samples.map(move)
+
+
 @dataclass
 class Setup:
     """Everything checked and on the model's device, ready for the forward passes."""
 
     model: Model
-    inputs: Tensor
+    samples: SampleSet
     targets: Tensor | None
     masker: Masker
     players: dict[str, Tensor]
@@ -175,11 +219,20 @@ class Setup:
     num_players: int
     # Samples the extraction may solve together to stay within memory; None: all at once.
     extraction_group: int | None = None
+    forward_fn: ForwardFn | None = None
+    # Whether the output function is called with the model's inputs too (fn.needs_inputs).
+    output_needs_inputs: bool = field(init=False)
+    # The layer whose output the masker masks (FeatureMapMasker); None: the masker masks the inputs.
+    layer: torch.nn.Module | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output_needs_inputs = bool(getattr(self.output_fn, "needs_inputs", False))
+        self.layer = layer_of(self.masker, self.model)
 
 
 def prepare(
     model: Model,
-    inputs: Tensor,
+    inputs: Any,
     targets: Tensor | None,
     masker: Masker | MaskFn | None,
     players: dict[str, Tensor] | None,
@@ -190,10 +243,14 @@ def prepare(
     max_players: int,
     check_memory: bool = True,
     with_extraction: bool = True,
+    masked_field: FieldName | None = None,
+    forward_fn: ForwardFn | None = None,
 ) -> Setup:
     """All cheap checks, in order, before any forward pass or player selection."""
     if not callable(model):
         raise TypeError(f"model must be a callable (an nn.Module), got {type(model).__name__}")
+    if forward_fn is not None and not callable(forward_fn):
+        raise TypeError(f"forward_fn must be a callable fn(model, inputs), got {type(forward_fn).__name__}")
     batch_size = check_batch_size(batch_size)
     output_fn = resolve_output(output)
     if masker is None:
@@ -201,19 +258,20 @@ def prepare(
     masker = as_masker(masker, num_players)
     n = int(masker.num_players)
     check_num_players(n, type(masker).__name__, max_players)
-    inputs = _check_inputs(inputs, masker)
-    targets = _check_targets(targets, inputs.shape[0])
+    samples = _check_inputs(inputs, masker, masked_field)
+    targets = _check_targets(targets, len(samples))
 
-    device = _check_model_device(model, inputs)
+    largest = max((g.main for g in samples.groups), key=lambda main: main[0].numel())
+    device = _check_model_device(model, largest)
     dtype = _model_float_dtype(model)
-    run_dtype = dtype if dtype is not None and inputs.is_floating_point() else inputs.dtype
+    run_dtype = dtype if dtype is not None and largest.is_floating_point() else largest.dtype
     group = None
     if check_memory:
-        group = _check_memory(device, inputs.shape[0], n, batch_size, inputs[0], run_dtype, with_extraction)
-    inputs = inputs.to(device=device, dtype=run_dtype)
+        group = _check_memory(device, len(samples), n, batch_size, largest[0], run_dtype, with_extraction)
+    samples = _to_device(samples, device, dtype)
     if targets is not None:
         targets = targets.to(device)
     if players is None:
-        players = masker.select_players(inputs, seed)
-    players = _check_players(players, inputs.shape[0], device)
-    return Setup(model, inputs, targets, masker, players, output_fn, batch_size, n, group)
+        players = select_players(masker, samples, seed, model, forward_fn)
+    players = _check_players(players, len(samples), device)
+    return Setup(model, samples, targets, masker, players, output_fn, batch_size, n, group, forward_fn)

@@ -43,9 +43,10 @@ from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import Model, model_device, prepare
 from lightning_interactions.engine.outputs import OutputFn
 from lightning_interactions.engine.result import InteractionResult
+from lightning_interactions.engine.structured import ForwardFn
 from lightning_interactions.extraction.and_or import and_or_interactions
 from lightning_interactions.masking import Masker, MaskFn
-from lightning_interactions.masking.base import MAX_PLAYERS
+from lightning_interactions.masking.base import MAX_PLAYERS, FieldName
 
 __all__ = [
     "MAX_PLAYERS",
@@ -69,6 +70,8 @@ def masked_outputs(
     num_players: int | None = None,
     max_players: int = MAX_PLAYERS,
     check_memory: bool = True,
+    masked_field: FieldName | None = None,
+    forward_fn: ForwardFn | None = None,
 ) -> Tensor:
     """Run ``model`` on all ``2^n`` masked versions of every sample; return ``v`` ``(B, 2^n)`` float64.
 
@@ -98,6 +101,8 @@ def masked_outputs(
         max_players,
         check_memory=check_memory,
         with_extraction=False,
+        masked_field=masked_field,
+        forward_fn=forward_fn,
     )
     return forward_all(setup)
 
@@ -168,6 +173,8 @@ def compute_interactions(
     progress: Progress | None = None,
     extraction_progress: Progress | None = None,
     check_memory: bool = True,
+    masked_field: FieldName | None = None,
+    forward_fn: ForwardFn | None = None,
 ) -> InteractionResult:
     """Measure the AND-OR interactions of ``model`` on a batch of samples.
 
@@ -182,7 +189,12 @@ def compute_interactions(
             moved, with the targets, to its device (that of its first parameter or buffer; the
             inputs' own for a model with neither). Half-precision and bfloat16 outputs are upcast
             (to float32 for the output function, then float64) before the extraction.
-        inputs: ``(B, ...)`` samples, in the form the masker expects.
+        inputs: ``(B, ...)`` samples, in the form the masker expects; or samples with several
+            fields: a dict of tensors (a Hugging Face batch: ``input_ids``, ``attention_mask``,
+            ...) or a tuple of tensors, each ``(B, ...)``, or a
+            :class:`~lightning_interactions.engine.structured.SampleSet` of samples of different
+            shapes. The masker masks one field (``masked_field``); the others travel with every
+            masked copy, and the model gets a dict as keyword arguments, a tuple positionally.
         targets: ``(B, ...)`` targets for the output function (class indices for log-odds), or None.
         masker: a :class:`~lightning_interactions.masking.Masker`, or a function
             ``fn(inputs, masks) -> (B, M, ...)`` together with ``num_players``.
@@ -200,6 +212,11 @@ def compute_interactions(
         progress: called as ``progress(done, total)`` after each chunk of forward passes.
         extraction_progress: called as ``extraction_progress(certified, samples)`` after each
             round of the extraction.
+        masked_field: the dict key (or tuple position) of the field to mask; by default the one
+            of ``input_ids``, ``pixel_values``, ``input_values``, ... that the samples hold
+            (:data:`~lightning_interactions.engine.structured.INPUT_KEYS`), or a tuple's first.
+        forward_fn: ``fn(model, inputs) -> output`` to call the model in any other way; ``inputs``
+            is a tensor, dict or tuple of ``N`` masked inputs, as the samples are.
         check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
             extraction, not the model's activations) against what the device has available:
             extract as many samples at a time as fit, and refuse (:class:`MeasurementTooLarge`,
@@ -232,6 +249,8 @@ def compute_interactions(
         num_players,
         max_players,
         check_memory=check_memory,
+        masked_field=masked_field,
+        forward_fn=forward_fn,
     )
     v_all = forward_all(setup, progress)
     forward_done = time.perf_counter()

@@ -8,7 +8,13 @@ dict with ``"logits"``, a tuple or list whose first element is the logits, an ob
 
 * :func:`log_odds`: ``z_y - logsumexp_{j != y} z_j`` from class logits, computed stably;
 * :func:`binary_logit`: a single logit, sign-flipped to the target class when targets are given;
-* :func:`regression`: a scalar model output as it is.
+* :func:`regression`: a scalar model output as it is;
+* :func:`last_token_log_odds`: a causal language model as a classifier, from its logits ``(N, L, V)``.
+
+An output function with the class attribute ``needs_inputs = True`` is called as
+``fn(model_output, targets, inputs)``, ``inputs`` being the samples those ``N`` masked inputs
+were made from, unmasked, one row per masked input (a tensor, or a dict or tuple of tensors, each
+with leading dimension ``N``): where a sample's last token is does not change with masking.
 
 Example:
     >>> import torch
@@ -23,7 +29,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
 
 import torch
@@ -35,6 +42,7 @@ __all__ = [
     "log_odds",
     "binary_logit",
     "regression",
+    "last_token_log_odds",
     "resolve_output",
     "check_output_values",
 ]
@@ -46,6 +54,14 @@ _FIX = (
     "pass output=lambda out, targets: ... to InteractionMonitor or compute_interactions, a function "
     "that returns one scalar per masked input, e.g. output=lambda out, targets: log_odds(out['scores'], "
     "targets) with log_odds from lightning_interactions.engine.outputs"
+)
+# Why an (N, L, V) output cannot be used as it is, and the two ways out.
+_PER_TOKEN_FIX = (
+    "the model output has one row per token, as a language model's logits (N, L, V) at every "
+    "position, where one scalar per masked input is needed; pass output=last_token_log_odds([...]) "
+    "(from lightning_interactions.engine.outputs: the log-odds of the target's label token at each "
+    "input's last non-padding position) to InteractionMonitor or compute_interactions, or a callable "
+    "output=lambda out, targets: ... that returns one scalar per masked input"
 )
 
 
@@ -113,8 +129,10 @@ def _scalar_per_sample(output: object, who: str) -> Tensor:
     if output.dim() == 2 and output.shape[1] == 1:
         return output[:, 0]
     if output.dim() != 1:
+        per_token = f": {_PER_TOKEN_FIX}" if output.dim() == 3 else ""
         raise ValueError(
             f"{who} expects one scalar per sample, shape (N,) or (N, 1), got shape {tuple(output.shape)}"
+            + per_token
         )
     return output
 
@@ -127,6 +145,32 @@ def _check_targets(targets: object, n: int, who: str) -> Tensor:
     if tuple(targets.shape) != (n,):
         raise ValueError(f"{who}: targets must have shape ({n},), one per sample, got {tuple(targets.shape)}")
     return targets
+
+
+def _class_indices(targets: object, num_samples: int, num_classes: int, who: str, of: str = "") -> Tensor:
+    """``targets`` checked as ``(N,)`` integer class indices in ``0 .. num_classes - 1``, as int64."""
+    targets = _check_targets(targets, num_samples, who)
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise TypeError(f"{who}: targets must be integer class indices, got dtype {targets.dtype}")
+    targets = targets.long()
+    if num_samples and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+        raise ValueError(
+            f"{who}: targets must be class indices in 0 .. {num_classes - 1}{of}, got values "
+            f"from {int(targets.min())} to {int(targets.max())}"
+        )
+    return targets
+
+
+def _stable_log_odds(logits: Tensor, targets: Tensor) -> Tensor:
+    """``z_y - logsumexp_{j != y} z_j`` of checked ``(N, C)`` logits and ``(N,)`` int64 targets."""
+    index = targets[:, None].to(logits.device)
+    # Work in at least float32: logsumexp sums exps of up to 1 each, and in float16 that sum
+    # overflows (-> -inf) once more than 65504 classes tie at the maximum.
+    work = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    target_logit = work.gather(1, index)[:, 0]
+    # -inf drops the target class from the logsumexp; at least one other class stays finite.
+    others = work.scatter(1, index, float("-inf"))
+    return (target_logit - torch.logsumexp(others, dim=1)).to(logits.dtype)
 
 
 def log_odds(logits: Tensor, targets: Tensor | None = None) -> Tensor:
@@ -143,28 +187,13 @@ def log_odds(logits: Tensor, targets: Tensor | None = None) -> Tensor:
     """
     logits = _check_float(logits, "log_odds")
     if logits.dim() != 2 or logits.shape[1] < 2:
+        hint = _PER_TOKEN_FIX if logits.dim() == 3 else "use 'logit' for a single binary logit"
         raise ValueError(
-            f"log_odds expects logits of shape (N, C) with C >= 2 classes, got {tuple(logits.shape)}; "
-            "use 'logit' for a single binary logit"
+            f"log_odds expects logits of shape (N, C) with C >= 2 classes, got {tuple(logits.shape)}; {hint}"
         )
     num_samples, num_classes = logits.shape
-    targets = _check_targets(targets, num_samples, "log_odds")
-    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
-        raise TypeError(f"log_odds: targets must be integer class indices, got dtype {targets.dtype}")
-    targets = targets.long()
-    if num_samples and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
-        raise ValueError(
-            f"log_odds: targets must be class indices in 0 .. {num_classes - 1}, got values "
-            f"from {int(targets.min())} to {int(targets.max())}"
-        )
-    index = targets[:, None].to(logits.device)
-    # Work in at least float32: logsumexp sums exps of up to 1 each, and in float16 that sum
-    # overflows (-> -inf) once more than 65504 classes tie at the maximum.
-    work = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    target_logit = work.gather(1, index)[:, 0]
-    # -inf drops the target class from the logsumexp; at least one other class stays finite.
-    others = work.scatter(1, index, float("-inf"))
-    return (target_logit - torch.logsumexp(others, dim=1)).to(logits.dtype)
+    targets = _class_indices(targets, num_samples, num_classes, "log_odds")
+    return _stable_log_odds(logits, targets)
 
 
 def binary_logit(output: Tensor, targets: Tensor | None = None) -> Tensor:
@@ -199,6 +228,127 @@ def regression(output: Tensor, targets: Tensor | None = None) -> Tensor:
         tensor([0.5000, 1.5000])
     """
     return _scalar_per_sample(output, "regression")
+
+
+def _token_ids(label_token_ids: object) -> tuple[int, ...]:
+    """``label_token_ids`` checked: at least 2 distinct non-negative int token ids."""
+    who = "last_token_log_odds: label_token_ids"
+    try:
+        items = list(label_token_ids)
+        # operator.index takes ints, NumPy ints and integer 0-d tensors, not floats; a bool is a mistake.
+        ids = [operator.index(item) for item in items if not isinstance(item, bool)]
+        if len(ids) != len(items):
+            raise TypeError
+    except TypeError:
+        raise TypeError(
+            f"{who} must be a sequence of int token ids, one per class, got {label_token_ids!r} (a label "
+            "of several tokens needs an output=lambda out, targets: ... of your own)"
+        ) from None
+    if len(ids) < 2 or len(set(ids)) != len(ids) or min(ids) < 0:
+        raise ValueError(f"{who} must be at least 2 distinct non-negative token ids, got {ids}")
+    return tuple(ids)
+
+
+def _last_positions(inputs: object, pad_token_id: int | None, shape: tuple[int, int]) -> Tensor:
+    """``(N,)`` int64: each row's last non-padding position, by the rule of :func:`last_token_log_odds`."""
+    if isinstance(inputs, Mapping):
+        ids, mask = inputs.get("input_ids"), inputs.get("attention_mask")
+    elif isinstance(inputs, Tensor) or (isinstance(inputs, (tuple, list)) and inputs):
+        ids, mask = inputs if isinstance(inputs, Tensor) else inputs[0], None
+    else:
+        raise TypeError(
+            "last_token_log_odds: expected the model inputs as a tensor of ids (N, L), a dict with "
+            "'input_ids' and/or 'attention_mask', or a tuple whose first element is the ids, got "
+            f"{_describe(inputs)}"
+        )
+    if pad_token_id is not None:
+        name, value, padding = f"input ids (read for pad_token_id={pad_token_id})", ids, pad_token_id
+    elif mask is not None:
+        name, value, padding = "attention_mask", mask, 0
+    else:
+        return torch.full(shape[:1], shape[1] - 1, dtype=torch.long)
+    if not isinstance(value, Tensor) or tuple(value.shape) != shape:
+        got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise ValueError(
+            f"last_token_log_odds: the {name} must be a tensor of shape {shape}, one row per masked input "
+            f"and one column per position of the logits, got {got}"
+        )
+    positions = torch.arange(shape[1], device=value.device).expand(shape)
+    last = torch.where(value != padding, positions, -1).amax(dim=1)
+    if shape[0] and int(last.min()) < 0:
+        row = int((last < 0).nonzero()[0, 0])
+        raise ValueError(f"last_token_log_odds: masked input {row} has no non-padding token in its {name}")
+    return last
+
+
+class _LastTokenLogOdds:
+    """The output function :func:`last_token_log_odds` returns (a class, so that it pickles)."""
+
+    # The engine calls fn(model_output, targets, inputs): the padding is in the inputs only.
+    needs_inputs = True
+
+    def __init__(self, label_token_ids: Sequence[int], pad_token_id: int | None) -> None:
+        self.label_token_ids = _token_ids(label_token_ids)
+        if pad_token_id is not None and (isinstance(pad_token_id, bool) or not isinstance(pad_token_id, int)):
+            raise TypeError(f"last_token_log_odds: pad_token_id must be an int or None, got {pad_token_id!r}")
+        self.pad_token_id = pad_token_id
+
+    def __repr__(self) -> str:
+        pad = "" if self.pad_token_id is None else f", pad_token_id={self.pad_token_id}"
+        return f"last_token_log_odds({list(self.label_token_ids)}{pad})"
+
+    def __call__(self, model_output: object, targets: Tensor | None, inputs: object = None) -> Tensor:
+        who = "last_token_log_odds"
+        if inputs is None:
+            raise TypeError(
+                f"{self!r} needs the model inputs, to find each row's last non-padding token: the engine "
+                "calls an output with needs_inputs = True as fn(model_output, targets, inputs)"
+            )
+        logits = _check_float(model_output, who)
+        if logits.dim() != 3 or logits.shape[1] == 0:
+            raise ValueError(
+                f"{who} expects per-token logits of shape (N, L, V) with L >= 1, got {tuple(logits.shape)}; "
+                "for class logits (N, C) pass output='log_odds'"
+            )
+        num_samples, length, vocab = logits.shape
+        if max(self.label_token_ids) >= vocab:
+            raise ValueError(
+                f"{who}: label_token_ids {list(self.label_token_ids)} must be below the vocabulary size "
+                f"V = {vocab} of the logits (N, L, V) = {tuple(logits.shape)}"
+            )
+        of = f" (target k is label_token_ids[k] of {list(self.label_token_ids)})"
+        targets = _class_indices(targets, num_samples, len(self.label_token_ids), who, of)
+        last = _last_positions(inputs, self.pad_token_id, (num_samples, length)).to(logits.device)
+        rows = torch.arange(num_samples, device=logits.device)
+        columns = torch.tensor(self.label_token_ids, device=logits.device)
+        # Pick the (N, K) label logits directly: never a copy of a row of the whole vocabulary.
+        chosen = logits[rows[:, None], last[:, None], columns[None, :]]
+        return _stable_log_odds(chosen, targets)
+
+
+def last_token_log_odds(label_token_ids: Sequence[int], *, pad_token_id: int | None = None) -> OutputFn:
+    """The output for a causal language model used as a classifier: ``output=last_token_log_odds([...])``.
+
+    The classes are the tokens ``label_token_ids`` (e.g. the ids of ``" positive"`` and
+    ``" negative"``; target ``k`` is the ``k``-th). From the logits ``(N, L, V)`` (a tensor, or
+    any container :func:`unwrap_logits` reads) at each masked input's last non-padding position,
+    ``v`` is the log-odds of the target's token among the label tokens, computed as
+    :func:`log_odds` does. That position comes from the unmasked sample, which the engine passes
+    (``needs_inputs``): with ``pad_token_id``, the last position whose id is not it (right
+    padding); else, with an ``attention_mask`` in a dict of inputs, the last nonzero position;
+    else the last position, ``L - 1``. Masking a token, even the last, never moves it.
+
+    Example:
+        >>> fn = last_token_log_odds([3, 1], pad_token_id=0)
+        >>> fn
+        last_token_log_odds([3, 1], pad_token_id=0)
+        >>> logits = torch.zeros(2, 3, 4)  # N = 2 inputs, L = 3 positions, V = 4 tokens
+        >>> logits[0, 1, 3] = 2.0  # row 0 is [5, 6, pad]: its last real token is at position 1
+        >>> logits[1, 2, 1] = 5.0  # row 1 has no padding: position 2
+        >>> fn(logits, torch.tensor([0, 1]), torch.tensor([[5, 6, 0], [5, 6, 7]]))
+        tensor([2., 5.])
+    """
+    return _LastTokenLogOdds(label_token_ids, pad_token_id)
 
 
 _OUTPUTS: dict[str, OutputFn] = {

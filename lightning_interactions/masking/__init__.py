@@ -19,7 +19,8 @@ A measurement runs ``2^n`` masked forward passes per sample, so every masker ref
 :data:`MAX_PLAYERS` = 20 players (:func:`check_num_players`).
 
 The modules: ``base`` (the contract, the player limit, :func:`presence`), ``baselines``,
-``callable`` (maskers from functions), ``patches``, ``features``, ``tokens``, ``point_clouds``.
+``callable`` (maskers from functions), ``patches``, ``feature_maps`` (regions of a hidden
+layer's output), ``features``, ``tokens``, ``point_clouds``.
 
 Example:
     >>> import torch
@@ -36,6 +37,7 @@ Example:
 from lightning_interactions.masking.base import MAX_PLAYERS, Baseline, Masker, MaskFn, presence
 from lightning_interactions.masking.baselines import resolve_baseline
 from lightning_interactions.masking.callable import CallableMasker, as_masker
+from lightning_interactions.masking.feature_maps import FeatureMapMasker
 from lightning_interactions.masking.features import FeatureMasker, contiguous_segments
 from lightning_interactions.masking.patches import PatchMasker
 from lightning_interactions.masking.point_clouds import PointCloudMasker
@@ -52,6 +54,7 @@ __all__ = [
     "CallableMasker",
     "as_masker",
     "PatchMasker",
+    "FeatureMapMasker",
     "FeatureMasker",
     "TokenMasker",
     "PointCloudMasker",

@@ -9,16 +9,20 @@ so the number of players ``n`` is limited to :data:`MAX_PLAYERS`, checked by
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import Callable, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["Baseline", "MaskFn", "MAX_PLAYERS", "check_num_players", "presence", "Masker"]
+__all__ = ["Baseline", "FieldName", "MaskFn", "MAX_PLAYERS", "check_num_players", "presence", "Masker"]
 
 # "zeros", "mean" (over the ``data`` given to the masker), a number, or a tensor that
 # broadcasts to one sample.
 Baseline = Union[str, float, Tensor]
+
+# The name of a field of a structured sample: a dict key, or a position in a tuple.
+FieldName = Union[str, int]
 
 # A user masking function: ``fn(inputs (B, ...), masks (M,)) -> (B, M, ...)``.
 MaskFn = Callable[[Tensor, Tensor], Tensor]
@@ -95,7 +99,6 @@ def presence(masks: Tensor, num_players: int) -> Tensor:
     return ((masks[:, None] >> bits) & 1).bool()
 
 
-
 class Masker(abc.ABC):
     """Base class of all maskers: chooses the players of each sample and builds masked inputs.
 
@@ -156,6 +159,45 @@ class Masker(abc.ABC):
         dtype and device (any values) that ``apply`` fills and returns. A masker without
         ``supports_out`` may define ``apply(inputs, players, masks)`` with no ``out``.
         """
+
+    # ----- Samples with several fields (a dict batch: ids, attention mask, ...) ---------------
+    # The engine masks one field of a structured sample (the ``inputs`` every method above gets)
+    # and calls the two hooks below with the sample's other fields, ``{name: (B, ...)}`` (for a
+    # tuple sample the names are the positions). The defaults ignore them; a masker that reads or
+    # writes another field (TokenMasker reads and may write ``attention_mask``) overrides them.
+
+    def select_players_with(
+        self, inputs: Tensor, fields: Mapping[FieldName, Tensor], seed: int = 0
+    ) -> dict[str, Tensor]:
+        """:meth:`select_players` knowing the sample's other ``fields``; by default they are ignored.
+
+        ``validate`` has been called on ``inputs``. A masker that reads a field (padding from an
+        attention mask) overrides this; :class:`~lightning_interactions.masking.TokenMasker` does.
+        """
+        return self.select_players(inputs, seed)
+
+    def mask_fields(
+        self, fields: Mapping[FieldName, Tensor], players: dict[str, Tensor], masks: Tensor
+    ) -> dict[FieldName, Tensor]:
+        """The other fields of every masked copy: each ``(B, ...)`` field -> ``(B, M, ...)``.
+
+        By default every field travels unchanged with each masked copy (an expanded view).
+
+        Example:
+            >>> class Identity(Masker):
+            ...     num_players = 1
+            ...     def validate(self, inputs): pass
+            ...     def select_players(self, inputs, seed=0): return {}
+            ...     def apply(self, inputs, players, masks): return inputs[:, None].expand(-1, len(masks))
+            >>> fields = Identity().mask_fields({"attention_mask": torch.ones(2, 3)}, {}, torch.arange(2))
+            >>> fields["attention_mask"].shape
+            torch.Size([2, 2, 3])
+        """
+        count = masks.shape[0]
+        return {
+            name: value[:, None].expand(value.shape[0], count, *value.shape[1:])
+            for name, value in fields.items()
+        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_players={self.num_players})"

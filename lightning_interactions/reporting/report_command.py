@@ -21,6 +21,7 @@ from torch import Tensor
 from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
     REFERENCE_FILENAME,
+    first_failure,
     load_reference,
     read_history,
     reference_path,
@@ -76,6 +77,12 @@ def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
     path = find_history(Path(logdir))
     history = read_history(path)
     if not history:
+        failure = first_failure(path)
+        if failure is not None:
+            raise OfflineError(
+                f"{path} holds no measurement: every measurement of the run failed. The first "
+                f"error: {failure}"
+            )
         raise OfflineError(f"{path} holds no measurement")
     reference, note = reference_beside(path, int(history[-1]["epoch"]))
     extra = {"command": "report", "history_file": str(path), "reference_note": note}

@@ -78,8 +78,16 @@ def sample_layout(
     ``feature_names`` label tabular features; ``decode`` turns a token id into its text, applied
     here to ``inputs`` so that the saved layout keeps the words.
     """
-    from lightning_interactions.masking import FeatureMasker, PatchMasker, PointCloudMasker, TokenMasker
+    from lightning_interactions.masking import (
+        FeatureMapMasker,
+        FeatureMasker,
+        PatchMasker,
+        PointCloudMasker,
+        TokenMasker,
+    )
 
+    if isinstance(masker, FeatureMapMasker):  # regions of a hidden layer, not of the picture
+        return {"kind": "table"}
     if isinstance(masker, PatchMasker):
         return {"kind": "patches", "patch_size": list(masker.patch_size)}
     if isinstance(masker, FeatureMasker):
