@@ -36,6 +36,8 @@ from lightning_interactions.callbacks.faults import FaultPolicy
 from lightning_interactions.callbacks.monitor import InteractionMonitor, MeasurementError, MeasurementWarning
 from lightning_interactions.engine import _setup as setup_checks
 from lightning_interactions.masking import FeatureMasker
+from lightning_interactions.reporting.report_command import report_run
+from lightning_interactions.reporting.run_report import OfflineError
 
 torch.set_num_threads(1)
 
@@ -269,6 +271,22 @@ def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
     else:
         assert messages == []
         assert [r["epoch"] for r in mon.history] == list(range(EPOCHS + 1))
+
+
+def test_a_run_that_measured_nothing_says_so_at_fit_end_and_in_its_report(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    mon = monitor()
+    trainer = make_trainer(tmp_path, [mon], enable_checkpointing=False)
+    # Every measurement fails after the fit-start probe (two inputs) passed.
+    messages = fit_recording_warnings(trainer, Faulty("raise", fail_at=tuple(range(EPOCHS + 1))))
+    assert trainer.current_epoch == EPOCHS and mon.history == []
+    assert "no measurement succeeded" in messages[-1] and "forward exploded" in messages[-1]
+    history = next(tmp_path.rglob(HISTORY_FILENAME))
+    assert read_history(history) == []
+    with pytest.raises(
+        OfflineError, match="every measurement of the run failed. The first error: .*forward exploded"
+    ):
+        report_run(tmp_path)
 
 
 def test_a_failing_record_leaves_the_tracker_as_it_was(tmp_path: Path, monkeypatch) -> None:
@@ -517,7 +535,12 @@ def test_on_error_is_validated() -> None:
         ("log_figures", None, TypeError, "log_figures must be True or False"),
         ("check_memory", 1, TypeError, "check_memory must be True or False"),
         ("batch_split", "x", TypeError, "batch_split must be a callable"),
-        ("samples", [1, 2, 3], ValueError, "samples must be inputs (a tensor or a dict of tensors) or a pair"),
+        (
+            "samples",
+            [1, 2, 3],
+            ValueError,
+            "samples must be inputs (a tensor or a dict of tensors) or a pair",
+        ),
         ("samples", torch.zeros(2, 5), ValueError, "features"),  # the masker does not fit them
     ],
 )

@@ -279,3 +279,14 @@ def test_a_model_that_needs_a_field_the_batches_lack_stops_the_fit_at_its_start(
         fit(monitor, val, tmp_path)
     assert "cannot measure this model" in str(raised.value)
     assert monitor.history == []
+
+
+def test_a_batch_split_that_returns_no_pair_stops_the_fit_at_its_start(tmp_path: Any) -> None:
+    val = sentence_batches([[3, 6], [9, 7]])
+    monitor = InteractionMonitor(
+        TokenMasker(mask_token_id=MASK, pad_token_id=PAD, num_players=2),
+        num_samples=2,
+        batch_split=lambda batch: {"input_ids": batch["input_ids"]},
+    )
+    with pytest.raises(ValueError, match=r"batch_split must return a pair \(inputs, targets\), got dict"):
+        fit(monitor, val, tmp_path)
