@@ -85,6 +85,14 @@ def test_bench_monitor_quick_mlp():
     assert [float(x) for x in line.split()[-2:]] == [0.0, 0.0]
 
 
+def test_bench_feature_maps_quick():
+    out = _run("bench_feature_maps.py", "--quick")
+    assert "FAIL" not in out  # the routes agreed on the unmasked images
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("(b) after conv")]
+    assert len(rows) == 4  # two masked layers, at the default threads and at one thread
+    assert all(float(row[4].strip().rstrip("x")) > 0 for row in rows)
+
+
 def test_gpu_check_budget_stops_and_says_so(capsys):
     # No time at all: nothing is measured, every size says why, and the run still returns 0.
     gpu_check = _load("gpu_check")

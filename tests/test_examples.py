@@ -57,13 +57,22 @@ def test_token_example_recovers_the_planted_interactions(examples, tmp_path: Pat
 
 
 # The examples built on _common (--quick, --out); cli_example, engine_tabular and study have their own tests.
-TRAINER_EXAMPLES = ["image_patches", "signal_segments", "tabular_features", "token_rules", "point_clouds"]
+TRAINER_EXAMPLES = [
+    "image_patches",
+    "signal_segments",
+    "tabular_features",
+    "token_rules",
+    "point_clouds",
+    "hf_text",
+]
 
 
 @pytest.mark.parametrize("name", TRAINER_EXAMPLES)
 def test_example_runs_quick(examples, name: str, tmp_path: Path) -> None:
     if name == "signal_segments":
         pytest.importorskip("mnist1d", reason="signal_segments needs the mnist1d package (dev extras)")
+    if name == "hf_text":
+        pytest.importorskip("transformers", reason="hf_text needs the transformers package (dev extras)")
     result = examples(name).main(["--quick", "--out", str(tmp_path)])
     assert len(result["monitor"].history) == 3  # epoch 0 and the two quick epochs
     _check_outputs(tmp_path)

@@ -176,3 +176,35 @@ def test_every_example_is_in_the_examples_table() -> None:
     table = section("Examples (CPU, no downloads)")
     for path in sorted((REPO / "examples").glob("[!_]*.py")):
         assert f"`examples/{path.name}" in table, path.name
+
+
+def test_your_own_model_recipes_build_their_monitors(tmp_path: Path) -> None:
+    """The recipes of "Your own model" run as written, with real tokenizers built without download."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from lightning_interactions import InteractionMonitor, TokenMasker
+
+    (tmp_path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "yes", "no"])
+    )
+    bert = transformers.BertTokenizerFast.from_pretrained(str(tmp_path))
+    words = {"<|endoftext|>": 0, "yes": 1, "no": 2}
+    backend = Tokenizer(models.WordLevel(words, unk_token="<|endoftext|>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    gpt2_like = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    gpt2_like.pad_token = gpt2_like.eos_token  # as GPT-2 users set it; there is no mask token
+    blocks = code_blocks(section("Your own model"), "python")
+    assert len(blocks) == 3
+    for block, tokenizer in zip(blocks[:2], (bert, gpt2_like)):
+        scope: dict[str, Any] = {"tokenizer": tokenizer}
+        exec(block, scope)
+        assert isinstance(scope["monitor"], InteractionMonitor)
+        assert (
+            isinstance(scope["masker"], TokenMasker)
+            and scope["masker"].pad_token_id == tokenizer.pad_token_id
+        )
+    assert scope["labels"] == [1, 2]
+    scope = {}
+    exec(blocks[2], scope)
+    assert scope["monitor"].masker.layer == "net.features.4"

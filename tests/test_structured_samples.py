@@ -82,7 +82,8 @@ def test_dict_samples_padded_per_batch_equal_the_literal_loop_on_each_unpadded_s
     masker = TokenMasker(mask_token_id=MASK, pad_token_id=PAD, num_players=3)
     v = masked_outputs(model, samples, labels, masker, seed=3)
     players = masker.select_players_with(samples.groups[0].main, samples.groups[0].companions(), 3)
-    players2 = masker.select_players_with(samples.groups[1].main, samples.groups[1].companions(), 3)
+    # The second group draws with the next seed, so that groups of one shape get other positions.
+    players2 = masker.select_players_with(samples.groups[1].main, samples.groups[1].companions(), 4)
     positions = torch.cat([players["positions"], players2["positions"]]).tolist()
     rows = [(g, r) for g, group in enumerate(samples.groups) for r in range(group.size)]
     for index, (g, r) in enumerate(rows):
@@ -166,8 +167,15 @@ def test_default_batch_split_keeps_every_input_field_and_leaves_the_labels_out()
     batch = sentence_batches([[3, 5]])[0]
     inputs, targets = default_batch_split(batch)
     assert sorted(inputs) == ["attention_mask", "input_ids"] and torch.equal(targets, batch["labels"])
+    # A Hugging Face name: the fields go to the model as keyword arguments.
     image, label = default_batch_split({"pixel_values": torch.zeros(2, 1, 4, 4), "labels": torch.ones(2)})
-    assert isinstance(image, Tensor) and image.shape == (2, 1, 4, 4)  # one field: passed positionally
+    assert list(image) == ["pixel_values"] and image["pixel_values"].shape == (2, 1, 4, 4)
+    # A plain name: that tensor alone, positionally, as before dict samples were kept whole.
+    x = torch.zeros(2, 5)
+    inputs, _ = default_batch_split({"x": x, "index": torch.arange(2), "y": torch.ones(2)})
+    assert inputs is x
+    inputs, _ = default_batch_split({"image": x, "points": torch.zeros(2, 3), "label": torch.ones(2)})
+    assert inputs is x
     with pytest.raises(ValueError, match=r"keys \['tokens', 'lengths', 'labels'\].*masked_field='tokens'"):
         default_batch_split({"tokens": torch.ones(2, 3), "lengths": torch.ones(2), "labels": torch.ones(2)})
 
@@ -290,3 +298,42 @@ def test_a_batch_split_that_returns_no_pair_stops_the_fit_at_its_start(tmp_path:
     )
     with pytest.raises(ValueError, match=r"batch_split must return a pair \(inputs, targets\), got dict"):
         fit(monitor, val, tmp_path)
+
+
+def test_dict_samples_given_to_the_monitor_are_split_like_dict_batches() -> None:
+    batch = sentence_batches([[3, 5]])[0]
+    given, targets = split_given(batch)
+    assert given.groups[0].names == ["input_ids", "attention_mask"]
+    assert torch.equal(targets, batch["labels"])
+
+
+def test_a_probe_that_runs_out_of_memory_on_two_samples_retries_with_one() -> None:
+    """A masked layer is probed on two copies of the first sample; out of memory, on one."""
+    from lightning_interactions import FeatureMapMasker
+
+    class TightMemory(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.features = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())
+            self.head = nn.Linear(2 * 4 * 4, 3)
+
+        def forward(self, x: Tensor) -> Tensor:
+            maps = self.features(x)
+            if maps.shape[0] > 2 and maps.shape[0] < 16:  # only the probe's 2 x 2 copies
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.head(maps.flatten(1))
+
+    model = TightMemory()
+    x, y = torch.randn(2, 1, 4, 4), torch.tensor([0, 2])
+    v = masked_outputs(model, x, y, FeatureMapMasker("features.1", 2, num_players=2))
+    assert v.shape == (2, 4) and bool(torch.isfinite(v).all())
+
+
+def test_a_mask_token_outside_the_embedding_stops_the_fit_at_its_start(tmp_path: Any) -> None:
+    """Without vocab_size the masker cannot know; the fit-start check runs the empty coalition."""
+    val = sentence_batches([[3, 6], [9, 7]])
+    monitor = InteractionMonitor(TokenMasker(mask_token_id=VOCAB + 5, pad_token_id=PAD, num_players=2))
+    with pytest.raises(ValueError, match=r"cannot measure this model.*IndexError.*index out of range"):
+        fit(monitor, val, tmp_path)
+    assert monitor.history == []

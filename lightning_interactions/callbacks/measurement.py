@@ -19,19 +19,14 @@ from lightning_interactions.callbacks import distributed
 from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError
 from lightning_interactions.callbacks.progress import LazyProgress
-from lightning_interactions.engine._forward import probe
-from lightning_interactions.engine._setup import model_device, prepare, select_players
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.structured import SampleSet
-from lightning_interactions.masking import FeatureMapMasker, Masker
-from lightning_interactions.masking.base import MAX_PLAYERS
+from lightning_interactions.masking import Masker
 
 __all__ = [
     "MeasuredSamples",
     "LastInteractions",
     "EngineSettings",
-    "choose_players",
-    "check_measurable",
     "measure_everywhere",
 ]
 
@@ -80,78 +75,6 @@ class EngineSettings:
     tol: float
     check_memory: bool
     forward_fn: Callable[[Any, Any], Any] | None = None
-
-
-def choose_players(
-    masker: Masker, samples: SampleSet, seed: int, model: Any, settings: EngineSettings
-) -> dict[str, Tensor]:
-    """Check the samples against the masker and choose their players (on the CPU).
-
-    A :class:`~lightning_interactions.masking.FeatureMapMasker` chooses them on its layer's
-    output, from one forward pass of each sample on the model's device.
-    """
-    if isinstance(masker, FeatureMapMasker):
-        device = model_device(model)
-        samples = samples.map(lambda _name, value: value.to(device))
-    else:
-        for group in samples.groups:
-            masker.validate(group.main)
-    chosen = select_players(masker, samples, seed, model, settings.forward_fn)
-    return {key: value.cpu() for key, value in chosen.items()}
-
-
-def check_measurable(
-    trainer: Any, model: Any, samples: MeasuredSamples | None, settings: EngineSettings
-) -> None:
-    """Run the model and the output function on one sample's empty and full coalitions.
-
-    Called when fitting starts, so that a model the monitor cannot call or an output it cannot
-    read stops the run before its first step, with what to change, instead of failing every epoch.
-    Each process checks the first sample of its own share, the one it will measure first.
-    """
-    assert samples is not None
-    indices, _ = distributed.shard_indices(len(samples.sample_set), trainer.world_size, trainer.global_rank)
-    first = samples.sample_set.take(indices[:1])
-    try:
-        setup = prepare(
-            model,
-            first,
-            None if samples.targets is None else samples.targets[indices[:1]],
-            settings.masker,
-            {key: value[indices[:1]] for key, value in samples.players.items()},
-            settings.output,
-            settings.batch_size,
-            seed=0,
-            num_players=None,
-            max_players=MAX_PLAYERS,
-            check_memory=False,
-            forward_fn=settings.forward_fn,
-        )
-        probe(setup)
-    except Exception as error:
-        raise ValueError(
-            f"InteractionMonitor cannot measure this model on its samples: {type(error).__name__}: "
-            f"{error}. {_advice(error, samples)}"
-        ) from error
-
-
-def _advice(error: Exception, samples: MeasuredSamples) -> str:
-    """What to change, from what failed."""
-    names = samples.sample_set.groups[0].names
-    fields = "inputs tensor" if names == [None] else f"fields {names}"
-    text = str(error)
-    if isinstance(error, TypeError) and ("argument" in text or "positional" in text):
-        return (
-            f"The model was called with the samples' {fields}. If its forward needs other inputs "
-            "(an attention mask), give the monitor batches that hold them (a dict batch passes "
-            "every field as a keyword argument), or pass forward_fn=lambda model, inputs: "
-            "model(...) or batch_split=fn(batch) -> (inputs, targets)"
-        )
-    return (
-        "Check the masker and the monitor's output=, masked_field=, batch_split= and forward_fn= "
-        "against the model's inputs and outputs (the probe ran two forward passes of the first "
-        "sample)"
-    )
 
 
 def _measure_shard(

@@ -37,12 +37,11 @@ from lightning_interactions.callbacks.arguments import (
     check_prefix,
 )
 from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError, MeasurementWarning
+from lightning_interactions.callbacks.fit_start import check_measurable, choose_players
 from lightning_interactions.callbacks.measurement import (
     EngineSettings,
     LastInteractions,
     MeasuredSamples,
-    check_measurable,
-    choose_players,
     measure_everywhere,
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
@@ -354,7 +353,7 @@ class InteractionMonitor(Callback):
                 )
             inputs, targets, indices = trainer.strategy.broadcast((inputs, targets, indices), src=0)
         self._inputs, self._targets, self._indices = inputs, targets, indices
-        self._players = choose_players(self.masker, inputs, self.seed, pl_module, self._engine_settings())
+        self._players = choose_players(self.masker, inputs, self.seed, pl_module, self.forward_fn)
 
     # ---------------------------------------------------------------------------------------
     # Measurement

@@ -22,7 +22,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from lightning_interactions.engine.samples import draw_indices, pool_size
-from lightning_interactions.engine.structured import INPUT_KEYS, TARGET_KEYS, SampleSet
+from lightning_interactions.engine.structured import (
+    INPUT_KEYS,
+    KEYWORD_INPUT_KEYS,
+    PLAIN_INPUT_KEYS,
+    TARGET_KEYS,
+    SampleSet,
+)
 from lightning_interactions.masking.base import FieldName
 
 __all__ = [
@@ -45,13 +51,40 @@ def _target_of(batch: Mapping[str, Any]) -> Tensor | None:
     return next((batch[k] for k in TARGET_KEYS if isinstance(batch.get(k), Tensor)), None)
 
 
+def _input_fields(batch: Mapping[str, Any]) -> dict[str, Tensor]:
+    """Every tensor field of a dict batch but its targets."""
+    return {k: v for k, v in batch.items() if isinstance(v, Tensor) and k not in TARGET_KEYS}
+
+
+def _split_dict(batch: Mapping[str, Any]) -> tuple[Any, Tensor | None]:
+    fields = _input_fields(batch)
+    if any(key in fields for key in KEYWORD_INPUT_KEYS):
+        return fields, _target_of(batch)
+    plain = next((key for key in PLAIN_INPUT_KEYS if key in fields), None)
+    if plain is not None or len(fields) == 1:
+        return fields[plain] if plain is not None else next(iter(fields.values())), _target_of(batch)
+    keys = list(batch)
+    candidate = next(iter(fields), keys[0] if keys else "x")
+    raise ValueError(
+        f"InteractionMonitor could not find the inputs in a batch of type {type(batch).__name__} "
+        f"with keys {keys}: it looks for one of {list(INPUT_KEYS)} (the field to mask) and takes "
+        f"the targets from one of {list(TARGET_KEYS)}. Pass masked_field='{candidate}' if the other "
+        "fields are the model's inputs too, or batch_split=lambda batch: (batch['x'], batch['y']) "
+        "with your keys"
+    )
+
+
 def default_batch_split(batch: Any) -> tuple[Any, Tensor | None]:
     """``(inputs, targets)`` from a batch: ``(x, y, ...)``, a tensor ``x``, or a dict.
 
-    A dict batch (a Hugging Face one: ``input_ids``, ``attention_mask``, ``labels``) gives its
-    targets under one of :data:`~lightning_interactions.engine.structured.TARGET_KEYS` and its
-    other tensor fields as the inputs, a dict that the model gets as keyword arguments; a dict
-    left with a single field gives that tensor (the model gets it positionally).
+    A dict batch gives its targets under one of
+    :data:`~lightning_interactions.engine.structured.TARGET_KEYS`. Its inputs are:
+
+    * with a Hugging Face input name (``input_ids``, ``pixel_values``, ``input_values``,
+      ``input_features``, ``inputs_embeds``), every other tensor field too, as a dict that the
+      model gets as keyword arguments (the attention mask among them);
+    * else the field under a plain name (``input``, ``inputs``, ``x``, ``image``, ``points``, ...),
+      or the only field, as a tensor that the model gets positionally; other fields are left out.
 
     Example:
         >>> ids, mask = torch.ones(2, 4), torch.ones(2, 4)
@@ -59,6 +92,8 @@ def default_batch_split(batch: Any) -> tuple[Any, Tensor | None]:
         >>> inputs, targets = default_batch_split(batch)
         >>> sorted(inputs), targets.shape
         (['attention_mask', 'input_ids'], torch.Size([2]))
+        >>> default_batch_split({"x": ids, "index": torch.arange(2), "y": torch.ones(2)})[0] is ids
+        True
     """
     if isinstance(batch, Tensor):
         return batch, None
@@ -66,19 +101,7 @@ def default_batch_split(batch: Any) -> tuple[Any, Tensor | None]:
         targets = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
         return batch[0], targets
     if isinstance(batch, Mapping):
-        fields = {k: v for k, v in batch.items() if isinstance(v, Tensor) and k not in TARGET_KEYS}
-        if len(fields) == 1:
-            return next(iter(fields.values())), _target_of(batch)
-        if any(key in fields for key in INPUT_KEYS):
-            return fields, _target_of(batch)
-        keys = list(batch)
-        raise ValueError(
-            f"InteractionMonitor could not find the inputs in a batch of type {type(batch).__name__} "
-            f"with keys {keys}: it looks for one of {list(INPUT_KEYS)} (the field to mask) and takes "
-            f"the targets from one of {list(TARGET_KEYS)}. Pass masked_field='{keys[0]}' if the "
-            "other fields are the model's inputs too, or batch_split=lambda batch: (batch['x'], "
-            "batch['y']) with your keys"
-        )
+        return _split_dict(batch)
     raise ValueError(
         f"InteractionMonitor could not find the inputs in a batch of type {type(batch).__name__}; "
         "pass batch_split=fn(batch) -> (inputs, targets), where inputs is a tensor or a dict of tensors"
@@ -90,8 +113,7 @@ def split_batch(
 ) -> tuple[Any, Tensor | None]:
     """``batch_split(batch)``, its result checked; a dict batch with ``masked_field`` keeps every field."""
     if batch_split is default_batch_split and masked_field is not None and isinstance(batch, Mapping):
-        fields = {k: v for k, v in batch.items() if isinstance(v, Tensor) and k not in TARGET_KEYS}
-        return fields, _target_of(batch)
+        return _input_fields(batch), _target_of(batch)
     split = batch_split(batch)
     if not isinstance(split, (tuple, list)) or len(split) != 2:
         raise ValueError(
@@ -107,12 +129,14 @@ def split_batch(
 def split_given(samples: Any, masked_field: FieldName | None = None) -> tuple[SampleSet, Tensor | None]:
     """The user's ``samples=``: inputs (a tensor or a dict of tensors) or ``(inputs, targets)``.
 
-    On the CPU.
+    A dict is split as a dict batch is (its targets taken from ``labels``, ...). On the CPU.
     """
     inputs, targets = samples, None
     structures = (Tensor, Mapping, SampleSet)
     if isinstance(samples, (list, tuple)) and len(samples) == 2 and isinstance(samples[0], structures):
         inputs, targets = samples
+    elif isinstance(samples, Mapping):
+        inputs, targets = split_batch(samples, default_batch_split, masked_field)
     if not isinstance(inputs, structures):
         raise ValueError("samples must be inputs (a tensor or a dict of tensors) or a pair (inputs, targets)")
     given = SampleSet.from_structure(inputs, masked_field).map(lambda _name, value: value.detach().cpu())

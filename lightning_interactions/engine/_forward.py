@@ -9,6 +9,7 @@ its size.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, Callable
 
 import torch
@@ -43,7 +44,9 @@ def _model_inputs(
     expected = (rows.stop - rows.start, masks.shape[0])
     masked = setup.masker.apply(group.main[rows], players, masks, **out)
     flat = _check_masked(masked, expected, "masked inputs").flatten(0, 1)
-    carried = setup.masker.mask_fields(companions, players, masks) if companions else {}
+    # Called even without other fields: a masker that needs one (TokenMasker's attention mode
+    # needs the attention mask) says so instead of masking nothing.
+    carried = setup.masker.mask_fields(companions, players, masks)
     for name, value in carried.items():
         carried[name] = _check_masked(value, expected, f"the field {name!r} of every masked copy").flatten(
             0, 1
@@ -151,18 +154,38 @@ def _evaluate_or_none(
         return None
 
 
+def _twice_the_first_sample(setup: Setup) -> Setup:
+    """The setup of the first sample taken twice, for probing a masked layer.
+
+    With one sample per forward pass, a skip connection around the masked layer (``(1, C, H, W)``
+    added to ``(M, C, H, W)``) broadcasts silently; with two samples it cannot.
+    """
+    twice = torch.tensor([0, 0])
+    players = {key: value[twice.to(value.device)] for key, value in setup.players.items()}
+    targets = None if setup.targets is None else setup.targets[twice.to(setup.targets.device)]
+    return replace(setup, samples=setup.samples.take(twice), players=players, targets=targets)
+
+
 def probe(setup: Setup) -> None:
     """Run the model and the output function on the empty and the full coalition of the first sample.
 
-    A model or output function that does not fit the samples fails here, after two forward passes.
+    A model or output function that does not fit the samples fails here, after two forward passes
+    (for a masked layer, two samples' worth, so that a skip connection around it cannot pass).
     """
+    rows = 1
+    if setup.layer is not None:
+        setup, rows = _twice_the_first_sample(setup), 2
     num_masks = 2**setup.num_players
     masks = torch.arange(num_masks, device=setup.samples.groups[0].main.device)
     probe_masks = masks[[0, -1]] if num_masks > 1 else masks
     with EvalMode(setup.model), torch.inference_mode():
-        while _evaluate_or_none(setup, 0, (0, 1, 0, len(probe_masks)), probe_masks, None) is None:
+        while _evaluate_or_none(setup, 0, (0, rows, 0, len(probe_masks)), probe_masks, None) is None:
             release_cached_memory()
-            probe_masks = probe_masks[:1]
+            # Out of memory: one mask, then one sample (a single input fails for good inside).
+            if len(probe_masks) > 1:
+                probe_masks = probe_masks[:1]
+            else:
+                rows = 1
 
 
 class _Chunks:

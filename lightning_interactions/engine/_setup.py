@@ -7,7 +7,8 @@ everything on the model's device and dtype.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -72,6 +73,25 @@ def _check_not_meta(tensor: Tensor, what: str) -> None:
         )
 
 
+@contextmanager
+def numbered_from(samples: SampleSet, index: int) -> Iterator[None]:
+    """A masker's ``ValueError`` about group ``index`` of several says where that group's samples are.
+
+    Maskers number the samples they are given; with samples of several shapes, those are the
+    group's own.
+    """
+    try:
+        yield
+    except ValueError as error:
+        if len(samples.groups) == 1:
+            raise
+        start, group = samples.offsets[index], samples.groups[index]
+        raise ValueError(
+            f"{error} (samples of shape {tuple(group.main.shape[1:])}, numbered from 0 here: "
+            f"sample k is sample {start} + k of all)"
+        ) from error
+
+
 def _check_inputs(inputs: object, masker: Masker, masked_field: FieldName | None) -> SampleSet:
     """The samples as a :class:`SampleSet`, each group's masked field checked by the masker."""
     if not isinstance(inputs, (Tensor, Mapping, tuple, list, SampleSet)):
@@ -79,14 +99,15 @@ def _check_inputs(inputs: object, masker: Masker, masked_field: FieldName | None
             f"inputs must be a tensor (B, ...), a dict or a tuple of tensors, got {type(inputs).__name__}"
         )
     samples = SampleSet.from_structure(inputs, masked_field)
-    for group in samples.groups:
+    for index, group in enumerate(samples.groups):
         _check_not_meta(group.main, "inputs")
         if group.main.dim() < 1 or group.size == 0:
             raise ValueError(
                 f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(group.main.shape)}"
             )
         if not isinstance(masker, FeatureMapMasker):  # that one masks a layer's output, checked there
-            masker.validate(group.main)
+            with numbered_from(samples, index):
+                masker.validate(group.main)
     # A measurement never differentiates: a graph through the inputs would only hold memory.
     return samples.map(lambda _name, value: value.detach())
 
@@ -185,7 +206,11 @@ def select_players(
     layer = layer_of(masker, model) if isinstance(masker, FeatureMapMasker) else None
     if layer is not None:
         mains = feature_maps(model, layer, samples, forward_fn)
-    parts = [masker.select_players_with(main, g.companions(), seed) for main, g in zip(mains, samples.groups)]
+    parts = []
+    for index, (main, group) in enumerate(zip(mains, samples.groups)):
+        with numbered_from(samples, index):
+            # A seed of its own per group: two groups of one shape must not get the same positions.
+            parts.append(masker.select_players_with(main, group.companions(), seed + index))
     try:
         return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     except (RuntimeError, KeyError) as error:
@@ -193,6 +218,11 @@ def select_players(
             f"{type(masker).__name__}: the players of samples of different shapes cannot be put "
             f"together ({error}); measure samples of one shape, or pad the batches to one length"
         ) from error
+
+
+def on_model(samples: SampleSet, model: Model) -> SampleSet:
+    """The samples on the model's device, floating fields in its floating dtype."""
+    return _to_device(samples, model_device(model), _model_float_dtype(model))
 
 
 def _to_device(samples: SampleSet, device: torch.device, dtype: torch.dtype | None) -> SampleSet:

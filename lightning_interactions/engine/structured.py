@@ -35,6 +35,8 @@ from lightning_interactions.masking.base import FieldName
 __all__ = [
     "Structure",
     "ForwardFn",
+    "KEYWORD_INPUT_KEYS",
+    "PLAIN_INPUT_KEYS",
     "INPUT_KEYS",
     "TARGET_KEYS",
     "masked_field_of",
@@ -48,23 +50,16 @@ Structure = Union[Tensor, Mapping[str, Tensor], Sequence[Tensor]]
 # ``forward_fn(model, inputs) -> output``: how to call a model that ``call_model`` cannot.
 ForwardFn = Callable[[Any, Structure], Any]
 
-# Names of the masked field in a dict sample, in the order they are looked for: the Hugging Face
-# names (text, vision, audio) first, then common ones of hand-written datasets.
-INPUT_KEYS = (
-    "input_ids",
-    "pixel_values",
-    "input_values",
-    "input_features",
-    "inputs_embeds",
-    "input",
-    "inputs",
-    "x",
-    "image",
-    "images",
-    "points",
-    "features",
-)
-# Names of the targets in a dict batch; such a field is never passed to the model.
+# Names of the masked field in a dict sample, in the order they are looked for. The Hugging Face
+# names (text, vision, audio) come with other fields the model needs (an attention mask), so a
+# dict batch holding one of them is passed whole, as keyword arguments; a dict batch of
+# hand-written datasets names its input with one of the plain names, which is passed alone.
+KEYWORD_INPUT_KEYS = ("input_ids", "pixel_values", "input_values", "input_features", "inputs_embeds")
+PLAIN_INPUT_KEYS = ("input", "inputs", "x", "image", "points", "images", "features")
+INPUT_KEYS = KEYWORD_INPUT_KEYS + PLAIN_INPUT_KEYS
+# Names of the targets in a dict batch: the monitor's default batch split takes the targets from
+# such a field and leaves it out of what the model gets. (Samples given to the engine directly
+# are passed as they are: leave the targets out of them.)
 TARGET_KEYS = ("labels", "label", "targets", "target", "y")
 
 
