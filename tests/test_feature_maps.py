@@ -361,3 +361,12 @@ def test_monitor_in_a_trainer(tmp_path) -> None:
     trainer.fit(module, train, val)
     assert [record["epoch"] for record in monitor.history] == [0, 1, 2]
     assert not module.net[3]._forward_hooks
+
+
+def test_a_layer_after_the_flattening_and_a_misnamed_layer_are_explained() -> None:
+    model, (x, y) = make_cnn(), make_data(batch=2)
+    with pytest.raises(ValueError, match=r"the layer '4' outputs shape \(2, 720\), not feature maps"):
+        masked_outputs(model, x, y, FeatureMapMasker("4", PATCH, num_players=2))
+    # A name written as if the model had a features block: the modules with the same last part.
+    with pytest.raises(ValueError, match=r"no submodule 'net\.features\.3'; some of its names: \['3'\]"):
+        masked_outputs(model, x, y, FeatureMapMasker("net.features.3", PATCH, num_players=2))

@@ -361,6 +361,15 @@ def test_from_a_bert_tokenizer(cls_name, tmp_path):
                 assert masked[b, mask].tolist() == _expected_ids(ids[b].tolist(), positions[b], mask, 4)
 
 
+def test_from_tokenizer_gives_the_pictures_the_words_and_still_pickles(tmp_path):
+    import pickle
+
+    tokenizer = _bert_tokenizer("BertTokenizerFast", tmp_path)
+    masker = pickle.loads(pickle.dumps(TokenMasker.from_tokenizer(tokenizer, num_players=2)))
+    assert [masker.decode(token) for token in (2, 6, 4, 99)] == ["[CLS]", "cat", "[MASK]", "<99>"]
+    assert TokenMasker(mask_token_id=4, num_players=2).decode is None  # no tokenizer, no words
+
+
 def test_from_tokenizer_counts_added_tokens_in_the_vocabulary(tmp_path):
     tokenizer = _bert_tokenizer("BertTokenizerFast", tmp_path)
     tokenizer.add_tokens(["zebra", "yak"])
@@ -436,3 +445,17 @@ def test_duck_typed_tokenizers_and_other_objects():
     assert (masker.pad_token_id, masker.special_token_ids, masker.vocab_size) == (None, (7,), 8)
     with pytest.raises(TypeError, match="expects a Hugging Face tokenizer .* got dict"):
         TokenMasker.from_tokenizer({"mask_token_id": 3}, 1)
+
+
+def test_ids_that_look_padded_without_a_pad_id_get_a_warning():
+    masker = TokenMasker(mask_token_id=1, num_players=2)
+    padded = torch.tensor([[5, 6, 7, 0, 0], [5, 6, 0, 0, 0], [5, 6, 7, 8, 9]])
+    with pytest.warns(UserWarning, match=r"2 of 3 samples end in a run of the token 0.*pad_token_id=0"):
+        masker.select_players(padded)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: a pad id, an attention mask, or no runs
+        TokenMasker(mask_token_id=1, num_players=2, pad_token_id=0).select_players(padded)
+        masker.select_players_with(padded, {"attention_mask": (padded != 0).long()})
+        masker.select_players(torch.tensor([[5, 6, 7, 3, 4], [5, 6, 2, 3, 4], [5, 6, 7, 8, 9]]))

@@ -62,7 +62,8 @@ def resolve_layer(model: Any, layer: str | nn.Module) -> nn.Module:
         return layer
     names = dict(model.named_modules())
     if layer not in names:
-        near = [name for name in names if name and (layer in name or name in layer)][:8]
+        tail = layer.rsplit(".", 1)[-1]
+        near = [name for name in names if name and (name.rsplit(".", 1)[-1] == tail or layer in name)][:8]
         choices = near or [name for name in names if name][:8]
         raise ValueError(
             f"FeatureMapMasker: the model has no submodule {layer!r}; some of its names: {choices} "

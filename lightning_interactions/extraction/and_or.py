@@ -49,6 +49,7 @@ from lightning_interactions.extraction._interior_point import (
     solve_master,
 )
 from lightning_interactions.extraction._row_space import solve_full_dual
+from lightning_interactions.extraction._threads import with_extraction_threads
 from lightning_interactions.extraction.transforms import (
     and_interactions,
     inverse_and_interactions,
@@ -206,6 +207,7 @@ def check_extraction_settings(q_ratio: object, tol: object) -> None:
             raise ValueError(f"{name} must be a finite number {bound} ({meaning}), got {value!r}")
 
 
+@with_extraction_threads
 def and_or_interactions(
     v: torch.Tensor,
     q_ratio: float = 0.04,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from lightning_interactions.masking.base import Baseline
 from lightning_interactions.masking.patches import PatchMasker
@@ -71,6 +71,19 @@ class FeatureMapMasker(PatchMasker):
             )
         super().__init__(patch_size, num_players=num_players, players=players, baseline=baseline)
         self.layer = layer
+
+    def validate(self, inputs: Tensor) -> None:
+        """Check that the layer's output is feature maps ``(B, C, H, W)`` that the regions fit."""
+        if isinstance(inputs, Tensor) and inputs.dim() != 4:
+            raise ValueError(
+                f"FeatureMapMasker: the layer {self._layer_name()} outputs shape {tuple(inputs.shape)}, not "
+                "feature maps (B, C, H, W): choose a layer before the network flattens them (a "
+                "convolution's output or the ReLU after it)"
+            )
+        super().validate(inputs)
+
+    def _layer_name(self) -> str:
+        return repr(self.layer) if isinstance(self.layer, str) else type(self.layer).__name__
 
     def __repr__(self) -> str:
         name = self.layer if isinstance(self.layer, str) else type(self.layer).__name__

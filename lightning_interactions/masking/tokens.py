@@ -8,6 +8,7 @@ that masked copy). Padding and special tokens ([CLS], [SEP], ...) are never play
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -22,7 +23,7 @@ from lightning_interactions.masking._common import (
 )
 from lightning_interactions.masking.base import _INTEGER_DTYPES, FieldName, Masker, presence
 
-__all__ = ["TokenMasker"]
+__all__ = ["TokenMasker", "TokenText"]
 
 _MASKED_AS = ("mask_token", "attention")
 # The keyword arguments of from_tokenizer that override what the tokenizer gives.
@@ -68,6 +69,44 @@ def _check_vocab_size(vocab_size: object) -> int | None:
     if vocab_size < 1:
         raise ValueError(f"TokenMasker: vocab_size must be at least 1, got {vocab_size}")
     return vocab_size
+
+
+def _warn_if_padded(ids: Tensor) -> None:
+    """Warn when the ids look padded but no pad id is known: padding would become players.
+
+    Looks padded: at least two rows, and a third of them, end in a run of the same id.
+    """
+    if ids.shape[0] < 2 or ids.shape[1] < 3:
+        return
+    last = ids[:, -1]
+    in_runs = last[(ids[:, -2] == last)]
+    if in_runs.numel() < max(2, ids.shape[0] / 3):
+        return
+    common = int(in_runs.mode().values)
+    if int((in_runs == common).sum()) >= max(2, ids.shape[0] / 3):
+        warnings.warn(
+            f"TokenMasker: {int((in_runs == common).sum())} of {ids.shape[0]} samples end in a run of the "
+            f"token {common}, as padding does, but the masker knows no pad_token_id and the samples have "
+            "no attention_mask: padding positions can become players. Pass "
+            f"pad_token_id={common} (or use TokenMasker.from_tokenizer(tokenizer)) if that is padding",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class TokenText:
+    """A token id's text, from a tokenizer's vocabulary ``{text: id}``; kept as a plain dict, so it pickles.
+
+    Example:
+        >>> TokenText({"[PAD]": 0, "good": 7})(7), TokenText({"good": 7})(3)
+        ('good', '<3>')
+    """
+
+    def __init__(self, vocabulary: Mapping[str, int]) -> None:
+        self.texts = {int(token): str(text) for text, token in vocabulary.items()}
+
+    def __call__(self, token: int) -> str:
+        return self.texts.get(int(token), f"<{token}>")
 
 
 class TokenMasker(Masker):
@@ -125,6 +164,8 @@ class TokenMasker(Masker):
             )
         self.mask_token_id = mask_token_id
         self.pad_token_id = pad_token_id
+        # Token id -> text for the monitor's pictures (set by from_tokenizer); None shows the ids.
+        self.decode: TokenText | None = None
         # [MASK] may be among them (it is a special token in Hugging Face tokenizers): that is fine.
         self.special_token_ids = _check_special_ids(special_token_ids, self.vocab_size)
         self.masked_as = masked_as
@@ -169,7 +210,11 @@ class TokenMasker(Masker):
                 "mask_token_id= to mask them with a token of your choice"
             )
         mask_token_id, pad_token_id = settings.pop("mask_token_id"), settings.pop("pad_token_id")
-        return cls(mask_token_id, num_players, pad_token_id, players, masked_as=masked_as, **settings)
+        masker = cls(mask_token_id, num_players, pad_token_id, players, masked_as=masked_as, **settings)
+        vocabulary = getattr(tokenizer, "get_vocab", None)
+        if callable(vocabulary):  # the monitor's pictures show the words, not their ids
+            masker.decode = TokenText(vocabulary())
+        return masker
 
     def validate(self, inputs: Tensor) -> None:
         """Check for ``(B, L)`` integer ids that every sample has enough allowed positions.
@@ -274,6 +319,8 @@ class TokenMasker(Masker):
         attention = self._attention(fields, inputs)
         ids = inputs.detach().cpu()
         padding = self._padding(ids, None if attention is None else attention.detach().cpu())
+        if attention is None and self.pad_token_id is None:
+            _warn_if_padded(ids)
         special = self._special(ids)
         if attention is not None:
             self._check_players(padding, special)

@@ -66,6 +66,15 @@ MAX_PANELS = 6
 DrawnChanges = tuple[Mapping[str, Any], Tensor, Mapping[str, Tensor], Sequence["Change"]]
 
 
+def _without_padding(row: list[int], pad_token_id: int | None) -> list[int]:
+    """A row of token ids without its trailing padding (samples of different lengths are padded
+    to one for their pictures)."""
+    end = len(row)
+    while pad_token_id is not None and end and row[end - 1] == pad_token_id:
+        end -= 1
+    return row[:end]
+
+
 def sample_layout(
     masker: Any,
     inputs: Tensor | None = None,
@@ -101,7 +110,8 @@ def sample_layout(
     if isinstance(masker, TokenMasker):
         text = None
         if decode is not None and inputs is not None:
-            text = [[str(decode(int(token))) for token in row] for row in inputs.tolist()]
+            rows = [_without_padding(row, masker.pad_token_id) for row in inputs.tolist()]
+            text = [[str(decode(int(token))) for token in row] for row in rows]
         return {"kind": "tokens", "text": text}
     if isinstance(masker, PointCloudMasker):
         return {"kind": "point_clouds"}

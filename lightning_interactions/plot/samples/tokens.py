@@ -35,14 +35,18 @@ __all__ = ["draw_tokens"]
 
 
 def draw_tokens(ax: Axes, layout: Mapping[str, Any], sample: Tensor, players: Any, change: Change) -> None:
-    """Draw the sample's tokens in a row (wrapped every 16), the interaction's positions highlighted."""
+    """Draw the sample's tokens in rows of 8, the interaction's positions highlighted.
+
+    Only the tokens the layout's text holds are drawn (its padding left out), else every id.
+    """
     ids = [int(token) for token in sample.reshape(-1).tolist()]
     texts = layout.get("text")
     words = list(texts[change.sample]) if texts else [str(token) for token in ids]
     positions = units_of(players, change.sample, "positions")
     chosen = {positions[p] for p in change.players}
     others = set(positions) - chosen
-    per_row = 16
+    # Six panels share a figure's width: more than 8 boxes in a row would overlap.
+    per_row = 8
     for position, word in enumerate(words):
         row, col = divmod(position, per_row)
         box: dict[str, Any] = {"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "none"}
