@@ -129,7 +129,9 @@ def _row(n: int, method: str, samples: int, per_sample: float, total: float, rat
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1; 0: the machine's default settings)"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 10, 12])
     parser.add_argument("--repeats", type=int, default=3, help="repeats of ours at n <= 10 (1 above)")
     parser.add_argument("--lp-samples-8", type=int, default=SAMPLES)
@@ -153,12 +155,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:  # 0 leaves the defaults, as users run
+        torch.set_num_threads(args.threads)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} CPUs (threads beyond the idle CPUs distort times)")
     model, images, targets = trained_digits_mlp()
     print(
-        f"torch {torch.__version__}, {args.threads} thread(s), {SAMPLES} samples of a digits MLP; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+        f"{'' if args.threads else ' (defaults)'}, {SAMPLES} samples of a digits MLP; "
         f"SGD: lr {args.sgd_lr:g} -> {args.sgd_lr / 10:g}, {args.sgd_iterations} iterations, float32"
     )
     print("obj/opt: objective / optimum (HiGHS where it ran, else our certified lower bound)")

@@ -601,8 +601,7 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
         + "".join(f"{ms(f):>22}" for f, _ in medians.values())
     )
     print(
-        f"{'monitor (InteractionMonitor.measure)':<42}"
-        + "".join(f"{ms(m):>22}" for _, m in medians.values())
+        f"{'monitor (InteractionMonitor.measure)':<42}" + "".join(f"{ms(m):>22}" for _, m in medians.values())
     )
     print(f"{'monitor / floor':<42}" + "".join(f"{m / f:>21.2f}x" for f, m in medians.values()))
     print(
@@ -658,7 +657,9 @@ def run_case(case: Case, repeats: dict[str, int], out: str, profile: int) -> boo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer CNN samples, epochs, repeats")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1; 0: the machine's default settings)"
+    )
     parser.add_argument(
         "--repeats", type=int, default=None, help="re-runs of the trained measurement (default 2, quick 1)"
     )
@@ -673,7 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="keep the TensorBoard logs here (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
+    if args.threads:  # 0 leaves the defaults, as users run
+        torch.set_num_threads(args.threads)
     trained = args.repeats if args.repeats is not None else (1 if args.quick else 2)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")

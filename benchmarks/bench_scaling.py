@@ -226,7 +226,7 @@ def _child(args: argparse.Namespace, stage: str, n: int, workdir: str, timeout: 
         "--min-seconds",
         str(args.min_seconds),
     ]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads)) if args.threads else dict(os.environ)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -270,7 +270,9 @@ def _fit_exponent(times: dict[int, float], from_n: int = FIT_FROM_N) -> tuple[fl
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="n = 8 .. 12, fewer training epochs")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1; 0: the machine's default settings)"
+    )
     parser.add_argument("--min-n", type=int, default=8)
     parser.add_argument(
         "--max-n", type=int, default=None, help="largest n (default 16; quick 12; at most 16)"
@@ -307,7 +309,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:  # 0 leaves the defaults, as users run
+        torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(run_stage(args.child, args.n, args.workdir, args.batch_size, args.min_seconds)))
         return 0
@@ -316,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = list(range(args.min_n, args.max_n + 1))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"load average {load} on {os.cpu_count()} CPUs; torch {torch.__version__}, {args.threads} thread(s)"
+        f"load average {load} on {os.cpu_count()} CPUs; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s){'' if args.threads else ' (defaults)'}"
     )
     with tempfile.TemporaryDirectory(prefix="bench_scaling_") as workdir:
         print(prepare(os.path.join(workdir, "setup.pt"), args.samples, epochs))
@@ -420,7 +424,8 @@ TARGET_SAMPLES = 16
 def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epochs: int) -> bool:
     """Print PASS / FAIL for the growth (from the table above) and two 16-sample runs; all passed?"""
     network = "trained network" if epochs else "UNTRAINED network: the targets are for a trained one"
-    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    count = args.threads or torch.get_num_threads()
+    threads = f"{count} thread{'s' if count > 1 else ''}{'' if args.threads else ' (defaults)'}"
     print(f"\nTargets (issue 14, {network}, {threads}; the targets assume 1):")
     verdicts: list[bool] = []
 
