@@ -15,6 +15,12 @@ if available, else cpu):
 * the peak device memory of each size (``torch.cuda.max_memory_allocated``; on the CPU the peak
   resident size of the process so far).
 
+Before the sizes, a few seconds check the engine's other input paths on the device against the
+same measurement on the CPU (``max |v_device - v_cpu|`` over ``max(1, |v_cpu|)``, ok below 1e-2:
+cuDNN convolutions run in TF32 by default): dict samples of two
+lengths (token ids and an attention mask, kept apart in groups) with ``TokenMasker`` in both
+masking modes, and ``FeatureMapMasker`` on a middle ReLU of the CNN (the forward hook).
+
 It runs in two phases: first the passes and transforms of every size, then the extractions,
 smallest n first, so that a slow extraction cannot cost the forward-pass numbers of the largest
 sizes. Every timing is bracketed by ``torch.cuda.synchronize()``. The whole run has a time guard
@@ -33,6 +39,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import resource
@@ -48,9 +55,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from lightning_interactions.engine.compute import masked_outputs  # noqa: E402
 from lightning_interactions.engine.outputs import log_odds  # noqa: E402
+from lightning_interactions.engine.structured import SampleSet  # noqa: E402
 from lightning_interactions.extraction.and_or import and_or_interactions  # noqa: E402
 from lightning_interactions.extraction.transforms import and_interactions, or_interactions  # noqa: E402
-from lightning_interactions.masking import PatchMasker  # noqa: E402
+from lightning_interactions.masking import FeatureMapMasker, PatchMasker, TokenMasker  # noqa: E402
 
 PATCH = 8  # 8x8 patches of a 32x32 image: a 4x4 grid, so at most 16 players
 NUM_CLASSES = 10
@@ -78,6 +86,63 @@ def cnn(width: int = 64) -> nn.Module:
         nn.ReLU(),
         nn.Linear(8 * w, NUM_CLASSES),
     )
+
+
+class TokenModel(nn.Module):
+    """Embeddings averaged over the attended tokens, then a linear head: needs the attention mask."""
+
+    def __init__(self, vocabulary: int = 30, width: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary, width)
+        self.head = nn.Linear(width, NUM_CLASSES)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        weights = attention_mask[..., None].to(self.embed.weight.dtype)
+        return self.head((self.embed(input_ids) * weights).sum(1) / weights.sum(1).clamp(min=1.0))
+
+
+def token_batches() -> list[dict[str, torch.Tensor]]:
+    """Two batches padded each to its own length (0 is padding, 1 the mask token)."""
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for lengths in ((5, 8), (11, 6, 9)):
+        ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+        for row, length in enumerate(lengths):
+            ids[row, :length] = torch.randint(2, 30, (length,), generator=generator)
+        batches.append({"input_ids": ids, "attention_mask": (ids != 0).long()})
+    return batches
+
+
+def check_input_paths(model: nn.Module, device: torch.device) -> list[str]:
+    """Each input path measured on ``device`` and on the CPU: one line each, ``ok`` or ``FAIL``."""
+    torch.manual_seed(0)
+    tokens = TokenModel()
+    samples = SampleSet.from_batches(token_batches())
+    labels = torch.arange(len(samples)) % NUM_CLASSES
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    cases = [
+        ("dict samples, 2 lengths, [MASK]", tokens, samples, labels, TokenMasker(1, 4, pad_token_id=0)),
+        (
+            "dict samples, 2 lengths, attention",
+            tokens,
+            samples,
+            labels,
+            TokenMasker(num_players=4, pad_token_id=0, masked_as="attention"),
+        ),
+        ("FeatureMapMasker after conv 2", model, images, labels[:2], FeatureMapMasker("3", 4, num_players=6)),
+    ]
+    lines = []
+    for name, net, inputs, targets, masker in cases:
+        try:
+            cpu = masked_outputs(copy.deepcopy(net).cpu().float(), inputs, targets, masker)
+            here = masked_outputs(net.to(device), inputs, targets, masker).cpu()
+            error = float((here - cpu).abs().max())
+            lines.append(
+                f"  {name}: max |v_{device.type} - v_cpu| {error:.1e}  {'ok' if error < 1e-3 else 'FAIL'}"
+            )
+        except Exception as raised:  # noqa: BLE001 - reported in its line, the run goes on
+            lines.append(f"  {name}: FAIL {type(raised).__name__}: {raised}")
+    return lines
 
 
 def sync(device: torch.device) -> None:
@@ -325,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         sync(device)
     except Exception as error:  # noqa: BLE001 - reported, then the sizes are tried anyway
         print(f"warm-up failed: {type(error).__name__}: {error}")
-    print(f"warm-up done at {time.monotonic() - start:.1f} s\n")
+    print(f"warm-up done at {time.monotonic() - start:.1f} s")
+    print("Input paths (each against the same measurement on the CPU):")
+    for line in check_input_paths(model, device):
+        print(line, flush=True)
+    print()
     print(HEADER)
     print("-" * len(HEADER), flush=True)
 

@@ -49,6 +49,8 @@ def _run(script: str, *args: str, timeout: float = 120.0) -> str:
 def test_gpu_check_quick_on_cpu():
     out = _run("gpu_check.py", "--device", "cpu", "--quick", "--threads", "1")
     assert "device cpu" in out
+    paths = [line for line in out.splitlines() if "max |v_cpu - v_cpu|" in line]
+    assert len(paths) == 3 and all(line.endswith("ok") for line in paths), paths  # every input path ran
     header = [line for line in out.splitlines() if line.split()[:3] == ["n", "inputs", "masked/s"]]
     assert len(header) == 2  # the live table and the summary
     live, summary = out.split("Summary")
