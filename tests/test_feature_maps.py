@@ -149,18 +149,19 @@ def test_layers_before_the_masked_layer_run_once_per_sample() -> None:
     handles = [count_rows(model[0], first), count_rows(model[5], head)]
     try:
         masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=n))
-        # Feature maps: one pass for choosing the regions (B rows), the probe pass on the first
-        # sample taken twice (2 rows, so that a skip connection around the layer cannot broadcast;
-        # its empty and full coalitions are made by the hook), the measurement (B rows: 2^n = 16
-        # masks of all 3 samples fit in one chunk).
-        assert sum(first) == batch + 2 + batch, first
-        # The head: B rows in the choice pass (no hook yet), 2 x 2 in the probe, B * 2^n in the measurement.
-        assert sum(head) == batch + 4 + batch * 2**n, head
+        # Feature maps: the first sample's for the memory estimate (1 row), one pass for choosing
+        # the regions (B rows), the probe pass on the first sample taken twice (2 rows, so that a
+        # skip connection around the layer cannot broadcast; its empty and full coalitions are made
+        # by the hook), the measurement (B rows: 2^n = 16 masks of all 3 samples fit in one chunk).
+        assert sum(first) == 1 + batch + 2 + batch, first
+        # The head: 1 + B rows in the estimate and choice passes (no hook yet), 2 x 2 in the probe,
+        # B * 2^n in the measurement.
+        assert sum(head) == 1 + batch + 4 + batch * 2**n, head
 
         first.clear()
         players = {"patches": torch.tensor([[0, 3, 5, 8]]).expand(batch, n)}
         masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=n), players=players)
-        assert sum(first) == 2 + batch, first  # regions given: no pass to choose them
+        assert sum(first) == 1 + 2 + batch, first  # regions given: no pass to choose them
 
         # Patches of the pixels: every masked image runs through every layer, plus the probe's 2.
         first.clear()
@@ -370,3 +371,22 @@ def test_a_layer_after_the_flattening_and_a_misnamed_layer_are_explained() -> No
     # A name written as if the model had a features block: the modules with the same last part.
     with pytest.raises(ValueError, match=r"no submodule 'net\.features\.3'; some of its names: \['3'\]"):
         masked_outputs(model, x, y, FeatureMapMasker("net.features.3", PATCH, num_players=2))
+
+
+def test_the_memory_estimate_counts_the_feature_maps_not_the_inputs(monkeypatch) -> None:
+    """A layer whose output is 64 times its input: a budget that fits the inputs' chunks does not
+    fit the feature maps', and the measurement is refused before any masked forward pass."""
+    from lightning_interactions.engine import _setup
+    from lightning_interactions.engine._memory import MeasurementTooLarge
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 64, 3))
+    x, y = torch.rand(2, 1, 8, 8), torch.tensor([0, 2])
+    # Chunks of 1024 masked copies: of the inputs 1024 x 64 x 5 bytes = 0.3 MiB, of the feature
+    # maps 64 times that, 21 MiB (masked_outputs does not count the extraction).
+    budget = 4 * 2**20
+    monkeypatch.setattr(_setup, "available_memory", lambda device: budget)
+    masked_outputs(model, x, y, PatchMasker(1, num_players=10))  # the inputs' chunks fit
+    with pytest.raises(MeasurementTooLarge, match="masked inputs of one chunk"):
+        masked_outputs(model, x, y, FeatureMapMasker("1", 1, num_players=10))

@@ -225,6 +225,17 @@ def on_model(samples: SampleSet, model: Model) -> SampleSet:
     return _to_device(samples, model_device(model), _model_float_dtype(model))
 
 
+def _masked_sample(
+    model: Model, masker: Masker, samples: SampleSet, largest: Tensor, forward_fn: ForwardFn | None
+) -> Tensor:
+    """One sample of what the masker masks, for the memory estimate: the largest input, or for a
+    :class:`FeatureMapMasker` its layer's output on the first sample (one forward pass)."""
+    if not isinstance(masker, FeatureMapMasker):
+        return largest[0]
+    layer = layer_of(masker, model)
+    return feature_maps(model, layer, on_model(samples.take([0]), model), forward_fn)[0][0]
+
+
 def _to_device(samples: SampleSet, device: torch.device, dtype: torch.dtype | None) -> SampleSet:
     """Every field on ``device``; floating fields in the model's floating dtype."""
 
@@ -297,7 +308,9 @@ def prepare(
     run_dtype = dtype if dtype is not None and largest.is_floating_point() else largest.dtype
     group = None
     if check_memory:
-        group = _check_memory(device, len(samples), n, batch_size, largest[0], run_dtype, with_extraction)
+        masked = _masked_sample(model, masker, samples, largest, forward_fn)
+        run = run_dtype if masked is largest[0] else masked.dtype
+        group = _check_memory(device, len(samples), n, batch_size, masked, run, with_extraction)
     samples = _to_device(samples, device, dtype)
     if targets is not None:
         targets = targets.to(device)

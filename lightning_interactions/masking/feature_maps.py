@@ -6,8 +6,8 @@ pixels. The masker names the layer (a submodule of the model, by name or as the 
 engine runs the model once per sample up to that layer and hands the layer's output, ``2^n``
 masked copies per sample, to the layers after it (a forward hook). The layers before it
 therefore run once per sample instead of ``2^n`` times (once per chunk of masks when the
-engine's ``batch_size`` is below ``2^n``). The engine's memory estimate counts the inputs' size,
-not the feature map's: lower ``batch_size`` if a chunk of feature maps does not fit.
+engine's ``batch_size`` is below ``2^n``). The engine's memory estimate counts the feature map's
+size (one forward pass of the first sample tells it).
 
 Every method of the masker contract sees the layer's output ``(B, C, H, W)``, not the model's
 inputs: :meth:`FeatureMapMasker.select_players` chooses patches of the feature map's grid, and
