@@ -52,7 +52,7 @@ from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.engine.structured import SampleSet
 from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.loggers import record_scalars
-from lightning_interactions.masking import Masker, as_masker
+from lightning_interactions.masking import FeatureMapMasker, Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
 
 __all__ = [
@@ -111,7 +111,8 @@ class InteractionMonitor(Callback):
         seed: seed of the sample and player choice.
         batch_split: ``fn(batch) -> (inputs, targets)`` for unusual batches; inputs may be a tensor
             or a dict of tensors. By default a dict batch gives its targets under ``labels``,
-            ``label``, ``targets``, ``target`` or ``y`` and all its other tensor fields as inputs.
+            ``label``, ``targets``, ``target`` or ``y``; with a Hugging Face input name its other
+            tensor fields are the inputs, with a plain name (``x``, ``image``, ...) that tensor.
         masked_field: the key of the inputs' field that the masker masks (a tuple's position);
             by default the one of ``input_ids``, ``pixel_values``, ``input_values``, ... the
             batches hold. Every other field travels with each masked copy, and the model is
@@ -210,7 +211,8 @@ class InteractionMonitor(Callback):
         self.masked_field = check_masked_field(masked_field)
         self.faults = FaultPolicy(on_error)
         self._given_samples = None if samples is None else sampling.split_given(samples, masked_field)
-        if self._given_samples is not None:
+        # A FeatureMapMasker masks a layer's output, which only the model gives: checked at fit start.
+        if self._given_samples is not None and not isinstance(self.masker, FeatureMapMasker):
             for group in self._given_samples[0].groups:
                 self.masker.validate(group.main)
         self._inputs: Optional[SampleSet] = None
