@@ -7,6 +7,7 @@ import torch
 from test_extraction import exact_optimum, mlp_vectors, random_vectors
 
 import lightning_interactions.extraction._certificate as certificate
+import lightning_interactions.extraction._column_generation as column_generation
 import lightning_interactions.extraction.and_or as and_or
 from lightning_interactions.extraction._certificate import dual_lower_bound, repaired_bound, signed_prices
 from lightning_interactions.extraction._row_space import solve_full_dual
@@ -131,13 +132,13 @@ def test_each_row_of_a_batch_gets_the_bound_it_gets_alone() -> None:
 def spy_on_repairs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make the extraction record the batch size of every ``repaired_bound`` call it makes."""
     calls: list[int] = []
-    original = and_or.repaired_bound
+    original = column_generation.repaired_bound
 
     def spy(v, t, m, objective, tol):  # same signature as repaired_bound
         calls.append(len(v))
         return original(v, t, m, objective, tol)
 
-    monkeypatch.setattr(and_or, "repaired_bound", spy)
+    monkeypatch.setattr(column_generation, "repaired_bound", spy)
     return calls
 
 
@@ -163,17 +164,19 @@ def test_certificate_repairs_only_rows_close_to_the_tolerance(monkeypatch: pytes
     # and row 2 by 150% (left alone); every objective equals its best so far (stalled).
     objective = plain * torch.tensor([1.005, 1.05, 2.5], dtype=torch.float64)
     no_bound = torch.full((3,), float("-inf"), dtype=torch.float64)
-    bound = and_or._round_bounds(values, tau, mu, plain, objective, objective, no_bound, 0.01)
+    bound = column_generation.round_bounds(values, tau, mu, plain, objective, objective, no_bound, 0.01)
     assert repaired_rows == [1]
     assert bound[0] == plain[0] and bound[2] == plain[2]
     assert plain[1] < bound[1] <= optimum[1] + 1e-9
     # Row 1's objective fell by 10% since its best: still moving, left alone.
     moving = objective * torch.tensor([1.0, 1.1, 1.0], dtype=torch.float64)
-    assert torch.equal(and_or._round_bounds(values, tau, mu, plain, objective, moving, no_bound, 0.01), plain)
+    assert torch.equal(
+        column_generation.round_bounds(values, tau, mu, plain, objective, moving, no_bound, 0.01), plain
+    )
     # Row 1 already certified by an earlier round's bound: left alone.
     earlier = torch.where(torch.arange(3) == 1, objective, no_bound)
     assert torch.equal(
-        and_or._round_bounds(values, tau, mu, plain, objective, objective, earlier, 0.01), plain
+        column_generation.round_bounds(values, tau, mu, plain, objective, objective, earlier, 0.01), plain
     )
     assert repaired_rows == [1]
 

@@ -7,6 +7,7 @@ import torch
 from test_extraction import exact_optimum, mlp_vectors, random_vectors, subset_sum_values
 from test_extraction_correctors import every_interaction
 
+from lightning_interactions.extraction import _column_generation as column_generation
 from lightning_interactions.extraction import _interior_point, and_or
 from lightning_interactions.extraction._interior_point import polish_master, solve_master
 
@@ -58,7 +59,7 @@ def test_polish_needs_a_solution_from_solve_master() -> None:
 
 
 def _every_master_loose(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(and_or, "MASTER_LOOSE_FROM_COLUMNS", 0)
+    monkeypatch.setattr(column_generation, "MASTER_LOOSE_FROM_COLUMNS", 0)
 
 
 def test_ties_still_resolve_to_the_lowest_orders_with_loose_masters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,9 +68,9 @@ def test_ties_still_resolve_to_the_lowest_orders_with_loose_masters(monkeypatch:
     weight on pairs)."""
     _every_master_loose(monkeypatch)
     polished = []
-    real = and_or.polish_master
+    real = column_generation.polish_master
     monkeypatch.setattr(
-        and_or, "polish_master", lambda solution, rows: polished.append(1) or real(solution, rows)
+        column_generation, "polish_master", lambda solution, rows: polished.append(1) or real(solution, rows)
     )
     n = 6
     weights = {1 << i: w for i, w in enumerate([1.0, 0.8, -0.6, 1.2, 0.5, 0.9])}
@@ -85,7 +86,7 @@ def test_ties_still_resolve_to_the_lowest_orders_with_loose_masters(monkeypatch:
 def test_drop_idle_removes_idle_candidates_once_and_keeps_the_batch_rectangular(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 4)
+    monkeypatch.setattr(column_generation, "DROP_FROM_COLUMNS", 4)
     size = 8  # interactions 0 .. 15: AND ids below 8, OR ids from 8
     columns = torch.tensor([[1, 2, 3, 9, 10], [4, 5, 6, 11, 12]])
     pricing = torch.zeros(2, 2 * size, dtype=torch.float64)
@@ -93,15 +94,15 @@ def test_drop_idle_removes_idle_candidates_once_and_keeps_the_batch_rectangular(
     pricing[0, [1, 2, 3, 9, 10]] = torch.tensor([0.9, 0.1, 1.0, 0.2, 0.95], dtype=torch.float64)
     pricing[1, [4, 5, 6, 11, 12]] = torch.tensor([0.05, 0.25, 0.99, 1.0, 0.0], dtype=torch.float64)
     dropped = torch.zeros(2, 2 * size, dtype=torch.bool)
-    kept = and_or._drop_idle(columns, pricing, dropped)
+    kept = column_generation.drop_idle(columns, pricing, dropped)
     # Row 0 keeps 3 (its non-idle ones): row 1 keeps 3 as well, the least idle one included.
     assert kept.tolist() == [[1, 3, 10], [5, 6, 11]]
     assert dropped.nonzero().tolist() == [[0, 2], [0, 9], [1, 4], [1, 12]]
     # What a row dropped once, it keeps from then on; below the size limit nothing leaves.
-    again = and_or._drop_idle(torch.tensor([[1, 2, 3, 10]]), pricing[:1], dropped[:1].clone())
+    again = column_generation.drop_idle(torch.tensor([[1, 2, 3, 10]]), pricing[:1], dropped[:1].clone())
     assert again.tolist() == [[1, 2, 3, 10]]
-    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 6)
-    assert torch.equal(and_or._drop_idle(columns, pricing, dropped.clone()), columns)
+    monkeypatch.setattr(column_generation, "DROP_FROM_COLUMNS", 6)
+    assert torch.equal(column_generation.drop_idle(columns, pricing, dropped.clone()), columns)
 
 
 def test_extraction_with_loose_masters_and_dropping_brackets_the_exact_optimum(
@@ -110,16 +111,16 @@ def test_extraction_with_loose_masters_and_dropping_brackets_the_exact_optimum(
     """At n = 8 the defaults neither loosen nor drop; forced to, the extraction still certifies
     1% and its objective and bound bracket HiGHS."""
     _every_master_loose(monkeypatch)
-    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 150)
+    monkeypatch.setattr(column_generation, "DROP_FROM_COLUMNS", 150)
     drops = []
-    real = and_or._drop_idle
+    real = column_generation.drop_idle
 
     def spy(columns, pricing, dropped):  # type: ignore[no-untyped-def]
         kept = real(columns, pricing, dropped)
         drops.append(columns.shape[1] - kept.shape[1])
         return kept
 
-    monkeypatch.setattr(and_or, "_drop_idle", spy)
+    monkeypatch.setattr(column_generation, "drop_idle", spy)
     values = mlp_vectors(8, 3, seed=5)
     result = and_or.and_or_interactions(values)
     assert sum(drops) > 0
@@ -136,13 +137,13 @@ def test_added_candidates_are_new_distinct_and_never_a_constant_when_few_are_lef
     pricing[0, [0, size]] = -1.0
     columns = torch.tensor([[1, 2, 4, 6, 7, 9, 10, 11, 13, 14, 15]])  # all but 3, 5 and 12
     pricing[0, 5] = -1.0  # just dropped
-    added = and_or._add_violated(columns, pricing, 2 * n)
+    added = column_generation.add_violated(columns, pricing, 2 * n)
     assert added[0, : columns.shape[1]].tolist() == columns[0].tolist()
     assert sorted(added[0, columns.shape[1] :].tolist()) == [3, 12]
 
 
 def test_next_candidates_does_not_take_back_what_it_just_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(and_or, "DROP_FROM_COLUMNS", 3)
+    monkeypatch.setattr(column_generation, "DROP_FROM_COLUMNS", 3)
     size = 8
     pricing = torch.full((1, 2 * size), 0.5, dtype=torch.float64)
     pricing[0, [0, size]] = -1.0
@@ -150,7 +151,7 @@ def test_next_candidates_does_not_take_back_what_it_just_dropped(monkeypatch: py
     pricing[0, 3] = 0.1  # idle: dropped
     dropped = torch.zeros(1, 2 * size, dtype=torch.bool)
     # Far more to add than violated interactions exist: the padding must not bring 3 back.
-    nxt = and_or._next_candidates(torch.tensor([[1, 2, 3]]), pricing, dropped, 12)
+    nxt = column_generation.next_candidates(torch.tensor([[1, 2, 3]]), pricing, dropped, 12)
     assert 3 not in nxt[0].tolist() and bool(dropped[0, 3])
     assert len(set(nxt[0].tolist())) == nxt.shape[1] and not {0, size} & set(nxt[0].tolist())
 
@@ -161,7 +162,11 @@ def test_certified_samples_return_a_converged_solution(monkeypatch: pytest.Monke
     _every_master_loose(monkeypatch)
     reads = []  # (values row, I_and row, converged)
     tight = {}
-    real_solve, real_polish, real_read = and_or.solve_master, and_or.polish_master, and_or._read_master
+    real_solve, real_polish, real_read = (
+        column_generation.solve_master,
+        column_generation.polish_master,
+        column_generation.read_master,
+    )
 
     def solve_spy(*args, gap_tol, **options):  # type: ignore[no-untyped-def]
         tight["rows"] = gap_tol <= _interior_point.MASTER_TOL
@@ -176,9 +181,9 @@ def test_certified_samples_return_a_converged_solution(monkeypatch: pytest.Monke
         reads.extend(zip(v, reading.extracted[0], tight["rows"].tolist()))
         return reading
 
-    monkeypatch.setattr(and_or, "solve_master", solve_spy)
-    monkeypatch.setattr(and_or, "polish_master", polish_spy)
-    monkeypatch.setattr(and_or, "_read_master", read_spy)
+    monkeypatch.setattr(column_generation, "solve_master", solve_spy)
+    monkeypatch.setattr(column_generation, "polish_master", polish_spy)
+    monkeypatch.setattr(column_generation, "read_master", read_spy)
     values = mlp_vectors(8, 4, seed=2)
     result = and_or.and_or_interactions(values)
     assert bool((result.gap <= 0.01).all())
@@ -211,13 +216,13 @@ def test_once_nothing_violated_is_left_to_add_the_next_problem_is_solved_tightly
     _every_master_loose(monkeypatch)
     n = 5
     calls = []  # (columns, gap_tol) of every restricted problem
-    real = and_or.solve_master
+    real = column_generation.solve_master
 
     def spy(columns, *args, gap_tol, **options):  # type: ignore[no-untyped-def]
         calls.append((columns.num_columns, gap_tol.clone()))
         return real(columns, *args, gap_tol=gap_tol, **options)
 
-    monkeypatch.setattr(and_or, "solve_master", spy)
+    monkeypatch.setattr(column_generation, "solve_master", spy)
     values = random_vectors(n, 2, seed=4)  # complete after round 2, not yet certified
     result = and_or.and_or_interactions(
         values, initial_candidates=40, candidates_per_round=40, row_space=False

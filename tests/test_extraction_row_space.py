@@ -7,6 +7,7 @@ import torch
 from test_extraction import VECTOR_KINDS, exact_optimum, planted_vectors, random_vectors, subset_sum_values
 from test_extraction_gram import dense_triggers
 
+from lightning_interactions.extraction import _column_generation as column_generation
 from lightning_interactions.extraction import and_or
 from lightning_interactions.extraction._row_space import _DualProblem
 from lightning_interactions.extraction.and_or import and_or_interactions
@@ -95,7 +96,7 @@ def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
     n = 8  # at n = 6 column generation certifies a random vector in two rounds
     values = torch.cat((random_vectors(n, 1, seed=4), planted_vectors(n, 1, seed=2, noise=0.1)))
     dense_in_master, duals = [], []
-    real_master, real_dual = and_or.solve_master, and_or.solve_full_dual
+    real_master, real_dual = column_generation.solve_master, and_or.solve_full_dual
 
     def master_spy(columns, v, *rest, **options):  # type: ignore[no-untyped-def]
         dense_in_master.append(any(torch.equal(row, values[0]) for row in v))
@@ -105,7 +106,7 @@ def test_default_route_sends_only_persistently_dense_samples_to_the_dual(
         duals.append(v.clone())
         return real_dual(v, *rest)
 
-    monkeypatch.setattr(and_or, "solve_master", master_spy)
+    monkeypatch.setattr(column_generation, "solve_master", master_spy)
     monkeypatch.setattr(and_or, "solve_full_dual", dual_spy)
     result = and_or.and_or_interactions(values)
     assert len(duals) == 1
