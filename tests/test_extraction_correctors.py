@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_extraction import VECTOR_KINDS, exact_optimum
 
-from lightning_interactions.extraction import _interior_point, _row_space
+from lightning_interactions.extraction import _interior_point, _master, _row_space
 from lightning_interactions.extraction._gram import TriggerColumns
-from lightning_interactions.extraction._interior_point import solve_master
+from lightning_interactions.extraction._master import solve_master
 from lightning_interactions.extraction._row_space import solve_full_dual
 
 pytest.importorskip("scipy")
@@ -29,8 +29,8 @@ def every_interaction(n: int, batch: int) -> TriggerColumns:
 def test_master_with_every_column_reaches_the_exact_optimum(
     kind: str, correctors: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert 2 * (2**N - 1) + 1 >= _interior_point.CORRECTORS_FROM_COLUMNS
-    monkeypatch.setattr(_interior_point, "MASTER_CORRECTORS", correctors)
+    assert 2 * (2**N - 1) + 1 >= _master.CORRECTORS_FROM_COLUMNS
+    monkeypatch.setattr(_master, "MASTER_CORRECTORS", correctors)
     accepted = _count_accepted_correctors(monkeypatch)
     values = VECTOR_KINDS[kind](N, seed=3)
     tau = 0.04 * (values[:, -1] - values[:, 0]).abs()

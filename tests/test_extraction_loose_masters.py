@@ -8,8 +8,8 @@ from test_extraction import exact_optimum, mlp_vectors, random_vectors, subset_s
 from test_extraction_correctors import every_interaction
 
 from lightning_interactions.extraction import _column_generation as column_generation
-from lightning_interactions.extraction import _interior_point, and_or
-from lightning_interactions.extraction._interior_point import polish_master, solve_master
+from lightning_interactions.extraction import _master, and_or
+from lightning_interactions.extraction._master import polish_master, solve_master
 
 pytest.importorskip("scipy")
 
@@ -169,7 +169,7 @@ def test_certified_samples_return_a_converged_solution(monkeypatch: pytest.Monke
     )
 
     def solve_spy(*args, gap_tol, **options):  # type: ignore[no-untyped-def]
-        tight["rows"] = gap_tol <= _interior_point.MASTER_TOL
+        tight["rows"] = gap_tol <= _master.MASTER_TOL
         return real_solve(*args, gap_tol=gap_tol, **options)
 
     def polish_spy(solution, rows):  # type: ignore[no-untyped-def]
@@ -231,4 +231,4 @@ def test_once_nothing_violated_is_left_to_add_the_next_problem_is_solved_tightly
     every = 1 + 2 * (2**n - 1)
     after_complete = [tol for (count, tol), previous in zip(calls[1:], calls) if previous[0] == every]
     assert after_complete, [count for count, _ in calls]  # a round did follow a complete one
-    assert all(bool((tol <= _interior_point.MASTER_TOL).all()) for tol in after_complete)
+    assert all(bool((tol <= _master.MASTER_TOL).all()) for tol in after_complete)

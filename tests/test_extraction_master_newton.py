@@ -13,7 +13,8 @@ import torch
 from test_extraction_gram import dense_triggers
 
 from lightning_interactions.extraction._gram import TriggerColumns
-from lightning_interactions.extraction._interior_point import _max_step, _Problem, newton_step
+from lightning_interactions.extraction._interior_point import _max_step, newton_step
+from lightning_interactions.extraction._master import _Problem
 
 
 def restricted_problem(n: int, k: int, seed: int) -> tuple[_Problem, torch.Tensor]:

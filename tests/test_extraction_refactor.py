@@ -13,8 +13,8 @@ import torch
 from test_extraction import mlp_vectors, planted_vectors, random_vectors
 from test_extraction_correctors import every_interaction
 
-from lightning_interactions.extraction import _interior_point, _row_space
-from lightning_interactions.extraction._interior_point import solve_master
+from lightning_interactions.extraction import _master, _row_space
+from lightning_interactions.extraction._master import solve_master
 from lightning_interactions.extraction._row_space import solve_full_dual
 
 
@@ -54,7 +54,7 @@ def assert_partial_factorisations_happened(pending: list[int], batch: int) -> No
 
 # Each route's problem class and the players its batch-against-alone test uses (n = 8 with every
 # interaction as a column spreads the master's convergence over 8 to 13 steps).
-ROUTES = {"master": (_interior_point._Problem, 8), "dual": (_row_space._DualProblem, 6)}
+ROUTES = {"master": (_master._Problem, 8), "dual": (_row_space._DualProblem, 6)}
 
 
 def objectives(kind: str, values: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ def make_problem(kind: str, values: torch.Tensor, tau: torch.Tensor) -> object:
     if kind == "master":
         costs = torch.ones(batch, 2 ** (n + 1) - 2, dtype=torch.float64)
         penalty = torch.full_like(tau, 16.0)
-        return _interior_point._Problem(every_interaction(n, batch), values, tau, penalty, costs)
+        return _master._Problem(every_interaction(n, batch), values, tau, penalty, costs)
     return _row_space._DualProblem(values, tau, torch.ones(batch, 2 ** (n + 1), dtype=torch.float64))
 
 

@@ -1,8 +1,10 @@
 """The certified AND-OR extraction (``docs/theory.md`` section 3, ``docs/extraction.md``).
 
 ``transforms``: the ``O(n 2^n)`` AND/OR butterflies; ``and_or``: the extraction LP solved by
-column generation to a certified gap; ``_interior_point``: the restricted master problem's
-primal-dual interior-point solver; ``_gram``: its Gram matrices from interval sums.
+column generation to a certified gap, its rounds' state and steps in ``_column_generation``;
+``_master``: the restricted problems, solved by ``_interior_point`` (Mehrotra's primal-dual
+method); ``_gram``: their Gram matrices from interval sums; ``_row_space``: dense optima through
+the dual; ``_certificate``: the lower bounds; ``_threads``: the threads it computes on.
 """
 
 from lightning_interactions.extraction.and_or import (

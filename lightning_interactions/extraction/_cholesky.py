@@ -2,14 +2,15 @@
 
 On the CPU ``torch.linalg.cholesky`` copies the lower triangle of its input into a column-major
 buffer before LAPACK's ``potrf`` runs on it, with a loop that walks that buffer against its
-memory order: at 1,024 columns the copy took 10 to 12 ms of a 20 ms factorisation (torch 2.13).
+memory order, which can cost half of the factorisation (docs/extraction.md, "Cost", has the
+measurement).
 Where SciPy is installed, CPU float64 matrices therefore go to SciPy's ``dpotrf`` instead,
 in place in a buffer this module keeps, with no clean-up of the other triangle: the factors are
 only ever used by triangular solves, which read one triangle. Elsewhere (no SciPy, another
 device or dtype) this is ``torch.linalg.cholesky``. Both give the same factor up to rounding.
 
-SciPy's LAPACK runs on its own BLAS threads (``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS``),
-not on torch's.
+SciPy's LAPACK runs on its own BLAS threads, not on torch's; the extraction sets both
+(:mod:`._threads`).
 
 Example:
     >>> import torch

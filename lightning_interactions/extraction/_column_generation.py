@@ -3,9 +3,10 @@
 The steps are those of docs/extraction.md, "Column generation with an interior-point master":
 
 1. start from the largest raw interactions (:func:`initial_candidates`);
-2. solve the problem restricted to the candidates (:meth:`Search.solve_restricted`, with the
-   interior-point method of :mod:`._interior_point`), read its interactions, prices and bounds
-   (:func:`read_master`, :func:`round_bounds`), and keep the better solution of each sample
+2. solve the problem restricted to the candidates (:meth:`Search.solve_restricted`: the problems
+   of :mod:`._master` by the interior-point method of :mod:`._interior_point`), read its
+   interactions, prices and bounds (:func:`read_master`, :func:`round_bounds`), and keep the
+   better solution of each sample
    (:meth:`Search.record`, which also tells which samples are certified);
 3. price every interaction with the row multipliers and adjust the price of box violations
    (:meth:`Search.reprice`);
@@ -28,7 +29,7 @@ import torch
 
 from lightning_interactions.extraction._certificate import repaired_bound, rescaled_dual_value, signed_prices
 from lightning_interactions.extraction._gram import TriggerColumns
-from lightning_interactions.extraction._interior_point import (
+from lightning_interactions.extraction._master import (
     MASTER_TOL,
     MasterSolution,
     polish_master,

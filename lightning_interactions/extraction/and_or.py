@@ -6,7 +6,8 @@ themselves, this is ``min ||a||_1 + ||o||_1 s.t. |Z a + W o - v| <= tau`` where 
 and ``W`` are the AND triggers ``1[S subset of T]`` and OR triggers ``1[S n T nonempty]``.
 
 The optimum is sparse, so the solver is column generation: an interior-point method
-(:mod:`._interior_point`) solves the problem restricted to a few candidate interactions; the row multipliers
+(:mod:`._interior_point`, on the problems of :mod:`._master`) solves the problem restricted to a
+few candidate interactions; the row multipliers
 ``mu`` it returns price *every* interaction at once through the fast transposed transforms
 (``Z' mu`` and ``W' mu``, O(n 2^n)); the most violated ones join the candidates. Any ``mu``,
 rescaled to be dual feasible, gives the lower bound ``-<mu, v> - tau ||mu||_1`` on the optimum
