@@ -33,18 +33,17 @@ from lightning_interactions.extraction.transforms import inverse_and_interaction
 __all__ = ["dual_lower_bound", "repaired_bound", "rescaled_dual_value", "signed_prices"]
 
 # Steps, and how often the batch checks whether every row is certified or given up (a host
-# synchronisation). On ten restricted problems of the trained digits MLP (n = 12 to 14, plain
-# gaps 0.07 to 0.5) the gap left fell roughly in half per doubling of the steps: 0.3% to 9.4% after
-# 25 steps, 0.1% to 3.5% after 100, 0.1% to 1.0% after 400; one of them needed 427 steps to
-# reach 0.99%. A row whose gap, so extrapolated, would still be above GIVE_UP times tol at the
-# last step is given up.
+# synchronisation). The gap left falls roughly in half per doubling of the steps, so a row whose
+# gap, so extrapolated, would still be above GIVE_UP times tol at the last step is given up.
+# L-BFGS keeps CURVATURE_PAIRS curvature pairs (Nocedal and Wright, Numerical Optimization, 2nd
+# ed., 2006, section 7.2: a few to twenty usually suffice). The measurements that set the others:
+# docs/extraction.md, "The constants".
 REPAIR_STEPS = 500
 CHECK_EVERY = 25
 GIVE_UP = 1.5
 CURVATURE_PAIRS = 8
-# The penalty weight relative to the objective (the bound scales with ``v``, the violations do
-# not). After 100 steps on those problems: weight 20 left gaps of 0.1% to 3.5%, weight 5 0.3% to
-# 2.4% but more above 1%, weight 200 0.2% to 4.7%.
+# The penalty weight relative to the objective: the bound scales with ``v``, the violations do
+# not. The best of the weights tried (docs/extraction.md, "The constants").
 PENALTY_PER_OBJECTIVE = 20.0
 
 
@@ -121,8 +120,7 @@ class _CurvaturePairs:
     def descent(self, gradient: torch.Tensor) -> torch.Tensor:
         """``-H gradient`` by the two-loop recursion."""
         # Fused products in place (vecdot, addcmul_): this loop's many small operations, not its
-        # arithmetic, were 30% of the tightening's time; fused, the ten problems of REPAIR_STEPS
-        # comment took 2.13 to 2.50 s against 2.47 to 2.64 s (alternating runs).
+        # arithmetic, are what it costs.
         direction = gradient.clone()
         weights = []
         for step, change, inverse in reversed(self.pairs):

@@ -12,7 +12,7 @@ The steps are those of docs/extraction.md, "Column generation with an interior-p
    (:meth:`Search.reprice`);
 4. let idle candidates go and the most violated interactions in (:meth:`Search.next_round`).
 
-The certificate is weak duality (Chvatal, *Linear Programming*, 1983, ch. 5): any rescaled
+The certificate is weak duality (Chvatal, *Linear Programming*, 1983): any rescaled
 multipliers bound the optimum from below, and every restricted solution is feasible for the full
 problem, so each round gives a certified gap. Column generation itself is Dantzig and Wolfe's
 (Operations Research 8, 1960); the numbers that chose the constants below are in

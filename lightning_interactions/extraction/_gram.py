@@ -52,9 +52,9 @@ def interval_sums(
         scratch = weights.new_empty(scratch_size(batch, n))
     # Each step splits the fastest-varying remaining bit into its three digits and moves that
     # digit to the front, so after n steps the digits sit in mask order (bit 0 fastest). Every
-    # write is a plain block; in-place adds on a strided n-dimensional view were 3x slower.
+    # write is a plain block, not an in-place add on a strided n-dimensional view (much slower).
     # The steps alternate between ``out`` and ``scratch`` so that the last one lands in ``out``:
-    # fresh buffers for the steps in between took twice as long as the sums themselves.
+    # fresh buffers for the steps in between would cost more than the sums themselves.
     current = weights.reshape(batch, -1, 2)
     for step in range(n):
         rest = current.shape[1]

@@ -34,7 +34,7 @@ from lightning_interactions.extraction.transforms import inverse_and_interaction
 
 __all__ = ["RowSpaceSolution", "solve_full_dual"]
 # Gondzio correctors per step: each costs two triangular solves per sample against one
-# 2^n x 2^n factorisation (untrained CNN, n = 10: 24 steps -> 17, extraction 10.6 s -> 8.4 s).
+# 2^n x 2^n factorisation, so several pay for themselves (docs/extraction.md, "Cost").
 ROW_SPACE_CORRECTORS = 3
 
 
