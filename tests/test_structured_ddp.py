@@ -99,7 +99,8 @@ def run(root, devices):
     if trainer.is_global_zero:
         # No training step comes after the last measurement: these are its weights.
         final = {k: v.clone() for k, v in model.state_dict().items()}
-        saved = {"history": monitor.history, "state": monitor.state_dict(), "initial": initial, "final": final}
+        saved = {"history": monitor.history, "state": monitor.state_dict()}
+        saved.update(initial=initial, final=final)
         torch.save(saved, Path(root, "result.pt"))
 
 
