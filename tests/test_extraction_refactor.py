@@ -1,7 +1,8 @@
 """Rows of a batch that converged keep their factorisation; the others must not notice.
 
 ``mehrotra`` factors only the rows still moving once some have converged
-(``_interior_point.refactor`` on restricted problems, the per-sample loop of the dual route).
+(``cholesky_factors(rows=...)`` in ``_master._Problem`` on restricted problems, the per-sample
+loop of the dual route).
 Solving a batch of different problems together must give what solving each alone gives, on both
 routes, and the partial factorisations must really happen.
 """

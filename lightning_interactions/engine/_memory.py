@@ -33,8 +33,8 @@ OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 
 GIB = 2**30
 
-# Extraction working memory per sample, in float64 words (extraction/and_or.py, _interior_point.py,
-# _gram.py):
+# Extraction working memory per sample, in float64 words (extraction/_column_generation.py,
+# _master.py, _interior_point.py, _gram.py):
 # * 2^n terms: v, its four outputs, the transforms of the first candidates and of the pricing
 #   (2 x 2^n each), and about twenty interior-point vectors over 2k + 3 * 2^n inequality rows;
 #   the tightened bound (_certificate.py: 8 L-BFGS pairs and a dozen more vectors, about 30 x

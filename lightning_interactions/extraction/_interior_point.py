@@ -13,10 +13,12 @@ Sources, cited by number below:
 [2] J. Gondzio, "Multiple centrality corrections in a primal-dual method for linear
     programming", Computational Optimization and Applications 6, 137-156, 1996: correctors that
     push the products ``s_i z_i`` of a trial point back into a band around ``sigma mu``.
-[3] S. J. Wright, *Primal-Dual Interior-Point Methods*, SIAM, 1997, chapters 5 and 10: the
-    Newton system of one step and the step length as a fraction of the way to the boundary.
-[4] L. Vandenberghe, "The CVXOPT linear and quadratic cone program solvers", 2010: the starting
-    point, the least-squares primal and dual points shifted into the interior.
+[3] S. J. Wright, *Primal-Dual Interior-Point Methods*, SIAM, 1997, chapters 6 and 10: the
+    Newton system of an infeasible step and the step length as a fraction of the way to the
+    boundary.
+[4] L. Vandenberghe, "The CVXOPT linear and quadratic cone program solvers", 2010: the inequality
+    form ``G y + s = h`` and the starting point, least-squares primal and dual points shifted into
+    the interior.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ STEP_TO_BOUNDARY = 0.99
 # [1]: the centring parameter is the cube of the ratio of the affine step's complementarity to
 # the current one: close to 0 when the predictor makes good progress, close to 1 when it does not.
 CENTRING_POWER = 3
-# [2]: a corrector aims this much further than the step the direction allows, pulls the products
-# of that trial point into [CORRECTOR_BAND[0], CORRECTOR_BAND[1]] times sigma mu, and is kept by
-# a row whose primal plus dual step lengths grow by at least the factor CORRECTOR_GAIN.
+# [2]'s mechanism: a corrector aims further than the step the direction allows, pulls the
+# products of that trial point into CORRECTOR_BAND times sigma mu (the band is [2]'s), and is kept
+# by a row whose primal plus dual step lengths grow by the factor CORRECTOR_GAIN. The reach and
+# the gain are this project's choices, not measured against others (docs/extraction.md, "Cost").
 CORRECTOR_REACH = 0.2
 CORRECTOR_BAND = (0.1, 10.0)
 CORRECTOR_GAIN = 1.01
-# [4]: a starting point with nonnegative entries is moved off the boundary by START_MARGIN;
-# one with a negative entry is shifted so that its smallest entry becomes 1.
+# A starting point with a negative entry is shifted so that its smallest entry becomes 1, as in
+# [4]; one without is moved START_MARGIN off the boundary (this project's choice: [4] keeps a
+# strictly positive point as it is, and a zero entry would stop the first step).
 START_MARGIN = 1e-3
 # The step's largest allowed length when nothing limits it (a ratio test with no blocking entry).
 UNBLOCKED_STEP = 1e30
@@ -96,7 +100,8 @@ def newton_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Newton direction ``(dy, ds, dz)`` for the last ``problem.factor`` (made with ``d = z/s``).
 
-    Solves the Newton system of the optimality conditions ([3] chapter 5): ``G' dz = -r_dual``,
+    Solves the Newton system of the optimality conditions ([3] chapter 6, in [4]'s inequality
+    form): ``G' dz = -r_dual``,
     ``G dy + ds = -r_primal``, ``S dz + Z ds = -r_center``, given
     ``scaled_center = r_center / s`` (the caller has ``1/s`` for the whole step).
     """

@@ -54,9 +54,9 @@ ORDER_TIE_BREAK = 1e-4
 # interactions than there are rows: its optimum is dense (an untrained network), and the
 # restricted problems would grow past 2^n columns. One dense pricing is not enough: a trained
 # sample's first pricings can look dense too and fall below 2^n by the third, and the dual route
-# costs such a sample several times its column generation. Above ROW_SPACE_MAX_PLAYERS one
-# factorisation of the dual costs more than column generation's whole run. The measurements are in
-# docs/extraction.md, "Dense optima".
+# costs such a sample several times its column generation. The dual's factorisations grow as 8^n:
+# at n = 12 the dual still beats column generation on an untrained sample by 8x, at n = 13 each
+# of its steps would cost 8x more. The measurements are in docs/extraction.md, "Dense optima".
 ROW_SPACE_MAX_PLAYERS = 12
 DENSE_ROUNDS = 3
 # The dual route's Newton matrices and factors take 2 x 4^n float64 per sample: solve at most this
@@ -194,7 +194,7 @@ def and_or_interactions(
         _solve_full_rows(search, search.active)
         search.active, rounds = search.active[:0], 1
     for rounds in range(1, max_rounds + 1 if len(search.active) else 1):
-        found = search.solve_restricted(n)
+        found = search.solve_restricted()
         done = search.record_round(found)
         if bool(done.all()):
             break
