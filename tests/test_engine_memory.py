@@ -394,3 +394,20 @@ def test_samples_that_do_not_fit_together_are_extracted_in_groups(monkeypatch):
     assert bool((grouped.gap <= 0.01).all())
     torch.testing.assert_close(grouped.objective, reference.objective, rtol=0.02, atol=1e-9)
     assert torch.equal(grouped.v, reference.v) and grouped.I_and.shape == reference.I_and.shape
+
+
+@pytest.mark.parametrize("model_dtype, element_size", [(torch.float32, 4), (torch.float16, 2)])
+def test_the_estimate_counts_inputs_in_the_model_dtype(monkeypatch, model_dtype, element_size) -> None:
+    """float64 inputs reach a float32 (float16) model as float32 (float16): 4 (2) bytes an element."""
+    seen = []
+    real = _setup.estimate_memory
+
+    def spy(*args):
+        seen.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_setup, "estimate_memory", spy)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).to(model_dtype)
+    x = torch.rand(2, 1, 4, 4, dtype=torch.float64)
+    _setup.prepare(model, x, torch.tensor([0, 1]), PatchMasker(2, 3), None, "log_odds", 64, 0, None, 20)
+    assert seen and seen[-1][3:] == (16, element_size)  # (sample numel, element size)

@@ -118,6 +118,14 @@ def load_script(tmp_path: Path) -> tuple[Path, ModuleType]:
     return path, module
 
 
+def measure_alone(module: ModuleType, weights: dict, samples: SampleSet, state: dict):
+    """The measurement of ``samples`` with the monitor's players and targets, in this process."""
+    model = module.Net()
+    model.load_state_dict(weights)
+    masker = module.TokenMasker(mask_token_id=module.MASK, pad_token_id=module.PAD, num_players=3)
+    return compute_interactions(model, samples, state["targets"], masker=masker, players=state["players"])
+
+
 def test_dict_samples_of_different_lengths_under_ddp_match_one_process(tmp_path: Path) -> None:
     path, module = load_script(tmp_path)
     out = tmp_path / "ddp"
@@ -135,29 +143,14 @@ def test_dict_samples_of_different_lengths_under_ddp_match_one_process(tmp_path:
     samples = SampleSet.from_state(state["inputs"])
     assert len(samples) == module.NUM_SAMPLES and len(samples.groups) > 1  # lengths kept apart
     # The untrained model's measurement, as this process makes it on the same samples and players.
-    model = module.Net()
-    model.load_state_dict(result["initial"])
-    alone = compute_interactions(
-        model,
-        samples,
-        state["targets"],
-        masker=module.TokenMasker(mask_token_id=module.MASK, pad_token_id=module.PAD, num_players=3),
-        players=state["players"],
-    )
+    alone = measure_alone(module, result["initial"], samples, state)
     assert history[0]["num_samples"] == module.NUM_SAMPLES
     # The record's strength by order is the mean over samples, residue removed, as the engine's.
     measured = torch.tensor(history[0]["strength"], dtype=torch.float64)
     torch.testing.assert_close(measured, alone.mean_strength.double(), rtol=1e-4, atol=1e-6)
     # Sample by sample: the last measurement's interactions, gathered from both processes in
     # sample order, against this process's on the final weights.
-    model.load_state_dict(result["final"])
-    alone = compute_interactions(
-        model,
-        samples,
-        state["targets"],
-        masker=module.TokenMasker(mask_token_id=module.MASK, pad_token_id=module.PAD, num_players=3),
-        players=state["players"],
-    )
+    alone = measure_alone(module, result["final"], samples, state)
     # Each process solves its share as one batch: the certified optima agree to the interior
     # point's precision, not bit for bit; a sample in the wrong place would be off by its whole size.
     torch.testing.assert_close(state["reference"]["I_and"], alone.I_and, rtol=1e-3, atol=1e-5)

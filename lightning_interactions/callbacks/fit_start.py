@@ -17,10 +17,10 @@ from lightning_interactions.callbacks.measurement import EngineSettings, Measure
 from lightning_interactions.engine._forward import probe
 from lightning_interactions.engine._setup import (
     model_device,
-    numbered_from,
     on_model,
     prepare,
     select_players,
+    validate_groups,
 )
 from lightning_interactions.engine.structured import ForwardFn, SampleSet
 from lightning_interactions.masking import FeatureMapMasker, Masker
@@ -39,9 +39,7 @@ def choose_players(
     that pass is worded as :func:`check_measurable` words its own.
     """
     if not isinstance(masker, FeatureMapMasker):
-        for index, group in enumerate(samples.groups):
-            with numbered_from(samples, index):
-                masker.validate(group.main)
+        validate_groups(masker, samples)
         chosen = select_players(masker, samples, seed)
     else:
         try:

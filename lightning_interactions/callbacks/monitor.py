@@ -47,12 +47,12 @@ from lightning_interactions.callbacks.measurement import (
 from lightning_interactions.callbacks.progress import slow_measurement_note
 from lightning_interactions.callbacks.publishing import alert_message, logging_step
 from lightning_interactions.callbacks.run_log import RunLog
-from lightning_interactions.engine._setup import check_batch_size
+from lightning_interactions.engine._setup import check_batch_size, validate_groups
 from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.engine.structured import SampleSet
 from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.loggers import record_scalars
-from lightning_interactions.masking import FeatureMapMasker, Masker, as_masker
+from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
 
 __all__ = [
@@ -211,10 +211,8 @@ class InteractionMonitor(Callback):
         self.masked_field = check_masked_field(masked_field)
         self.faults = FaultPolicy(on_error)
         self._given_samples = None if samples is None else sampling.split_given(samples, masked_field)
-        # A FeatureMapMasker masks a layer's output, which only the model gives: checked at fit start.
-        if self._given_samples is not None and not isinstance(self.masker, FeatureMapMasker):
-            for group in self._given_samples[0].groups:
-                self.masker.validate(group.main)
+        if self._given_samples is not None:
+            validate_groups(self.masker, self._given_samples[0])
         self._inputs: Optional[SampleSet] = None
         self._targets: Optional[Tensor] = None
         self._players: Optional[dict[str, Tensor]] = None

@@ -92,6 +92,19 @@ def numbered_from(samples: SampleSet, index: int) -> Iterator[None]:
         ) from error
 
 
+def validate_groups(masker: Masker, samples: SampleSet) -> None:
+    """``masker.validate`` on every group's masked field, errors saying where the group's samples are.
+
+    A :class:`FeatureMapMasker` masks a layer's output, not the inputs: it is checked on the
+    feature maps when it chooses its players.
+    """
+    if isinstance(masker, FeatureMapMasker):
+        return
+    for index, group in enumerate(samples.groups):
+        with numbered_from(samples, index):
+            masker.validate(group.main)
+
+
 def _check_inputs(inputs: object, masker: Masker, masked_field: FieldName | None) -> SampleSet:
     """The samples as a :class:`SampleSet`, each group's masked field checked by the masker."""
     if not isinstance(inputs, (Tensor, Mapping, tuple, list, SampleSet)):
@@ -99,15 +112,13 @@ def _check_inputs(inputs: object, masker: Masker, masked_field: FieldName | None
             f"inputs must be a tensor (B, ...), a dict or a tuple of tensors, got {type(inputs).__name__}"
         )
     samples = SampleSet.from_structure(inputs, masked_field)
-    for index, group in enumerate(samples.groups):
+    for group in samples.groups:
         _check_not_meta(group.main, "inputs")
         if group.main.dim() < 1 or group.size == 0:
             raise ValueError(
                 f"inputs must be a batch (B, ...) with B >= 1 samples, got shape {tuple(group.main.shape)}"
             )
-        if not isinstance(masker, FeatureMapMasker):  # that one masks a layer's output, checked there
-            with numbered_from(samples, index):
-                masker.validate(group.main)
+    validate_groups(masker, samples)
     # A measurement never differentiates: a graph through the inputs would only hold memory.
     return samples.map(lambda _name, value: value.detach())
 
@@ -203,7 +214,7 @@ def select_players(
     A :class:`FeatureMapMasker` chooses them on its layer's output, which needs the ``model``.
     """
     mains = [group.main for group in samples.groups]
-    layer = layer_of(masker, model) if isinstance(masker, FeatureMapMasker) else None
+    layer = layer_of(masker, model)
     if layer is not None:
         mains = feature_maps(model, layer, samples, forward_fn)
     parts = []
@@ -226,14 +237,19 @@ def on_model(samples: SampleSet, model: Model) -> SampleSet:
 
 
 def _masked_sample(
-    model: Model, masker: Masker, samples: SampleSet, largest: Tensor, forward_fn: ForwardFn | None
-) -> Tensor:
-    """One sample of what the masker masks, for the memory estimate: the largest input, or for a
-    :class:`FeatureMapMasker` its layer's output on the first sample (one forward pass)."""
-    if not isinstance(masker, FeatureMapMasker):
-        return largest[0]
-    layer = layer_of(masker, model)
-    return feature_maps(model, layer, on_model(samples.take([0]), model), forward_fn)[0][0]
+    model: Model,
+    layer: torch.nn.Module | None,
+    samples: SampleSet,
+    largest: Tensor,
+    dtype: torch.dtype,
+    forward_fn: ForwardFn | None,
+) -> tuple[Tensor, torch.dtype]:
+    """One sample of what is masked and its dtype, for the memory estimate: the largest input as
+    the model gets it, or a masked ``layer``'s output on the first sample (one forward pass)."""
+    if layer is None:
+        return largest[0], dtype
+    masked = feature_maps(model, layer, on_model(samples.take([0]), model), forward_fn)[0][0]
+    return masked, masked.dtype
 
 
 def _to_device(samples: SampleSet, device: torch.device, dtype: torch.dtype | None) -> SampleSet:
@@ -261,14 +277,13 @@ class Setup:
     # Samples the extraction may solve together to stay within memory; None: all at once.
     extraction_group: int | None = None
     forward_fn: ForwardFn | None = None
+    # The layer whose output the masker masks (FeatureMapMasker); None: the masker masks the inputs.
+    layer: torch.nn.Module | None = None
     # Whether the output function is called with the model's inputs too (fn.needs_inputs).
     output_needs_inputs: bool = field(init=False)
-    # The layer whose output the masker masks (FeatureMapMasker); None: the masker masks the inputs.
-    layer: torch.nn.Module | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.output_needs_inputs = bool(getattr(self.output_fn, "needs_inputs", False))
-        self.layer = layer_of(self.masker, self.model)
 
 
 def prepare(
@@ -306,10 +321,10 @@ def prepare(
     device = _check_model_device(model, largest)
     dtype = _model_float_dtype(model)
     run_dtype = dtype if dtype is not None and largest.is_floating_point() else largest.dtype
+    layer = layer_of(masker, model)
     group = None
     if check_memory:
-        masked = _masked_sample(model, masker, samples, largest, forward_fn)
-        run = run_dtype if masked is largest[0] else masked.dtype
+        masked, run = _masked_sample(model, layer, samples, largest, run_dtype, forward_fn)
         group = _check_memory(device, len(samples), n, batch_size, masked, run, with_extraction)
     samples = _to_device(samples, device, dtype)
     if targets is not None:
@@ -317,4 +332,4 @@ def prepare(
     if players is None:
         players = select_players(masker, samples, seed, model, forward_fn)
     players = _check_players(players, len(samples), device)
-    return Setup(model, samples, targets, masker, players, output_fn, batch_size, n, group, forward_fn)
+    return Setup(model, samples, targets, masker, players, output_fn, batch_size, n, group, forward_fn, layer)
