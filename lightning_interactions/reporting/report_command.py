@@ -71,6 +71,9 @@ def report_folder(logdir: Path, out: Path | None) -> Path:
 def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
     """Re-render the figures and summary of a monitored run from its history file, into :func:`report_folder`.
 
+    Beside them goes ``report.html``, the run's dashboard as one self-contained page
+    (:func:`lightning_interactions.dashboard.write_page`).
+
     The reference replay uses the ``interaction_reference.pt`` next to the history when there is
     one (the monitor writes it); otherwise the report shows the online fits and says so.
     """
@@ -86,4 +89,9 @@ def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
         raise OfflineError(f"{path} holds no measurement")
     reference, note = reference_beside(path, int(history[-1]["epoch"]))
     extra = {"command": "report", "history_file": str(path), "reference_note": note}
-    return write_run_report(history, reference, report_folder(logdir, out), extra=extra)
+    summary = write_run_report(history, reference, report_folder(logdir, out), extra=extra)
+    # The interactive page of the run (every monitor of its folder), beside the report.
+    from lightning_interactions.dashboard import write_page  # the dashboard reads this module
+
+    summary["report_html"] = str(write_page(path.parent, report_folder(logdir, out) / "report.html"))
+    return summary
