@@ -53,7 +53,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:mlflow.*")
 
 FEATURES, EPOCHS, PREFIX = 5, 3, "interactions/"
 BACKENDS = (CSVBackend, MLflowBackend, WandbBackend)
-SPIED = ("log_scalars", "log_figure", "log_text", "log_hparams")
+SPIED = ("log_scalars", "log_image", "log_text", "log_hparams")
 PNG = b"\x89PNG\r\n\x1a\n"
 # Logged by the test itself after the fit, through each backend: keys the monitor does not use.
 EXTRA_PARAMS, EXTRA_METRICS = {"test/extra_param": "x"}, {"test/extra_metric": 0.5}
@@ -78,7 +78,7 @@ class Run:
         return points
 
     def figures(self, backend: type) -> list[tuple[str, int]]:
-        return sorted((tag, step) for tag, _, step in self.sent(backend, "log_figure"))
+        return sorted((tag, step) for tag, _, step in self.sent(backend, "log_image"))
 
     def files(self, backend: type) -> set[str]:
         """The relative paths (``artifact_file``) of the figures and texts sent to ``backend``."""

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,18 @@ def _record_shape(record: Mapping[str, Any]) -> torch.Tensor:
     raise ValueError(f'record of epoch {record.get("epoch")} needs "shape" or both "I_and" and "I_or"')
 
 
+def _remembered(predictor: Callable[[float], torch.Tensor]) -> Callable[[float], torch.Tensor]:
+    """``predictor`` computing each level once: every record's fit starts on the same grid of levels."""
+    shapes: dict[float, torch.Tensor] = {}
+
+    def predict(s: float) -> torch.Tensor:
+        if s not in shapes:
+            shapes[s] = predictor(s)
+        return shapes[s]
+
+    return predict
+
+
 def _find_reference(history: Sequence[Mapping[str, Any]], reference: str | int) -> Mapping[str, Any]:
     if reference == "last":
         chosen = history[-1]
@@ -109,7 +121,7 @@ def replay(
     if not history:
         raise ValueError("the history is empty")
     chosen = _find_reference(history, reference)
-    predictor = shape_predictor("reference", reference=(chosen["I_and"], chosen["I_or"]))
+    predictor = _remembered(shape_predictor("reference", reference=(chosen["I_and"], chosen["I_or"])))
     fits = []
     for record in history:
         fit = fit_noise_level(_record_shape(record), predictor, bounds=bounds)

@@ -305,12 +305,16 @@ class InteractionMonitor(Callback):
             self._log.losses(trainer, record, losses)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Replay the whole run against its last measurement and log the summary."""
+        """Replay the whole run against its last measurement, log the summary, and finish the figures."""
         if not self.history and self.faults.first_failure is not None:
             self._log.nothing_measured(trainer, self.faults.first_failure)
-        if len(self.history) < 2 or self._reference is None or not trainer.is_global_zero:
-            return
-        self._log.run(trainer, self.history, self._reference, self.tracker, self._settings())
+        if len(self.history) >= 2 and self._reference is not None and trainer.is_global_zero:
+            self._log.run(trainer, self.history, self._reference, self.tracker, self._settings())
+        self._log.close_figures(trainer)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """Training stopped with an error (or an interrupt): log the figures that finish in a few seconds."""
+        self._log.close_figures(trainer, crashed=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -5,10 +5,13 @@ Trainer's loggers; figures are drawn only when some backend shows them (and matp
 Everything is logged at the record's ``step``, the step of Lightning's own epoch-level metrics of
 that epoch, so ``val_loss`` and ``interactions/complexity`` share one x-axis.
 
-Figures are drawn at the epochs that matter, under tags that each keep few images (TensorBoard
-keeps 10 per tag by default): ``key_epochs/...`` holds one figure each of the untrained model,
-the onset, the alert and the last epoch; ``figures/...`` the measured and predicted shape, the
-orders over epochs and the heat map every :attr:`FigurePlan.every` epochs (at most about ten).
+Figures are drawn on a background thread (a
+:class:`~lightning_interactions.callbacks.figure_worker.FigureWorker`) from copies of the
+history, and logged at the step of the measurement they belong to. They are drawn at the epochs
+that matter, under tags that each keep few images (TensorBoard keeps 10 per tag by default):
+``key_epochs/...`` holds one figure each of the untrained model, the onset, the alert and the
+last epoch; ``figures/...`` the measured and predicted shape, the orders over epochs and the heat
+map every :attr:`FigurePlan.every` epochs (at most about ten).
 At the alert and at fit end, the interactions that grew most since the onset
 (:func:`~lightning_interactions.analysis.emerging.compare_run`) go out as a markdown table
 (``<prefix>/emerging_interactions``) and, drawn on their samples, as a figure
@@ -26,11 +29,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lightning_interactions.analysis.emerging import compare_run
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay
+from lightning_interactions.callbacks.figure_worker import FigureWorker
 from lightning_interactions.loggers import LoggerBackend
 from lightning_interactions.plot import (
     figure_measured_vs_predicted,
@@ -43,6 +47,7 @@ from lightning_interactions.plot.samples import figure_interactions_on_samples
 from lightning_interactions.reporting.summary import summary_text
 
 __all__ = [
+    "Drawing",
     "DrawnSamples",
     "FigurePlan",
     "logging_step",
@@ -69,9 +74,33 @@ class DrawnSamples:
     players: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """The backends that get figures (none: no figure is drawn) and the worker that draws them."""
+
+    backends: Sequence[LoggerBackend]
+    worker: FigureWorker
+
+    @classmethod
+    def of(cls, backends: Sequence[LoggerBackend], log_figures: bool, worker: FigureWorker) -> Drawing:
+        """Figures only if wanted, drawable (matplotlib) and shown by some backend."""
+        if not log_figures or not matplotlib_available():
+            return cls([], worker)
+        return cls([backend for backend in backends if backend.supports_figures], worker)
+
+    def submit(self, job: Callable[[], Mapping[str, tuple[Any, int]]], epoch: int) -> None:
+        if self.backends:
+            self.worker.submit(job, self.backends, epoch)
+
+
+def _frozen(history: History) -> list[dict[str, Any]]:
+    """Copies of the records, for a drawing job: the training thread adds the losses to them later."""
+    return [dict(record) for record in history]
+
+
 def publish_interactions(
     backends: Sequence[LoggerBackend],
-    drawing: Sequence[LoggerBackend],
+    drawing: Drawing,
     history: History,
     prefix: str,
     when: str,
@@ -80,16 +109,20 @@ def publish_interactions(
 ) -> None:
     """Log the emerging and discarded interactions as markdown and, drawn on their samples, as a figure."""
     comparison = compare_run(history, onset)
-    step = _step(history[-1])
+    end_epoch, step = int(history[-1]["epoch"]), _step(history[-1])
     for backend in backends:
         backend.log_text(f"{prefix}/emerging_interactions", comparison.markdown(), step)
-    if drawing and samples is not None and comparison.emerging:
-        onset_epoch, end_epoch = comparison.epochs["onset_epoch"], history[-1]["epoch"]
-        title = f"grew most from the onset (epoch {onset_epoch}) to epoch {end_epoch}"
+    if samples is None or not comparison.emerging:
+        return
+    title = f"grew most from the onset (epoch {comparison.epochs['onset_epoch']}) to epoch {end_epoch}"
+
+    def draw() -> dict[str, tuple[Any, int]]:
         figure = figure_interactions_on_samples(
             samples.layout, samples.inputs, samples.players, comparison.emerging, title=title
         )
-        _send(drawing, {f"{prefix}/key_epochs/emerging_{when}": (figure, step)})
+        return {f"{prefix}/key_epochs/emerging_{when}": (figure, step)}
+
+    drawing.submit(draw, end_epoch)
 
 
 def logging_step(trainer: Any, epoch: int) -> int:
@@ -124,19 +157,6 @@ class FigurePlan:
 
     def periodic(self, epoch: int) -> bool:
         return epoch % self.every == 0
-
-
-def _drawing(backends: Sequence[LoggerBackend], log_figures: bool) -> list[LoggerBackend]:
-    """The backends that get figures: none unless figures are wanted and can be drawn."""
-    if not log_figures or not matplotlib_available():
-        return []
-    return [backend for backend in backends if backend.supports_figures]
-
-
-def _send(drawing: Sequence[LoggerBackend], figures: Mapping[str, tuple[Any, int]]) -> None:
-    for backend in drawing:
-        for tag, (figure, step) in figures.items():
-            backend.log_figure(tag, figure, step)
 
 
 def _confirmation(tracker: PhaseTracker) -> str:
@@ -204,7 +224,7 @@ def publish_measurement(
     prefix: str,
     *,
     first: bool,
-    log_figures: bool,
+    drawing: Drawing,
     plan: FigurePlan,
     alert: str | None = None,
     onset: Mapping[str, Any] | None = None,
@@ -213,6 +233,7 @@ def publish_measurement(
     """Log one measurement: its scalars everywhere; the alert's note; its figures where they are shown.
 
     ``first``: the first measurement logged in this fit, before which each backend starts.
+    ``drawing``: the backends that get figures, and the worker that draws them.
     ``alert``: the note of an alert that this measurement fired; with it go the emerging
     interactions (:func:`publish_interactions`), from the ``onset``'s full interactions if given
     and drawn on ``samples`` if given.
@@ -226,9 +247,10 @@ def publish_measurement(
         backend.log_scalars(scalars, step)
         if alert is not None:
             backend.log_text(f"{prefix}/alert", alert, step)
-    drawing = _drawing(backends, log_figures)
-    if drawing:
-        _send(drawing, _measurement_figures(record, history, prefix, plan, alert is not None))
+    frozen, fired = _frozen(history), alert is not None
+    # The record is the history's last: the monitor publishes each measurement as it commits it.
+    draw = lambda: _measurement_figures(frozen[-1], frozen, prefix, plan, fired)  # noqa: E731
+    drawing.submit(draw, int(record["epoch"]))
     if alert is not None:
         publish_interactions(backends, drawing, history, prefix, "at_alert", onset, samples)
     for backend in backends:
@@ -292,7 +314,7 @@ def publish_run(
     onset_epoch: int | None,
     prefix: str,
     *,
-    log_figures: bool,
+    drawing: Drawing,
     plan: FigurePlan,
     hparams: tuple[Mapping[str, Any], Mapping[str, float]] | None = None,
     onset: Mapping[str, Any] | None = None,
@@ -303,17 +325,19 @@ def publish_run(
     last = history[-1]
     step = _step(last)
     text = summary_text(history, run.fits, alert_epoch, onset_epoch)
-    drawing = _drawing(backends, log_figures)
-    if drawing:
-        marks = {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
-        panels = replay_panel_figures(history, run.fits, run.predicted_shapes, **marks)
+    frozen, marks = _frozen(history), {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
+
+    def draw() -> dict[str, tuple[Any, int]]:
+        panels = replay_panel_figures(frozen, run.fits, run.predicted_shapes, **marks)
         figures = {f"{prefix}/replay/{name}": (figure, step) for name, figure in panels.items()}
-        own = _measured_vs_predicted(last)
+        own = _measured_vs_predicted(frozen[-1])
         if own is not None:
             figures[f"{prefix}/key_epochs/last"] = (own, step)
         if not plan.periodic(int(last["epoch"])):
-            figures.update(_current_figures(last, history, prefix, marks, own))
-        _send(drawing, figures)
+            figures.update(_current_figures(frozen[-1], frozen, prefix, marks, own))
+        return figures
+
+    drawing.submit(draw, int(last["epoch"]))
     publish_interactions(backends, drawing, history, prefix, "at_end", onset, samples)
     for backend in backends:
         backend.log_text(f"{prefix}/summary", text, step)

@@ -2,6 +2,8 @@
 
 The monitor decides when to measure; :class:`RunLog` writes each measurement down and publishes
 it, and reports a failure to write or log through the fault policy, keeping the measurement.
+Its figures are drawn by a background :class:`FigureWorker`; :meth:`RunLog.close_figures` finishes
+them at fit end, or after a crash finishes what it can in a few seconds and says what it dropped.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from lightning_interactions.analysis.history import (
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementWarning
+from lightning_interactions.callbacks.figure_worker import FigureWorker
 from lightning_interactions.callbacks.history_file import continue_history_file
 from lightning_interactions.callbacks.publishing import (
+    Drawing,
     DrawnSamples,
     FigurePlan,
     alert_text,
@@ -47,6 +51,12 @@ WRITING = "writing or logging the measurement"
 WRITING_LOSSES = "writing the losses of the measurement"
 RESUMING = "continuing the history file of the resumed run"
 REPLAY = "the replay and summary of the run"
+DRAWING = "drawing or logging the figures of the measurement"
+# How long the end of a fit waits for figures still being drawn (a few seconds each, at most
+# about ten pending): generous, since dropping them loses them; after a crash the run is
+# already lost, and the user should not wait for pictures of it.
+FIT_END_WAIT_S = 300.0
+CRASH_WAIT_S = 10.0
 
 
 class RunLog:
@@ -68,6 +78,7 @@ class RunLog:
         self.replayed: RunReplay | None = None
         self.history_file: Path | None = None
         self.plan = FigurePlan.for_run(None, 1)
+        self.figures = FigureWorker()
         self._started = False
 
     def setup(self, trainer: Any, every_n_epochs: int) -> None:
@@ -98,6 +109,36 @@ class RunLog:
     def _backends(trainer: Any) -> list[LoggerBackend]:
         return [backend_for(logger) for logger in trainer.loggers]
 
+    def _drawing(self, trainer: Any) -> Drawing:
+        return Drawing.of(self._backends(trainer), self.log_figures, self.figures)
+
+    def _figure_failed(self, trainer: Any) -> Callable[[int, BaseException], None]:
+        def report(epoch: int, error: BaseException) -> None:
+            self.faults.report(trainer, epoch, error=error, what=DRAWING, outcome=KEPT)
+
+        return report
+
+    def deliver_figures(self, trainer: Any) -> None:
+        """Log the figures drawn since the last call (on this, the training thread)."""
+        self.figures.deliver(self._figure_failed(trainer))
+
+    def close_figures(self, trainer: Any, crashed: bool = False) -> None:
+        """Finish the figures still being drawn and log them; say so if some had to be dropped."""
+        if not self.figures.pending:
+            return
+        wait = CRASH_WAIT_S if crashed else FIT_END_WAIT_S
+        finished = self.figures.finish(wait, self._figure_failed(trainer))
+        if finished.dropped:
+            epochs = ", ".join(str(epoch) for epoch in finished.dropped_epochs)
+            why = "training stopped with an error" if crashed else "the fit ended"
+            rank_zero_warn(
+                f"InteractionMonitor: {why} while figures were being drawn; {finished.logged} "
+                f"figure job(s) were finished and logged, {finished.dropped} (of epoch(s) {epochs}) "
+                f"were still drawing after {wait:g} s and were dropped. Every measurement is in the "
+                "history file; `lightning-interactions report LOGDIR` draws the run's report from it.",
+                category=MeasurementWarning,
+            )
+
     def measurement(
         self,
         trainer: Any,
@@ -119,6 +160,7 @@ class RunLog:
             save_reference(reference_path(path), record["epoch"], I_and, I_or)
             self._keep(path, record, I_and, I_or, tracker, samples)
             alert = alert_text(record, history, tracker) if tracker.just_fired else None
+            self.deliver_figures(trainer)
             publish_measurement(
                 self._backends(trainer),
                 record,
@@ -126,7 +168,7 @@ class RunLog:
                 record_scalars(record, self.prefix),
                 self.prefix,
                 first=not self._started,
-                log_figures=self.log_figures,
+                drawing=self._drawing(trainer),
                 plan=self.plan,
                 alert=alert,
                 onset=self.onset,
@@ -204,7 +246,7 @@ class RunLog:
                 tracker.alert_epoch,
                 tracker.onset_epoch,
                 self.prefix,
-                log_figures=self.log_figures,
+                drawing=self._drawing(trainer),
                 plan=self.plan,
                 hparams=(settings, self._outcome(history, run, tracker)),
                 onset=self.onset,

@@ -25,7 +25,8 @@ import abc
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # matplotlib is imported only where a figure is drawn
+if TYPE_CHECKING:  # matplotlib and numpy are imported only where a figure is drawn
+    import numpy as np
     from matplotlib.figure import Figure
 
 __all__ = ["LoggerBackend", "MetricsBackend"]
@@ -35,7 +36,8 @@ class LoggerBackend(abc.ABC):
     """One destination of the monitor's output. Only :meth:`log_scalars` is required.
 
     ``supports_figures`` tells the monitor whether drawing figures for this backend is worth it;
-    a backend that sets it True implements :meth:`log_figure`.
+    a backend that sets it True implements :meth:`log_image`. The monitor draws its figures on a
+    background thread and hands each backend the finished pixels, on the training thread.
     """
 
     supports_figures: bool = False
@@ -47,8 +49,14 @@ class LoggerBackend(abc.ABC):
     def start(self, num_players: int, prefix: str) -> None:  # noqa: B027 (an optional hook)
         """Called before the first measurement of a fit is logged (a dashboard layout, say)."""
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:  # noqa: B027 (an optional hook)
-        """Log a matplotlib figure under ``tag`` at ``step``."""
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:  # noqa: B027 (an optional hook)
+        """Log a drawn figure, an ``(height, width, 3)`` uint8 RGB array, under ``tag`` at ``step``."""
+
+    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
+        """Draw a matplotlib figure and log it with :meth:`log_image`."""
+        from lightning_interactions.plot._canvas import render_rgb
+
+        self.log_image(tag, render_rgb(figure), step)
 
     def log_text(self, tag: str, text: str, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a markdown text under ``tag`` at ``step``."""

@@ -26,7 +26,7 @@ from lightning_interactions.loggers.artifacts import FIGURES, TEXTS, artifact_fi
 from lightning_interactions.loggers.base import MetricsBackend
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    import numpy as np
 
 __all__ = ["CSVBackend"]
 
@@ -47,8 +47,10 @@ class CSVBackend(MetricsBackend):
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
-        figure.savefig(self._new_file(tag, step, FIGURES, "png"), format="png")
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        from matplotlib.image import imsave
+
+        imsave(self._new_file(tag, step, FIGURES, "png"), image, format="png")
 
     def log_text(self, tag: str, text: str, step: int) -> None:
         self._new_file(tag, step, TEXTS, "md").write_text(text, encoding="utf-8")

@@ -28,7 +28,7 @@ from lightning_interactions.loggers.artifacts import FIGURES, TEXTS, artifact_fi
 from lightning_interactions.loggers.base import MetricsBackend
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    import numpy as np
 
 __all__ = ["MLflowBackend"]
 
@@ -43,8 +43,8 @@ class MLflowBackend(MetricsBackend):
         """The run-relative artifact path of a figure (or, with ``folder``/``suffix``, a text)."""
         return artifact_file(folder, tag, step, suffix)
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
-        self.logger.experiment.log_figure(self.logger.run_id, figure, artifact_file=self.artifact(tag, step))
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        self.logger.experiment.log_image(self.logger.run_id, image, artifact_file=self.artifact(tag, step))
 
     def log_text(self, tag: str, text: str, step: int) -> None:
         path = self.artifact(tag, step, folder=TEXTS, suffix="md")

@@ -16,7 +16,7 @@ from lightning_interactions.loggers.base import MetricsBackend
 from lightning_interactions.loggers.scalars import describe_tag, scalar_tags
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    import numpy as np
 
 __all__ = ["TensorBoardBackend", "scalar_layout"]
 
@@ -113,8 +113,8 @@ class TensorBoardBackend(MetricsBackend):
         if rest:
             super().log_scalars(rest, step)
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
-        self.writer.add_figure(tag, figure, global_step=step)
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        self.writer.add_image(tag, image, global_step=step, dataformats="HWC")
 
     def log_text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, global_step=step)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lightning_interactions.loggers.base import MetricsBackend
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    import numpy as np
 
 __all__ = ["WandbBackend"]
 
@@ -41,10 +41,10 @@ class WandbBackend(MetricsBackend):
         """A markdown text as a self-contained HTML page (no stylesheet fetched)."""
         return f'<pre style="white-space: pre-wrap">{html.escape(text, quote=False)}</pre>'
 
-    def log_figure(self, tag: str, figure: Figure, step: int) -> None:
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
         import wandb
 
-        self.logger.log_metrics({tag: wandb.Image(figure)}, step=step)
+        self.logger.log_metrics({tag: wandb.Image(image)}, step=step)
 
     def log_text(self, tag: str, text: str, step: int) -> None:
         import wandb

@@ -44,6 +44,21 @@ def new_figure(**kwargs: Any) -> Figure:
     return figure
 
 
+def render_rgb(figure: Figure) -> Any:
+    """The figure as pixels: an ``(height, width, 3)`` uint8 array, drawn at the figure's dpi.
+
+    Drawing is the slow part of a figure (its layout, text and paths); after this a logger only
+    stores pixels, so the drawing can happen on another thread than the logging.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(figure.canvas, FigureCanvasAgg):  # a Figure made without a canvas of ours
+        FigureCanvasAgg(figure)
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+
+
 def check_history(history: History) -> None:
     if not history:
         raise ValueError("the history is empty: nothing to draw")
