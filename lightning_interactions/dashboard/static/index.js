@@ -301,7 +301,8 @@ function drawTokens(root, d, change, size) {
     const w = 12 + shown.length * 7.5;
     if (x + w > size && x > 0) { x = 0; y += 36; }
     const attrs = chosen.has(position) ? regionStyle(change[1]) : { fill: "#fff", stroke: others.has(position) ? OTHER : "none" };
-    svg("rect", { x, y, width: w, height: 22, rx: 4, ...attrs, class: chosen.has(position) ? "token chosen" : "token" }, root);
+    const box = svg("rect", { x, y, width: w, height: 22, rx: 4, ...attrs, class: chosen.has(position) ? "token chosen" : "token" }, root);
+    svg("title", { text: `position ${position}: ${word}` }, box);
     svg("text", { x: x + w / 2, y: y + 15, "text-anchor": "middle", class: "token-text", text: shown }, root);
     svg("text", { x: x + w / 2, y: y + 32, "text-anchor": "middle", class: "small", text: String(position) }, root);
     x += w + 4;
