@@ -1,18 +1,25 @@
-"""Screenshots of a run's TensorBoard pages, for looking at what users see.
+"""Screenshots of a run's TensorBoard pages and of its Interactions page, for looking at what users see.
 
 Starts a real TensorBoard server on 127.0.0.1 (a free port) over ``LOGDIR``, waits until it
 answers, and renders each dashboard with headless Chromium (Debian's ``chromium``) into
-``OUT/<page>.png``. Line charts need ``?forceSVG=true`` in headless mode, and the pages need a
-long virtual-time budget to load their data.
+``OUT/<prefix><page>.png``. Line charts need ``?forceSVG=true`` in headless mode, and the pages
+need a long virtual-time budget to load their data. The page ``interactions`` is the package's
+own TensorBoard tab; ``interactions_page`` is the same dashboard as one self-contained HTML file
+(:func:`lightning_interactions.dashboard.write_page`), opened from disk.
+
+Without ``LOGDIR`` (or ``--logdir``) the demo is run into a temporary folder (about 40 s); without
+``OUT`` the two Interactions pages are saved as ``docs/images/dashboard_interactions.png`` and
+``docs/images/dashboard_interactions_page.png``.
 
 Usage::
 
-    python scripts/dashboard_screenshots.py LOGDIR OUT [--pages timeseries custom_scalars ...]
+    python scripts/dashboard_screenshots.py [LOGDIR OUT] [--logdir LOGDIR] [--pages timeseries ...]
 
 Example (the demo's run)::
 
     ./run demo --out demo-run
     .venv/bin/python scripts/dashboard_screenshots.py demo-run demo-run/screenshots
+    .venv/bin/python scripts/dashboard_screenshots.py  # the demo, into docs/images
 """
 
 from __future__ import annotations
@@ -33,7 +40,11 @@ PAGES = {
     "images": "#images",
     "text": "#text",
     "hparams": "#hparams",
+    "interactions": "#interactions",
 }
+# Not a TensorBoard page: the dashboard written as one HTML file and opened from disk.
+PAGE_FILE = "interactions_page"
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -94,15 +105,62 @@ def screenshot(url: str, path: Path, size: str, budget_ms: int) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_demo(folder: Path) -> Path:
+    """Run the demo into ``folder``; its TensorBoard logs are under it."""
+    command = [sys.executable, "-m", "lightning_interactions", "demo", "--out", str(folder)]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def page_file(logdir: Path, out: Path, size: str) -> Path:
+    """Screenshot of the self-contained Interactions page of ``logdir``."""
+    from lightning_interactions.dashboard import write_page
+
+    with tempfile.TemporaryDirectory() as scratch:
+        page = write_page(logdir, Path(scratch) / "report.html")
+        screenshot(page.as_uri(), out, size, 8000)
+    return out
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; without OUT, the Interactions pages go to docs/images as ``dashboard_<page>.png``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("logdir", type=Path, help="TensorBoard log directory (e.g. the demo's --out)")
-    parser.add_argument("out", type=Path, help="directory for the PNG screenshots (created)")
-    parser.add_argument("--pages", nargs="+", choices=sorted(PAGES), default=list(PAGES))
-    parser.add_argument("--size", default="1400,1000", help="window size WIDTH,HEIGHT (default 1400,1000)")
+    parser.add_argument("logdir", type=Path, nargs="?", help="TensorBoard log dir (default: the demo's)")
+    parser.add_argument("out", type=Path, nargs="?", help="folder for the PNGs (default: docs/images)")
+    parser.add_argument("--logdir", type=Path, dest="logdir_option", help="the same as LOGDIR")
+    choices = [*PAGES, PAGE_FILE]
+    help_pages = "default: all, or without OUT the two Interactions pages"
+    parser.add_argument("--pages", nargs="+", choices=sorted(choices), help=help_pages)
+    parser.add_argument("--prefix", help='prefix of the PNG names (default "", without OUT "dashboard_")')
+    parser.add_argument("--size", help="window size WIDTH,HEIGHT (default 1400,1000; without OUT 1400,1800)")
     parser.add_argument("--budget-ms", type=int, default=25000, help="virtual time budget per page")
     args = parser.parse_args(argv)
+    args.logdir = args.logdir or args.logdir_option
+    docs = args.out is None
+    args.out = ROOT / "docs" / "images" if docs else args.out
+    args.pages = args.pages or ([PAGE_FILE, "interactions"] if docs else choices)
+    args.prefix = ("dashboard_" if docs else "") if args.prefix is None else args.prefix
+    args.size = args.size or ("1400,1800" if docs else "1400,1000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.logdir is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            args.logdir = run_demo(Path(scratch) / "demo")
+            return shoot(args)
+    return shoot(args)
+
+
+def shoot(args: argparse.Namespace) -> int:
+    """Save the screenshots ``args`` asks for."""
+    if PAGE_FILE in args.pages:
+        print(page_file(args.logdir, args.out / f"{args.prefix}{PAGE_FILE}.png", args.size))
+    pages = [page for page in args.pages if page in PAGES]
+    if not pages:
+        return 0
     port = free_port()
     server = subprocess.Popen(
         [*tensorboard_command(), "--logdir", str(args.logdir), "--host", "127.0.0.1", "--port", str(port)],
@@ -112,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = f"http://127.0.0.1:{port}/"
         wait_until_up(base)
-        for page in args.pages:
-            path = args.out / f"{page}.png"
+        for page in pages:
+            path = args.out / f"{args.prefix}{page}.png"
             screenshot(f"{base}?forceSVG=true{PAGES[page]}", path, args.size, args.budget_ms)
             print(path)
     finally:

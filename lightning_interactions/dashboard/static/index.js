@@ -194,9 +194,20 @@ function shadePhases(plot, m) {
   if (onset != null) svg("rect", { x: plot.sx(onset), y: box.y, width: Math.max(plot.sx(last) - plot.sx(onset), 1), height: box.h, fill: "#fbe9e7", class: "phase2" }, plot.g);
 }
 
+function labelPhases(plot, m) {
+  const { box } = plot;
+  const onset = m.alert_epoch != null ? m.onset_epoch : null;
+  const last = m.epochs[m.epochs.length - 1];
+  const regions = onset == null ? [["phase 1 (no alert yet)", m.epochs[0], last]] : [["phase 1", m.epochs[0], onset], ["phase 2", onset, last]];
+  for (const [label, a, b] of regions) {
+    const wide = plot.sx(b) - plot.sx(a);
+    if (wide > label.length * 7.5) svg("text", { x: (plot.sx(a) + plot.sx(b)) / 2, y: box.y + box.h - 8, "text-anchor": "middle", class: "phase-label", text: label }, plot.g);
+  }
+}
+
 function markEpochs(plot, m, index, withLabels) {
-  if (m.alert_epoch != null && m.onset_epoch != null) vline(plot, m.onset_epoch, COLORS.onset, withLabels && `onset ${m.onset_epoch}`, "6 3");
-  if (m.alert_epoch != null) vline(plot, m.alert_epoch, COLORS.alert, withLabels && `alert ${m.alert_epoch}`, null, 1);
+  if (m.alert_epoch != null && m.onset_epoch != null) vline(plot, m.onset_epoch, COLORS.onset, withLabels && `onset (epoch ${m.onset_epoch})`, "6 3");
+  if (m.alert_epoch != null) vline(plot, m.alert_epoch, COLORS.alert, withLabels && `alert (epoch ${m.alert_epoch})`, null, 1);
   vline(plot, m.epochs[index], "#000", null, "4 3");
 }
 
@@ -204,8 +215,9 @@ function complexityChart(m, index, width) {
   const root = newSvg(width, 470, "complexity, losses and their gap over the epochs");
   const xDomain = epochDomain(m.epochs);
   const top = { x: 58, y: 12, w: width - 70, h: 170 };
-  const plot = frame(root, top, xDomain, extent(m.complexity), { y: "complexity", xTicks: false });
+  const plot = frame(root, top, xDomain, extent(m.complexity), { y: "complexity (mean order)", xTicks: false });
   shadePhases(plot, m);
+  labelPhases(plot, m);
   polyline(plot, m.epochs, m.complexity, { stroke: COLORS.complexity, class: "series complexity" });
   markEpochs(plot, m, index, true);
   const losses = [...m.train_loss, ...m.val_loss, ...m.gap];
@@ -362,8 +374,8 @@ function changeTitle(change) {
   return `sample ${sample}: ${kind.toUpperCase()} {${players.join(", ")}} (order ${order})`;
 }
 
-function changeValues(change) {
-  return `${signed(change[5])} (at onset ${signed(change[4])}), growth ${fmt(change[6], 2)}`;
+function changeValues(change, m) {
+  return [`value ${signed(change[5])}, at the onset ${signed(change[4])}`, `grew by ${fmt(change[6], 2)} of the sample's total`];
 }
 
 function emergingPanel(m, index, width) {
@@ -385,13 +397,15 @@ function emergingPanel(m, index, width) {
     const height = DRAW[d.kind](root, d, change, size);
     root.setAttribute("viewBox", `0 0 ${size} ${height}`);
     root.setAttribute("height", height);
-    panel.append(el("figcaption", { text: changeTitle(change) }), root, el("div", { class: "small", text: changeValues(change) }));
+    panel.style.width = `${size}px`;
+    const [now, growth] = changeValues(change, m);
+    panel.append(el("figcaption", { text: changeTitle(change) }), root, el("div", { class: "small", text: now }), el("div", { class: "small", text: growth }));
     grid.append(panel);
   }
   box.append(grid);
   if (drawable.length < changes.length) box.append(changesTable(changes.filter((c) => !drawable.includes(c))));
   const key = el("p", { class: "muted" });
-  key.append(keySwatch("and", "AND"), keySwatch("or", "OR"), document.createTextNode(" grey outlines: the sample's other players; values are the interaction's at this epoch and at the onset; growth relative to the sample's whole strength."));
+  key.append(keySwatch("and", "AND"), keySwatch("or", "OR"), document.createTextNode(" the interaction's players; grey outlines: the sample's other players. Value: the interaction's effect on the output at this epoch and at the onset; growth: the rise of its size as a share of the sample's total interaction strength. Orders >= 2 first."));
   box.append(key);
   return box;
 }
@@ -446,6 +460,12 @@ function card(title, ...content) {
   return el("section", { class: "card" }, el("h3", { text: title }), ...content);
 }
 
+function onsetAt(m, index) {
+  const epochs = m.epochs.slice(0, index + 1);
+  const onset = m.alert_epoch != null && m.alert_epoch <= m.epochs[index] ? m.onset_epoch : epochs[m.complexity.slice(0, index + 1).indexOf(Math.min(...m.complexity.slice(0, index + 1)))];
+  return onset == null ? "" : ` (epoch ${onset})`;
+}
+
 function monitorView(run, m) {
   const root = el("section", { class: "monitor" });
   root.append(el("h2", { text: `${run} · ${m.label}` }));
@@ -468,7 +488,7 @@ function monitorView(run, m) {
     );
     lower.replaceChildren(
       card(`Measured and predicted shape, epoch ${m.epochs[index]}`, shapeChart(m, index, width), el("p", { class: "muted", text: `Prediction: ${m.prediction}.` })),
-      card(`Grew most since the onset, at epoch ${m.epochs[index]}`, emergingPanel(m, index, width)),
+      card(`Interactions that grew most from the onset${onsetAt(m, index)} to epoch ${m.epochs[index]}`, emergingPanel(m, index, width)),
     );
   };
   slider.addEventListener("input", draw);
