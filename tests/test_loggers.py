@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from _report_history import N, make_history
@@ -46,41 +47,66 @@ def test_scalar_tags_are_the_documented_names() -> None:
         scalar_tags(0)
 
 
-def _layout_matches(regexes: list[str], tags: list[str]) -> dict[str, list[str]]:
-    """For each regex, the tags it selects the way the custom-scalars plugin does (re.match)."""
-    return {regex: [tag for tag in tags if re.compile(regex).match(tag)] for regex in regexes}
+def _layouts_read_back(log_dir: Path) -> list[dict[str, dict[str, list[str]]]]:
+    """Every custom-scalars layout written in ``log_dir``, in order: category -> chart -> regexes."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    accumulator = event_accumulator.EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    layouts = []
+    for event in accumulator.Tensors("custom_scalars__config__"):
+        stored = layout_pb2.Layout()
+        stored.ParseFromString(event.tensor_proto.string_val[0])
+        layouts.append(
+            {
+                category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
+                for category in stored.category
+            }
+        )
+    return layouts
 
 
-def test_scalar_layout_charts_cover_every_tag_exactly_once() -> None:
-    n = 12  # two-digit orders: order_1 must not pick up order_10..12
-    tags = scalar_tags(n) + ["interactions/loss_gap"]
+def test_scalar_layout_charts_cover_every_tag_once_with_related_series_together() -> None:
+    n = 12  # two-digit orders: the order charts must take order_10..12, and nothing of another prefix
+    losses = ["interactions/train_loss", "interactions/val_loss", "interactions/loss_gap"]
+    other = scalar_tags(n, prefix="interactions/train") + ["interactions/train/loss_gap"]
+    tags = scalar_tags(n) + losses
     layout = scalar_layout(n)
-    assert list(layout) == [
-        "interactions: overview",
-        "interactions: strength by order",
-        "interactions: shape by order",
-        "interactions: theory fit",
+    assert list(layout) == ["interactions: overview", "interactions: orders", "interactions: theory fit"]
+    charts = {title: regexes for page in layout.values() for title, (kind, regexes) in page.items()}
+    assert all(kind == "Multiline" for page in layout.values() for kind, _ in page.values())
+
+    def selected(title: str) -> list[str]:
+        return [tag for tag in tags + other if any(re.match(regex, tag) for regex in charts[title])]
+
+    assert selected("strength by order") == [f"interactions/order_{k}" for k in range(1, n + 1)]
+    assert selected("share of each order") == [f"interactions/shape/order_{k}" for k in range(1, n + 1)]
+    assert selected("losses and their gap") == losses
+    assert selected("complexity, alert and phase") == [
+        f"interactions/{name}" for name in ("complexity", "phase", "overfit_alert", "phase1_seen")
     ]
-    by_order = layout["interactions: strength by order"]
-    assert list(by_order) == [f"order {k}" for k in range(1, n + 1)]
-    for k, (kind, regexes) in enumerate(by_order.values(), start=1):
-        assert kind == "Multiline" and len(regexes) == 1
-        assert _layout_matches(regexes, tags) == {regexes[0]: [f"interactions/order_{k}"]}
-    covered = []
-    for charts in layout.values():
-        for kind, regexes in charts.values():
-            # One tag per chart: no chart mixes two scales, or two orders in one colour.
-            assert kind == "Multiline" and len(regexes) == 1
-            (selected,) = _layout_matches(regexes, tags).values()
-            assert len(selected) == 1
-            covered += selected
-    assert sorted(covered) == sorted(tags)
+    covered = [tag for title in charts for tag in selected(title)]
+    assert sorted(covered) == sorted(tags)  # every tag once, none of the other monitor's
 
 
 def test_scalar_layout_escapes_the_prefix() -> None:
     layout = scalar_layout(2, prefix="a.b")
-    regexes = layout["a.b: overview"]["complexity (mean order)"][1]
-    assert _layout_matches(regexes, ["a.b/complexity", "axb/complexity"]) == {regexes[0]: ["a.b/complexity"]}
+    regexes = layout["a.b: overview"]["complexity, alert and phase"][1]
+    assert [tag for tag in ["a.b/complexity", "axb/complexity"] if re.match(regexes[0], tag)] == [
+        "a.b/complexity"
+    ]
+
+
+def test_two_monitors_layouts_are_merged_in_one_run(tmp_path) -> None:
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger(str(tmp_path))
+    backend_for(logger).start(3, "interactions")
+    backend_for(logger).start(3, "interactions/train")  # a new backend object, as the monitor makes
+    logger.experiment.close()
+    (categories,) = _layouts_read_back(Path(logger.log_dir))[-1:]
+    assert set(categories) == set(scalar_layout(3)) | set(scalar_layout(3, prefix="interactions/train"))
 
 
 def test_record_scalars_keys_and_values(history) -> None:
@@ -103,7 +129,6 @@ def test_record_scalars_skip_none(history) -> None:
 
 def test_layout_is_written_and_read_back(tmp_path) -> None:
     from tensorboard.backend.event_processing import event_accumulator
-    from tensorboard.plugins.custom_scalar import layout_pb2
     from torch.utils.tensorboard import SummaryWriter
 
     layout = scalar_layout(N)
@@ -115,21 +140,15 @@ def test_layout_is_written_and_read_back(tmp_path) -> None:
 
     accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
     accumulator.Reload()
-    assert "custom_scalars__config__" in accumulator.Tags()["tensors"]
     assert set(scalar_tags(N)) - {"interactions/noise_level", "interactions/theory_error"} <= set(
         accumulator.Tags()["scalars"]
     ) | set(accumulator.Tags()["tensors"])
-    event = accumulator.Tensors("custom_scalars__config__")[0]
-    stored = layout_pb2.Layout()
-    stored.ParseFromString(event.tensor_proto.string_val[0])
-    read_back = {
-        category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
-        for category in stored.category
-    }
-    assert read_back == {
-        category: {title: regexes for title, (_, regexes) in charts.items()}
-        for category, charts in layout.items()
-    }
+    assert _layouts_read_back(tmp_path) == [
+        {
+            category: {title: regexes for title, (_, regexes) in charts.items()}
+            for category, charts in layout.items()
+        }
+    ]
 
 
 def test_backend_for_each_logger(tmp_path) -> None:
@@ -137,7 +156,8 @@ def test_backend_for_each_logger(tmp_path) -> None:
     from lightning.pytorch.loggers.logger import DummyLogger
 
     tensorboard = backend_for(TensorBoardLogger(str(tmp_path / "tb")))
-    assert isinstance(tensorboard, TensorBoardBackend) and tensorboard.supports_figures
+    # TensorBoard's figures are drawn by its Interactions tab, from the history file.
+    assert isinstance(tensorboard, TensorBoardBackend) and not tensorboard.supports_figures
     csv = backend_for(CSVLogger(str(tmp_path / "csv")))
     assert isinstance(csv, CSVBackend) and csv.supports_figures
     other = backend_for(DummyLogger())

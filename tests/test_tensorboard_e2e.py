@@ -1,8 +1,9 @@
 """End to end with the real dashboard: a finished run, served by ``tensorboard --logdir`` on 127.0.0.1.
 
-The server is asked over its HTTP API for the scalar tags, the custom-scalars layout, the images and
-the text of the run, as the dashboard's own front end asks. Every wait is bounded; the server is
-stopped (terminate, then kill) whatever happens. Skipped only when no tensorboard executable exists.
+The server is asked over its HTTP API for the scalar tags, the custom-scalars layout, the
+Interactions tab's runs and the text of the run, as the dashboard's own front end asks. Every
+wait is bounded; the server is stopped (terminate, then kill) whatever happens. Skipped only
+when no tensorboard executable exists.
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ FEATURES = 5
 EPOCHS = 2
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0
-FIGURES = (
-    "interactions/key_epochs/untrained",
-    "interactions/figures/measured_vs_predicted",
-    "interactions/figures/orders_over_epochs",
-    "interactions/figures/shape_heatmap",
-    "interactions/replay/complexity",
-)
 
 
 class Net(pl.LightningModule):
@@ -53,7 +47,9 @@ class Net(pl.LightningModule):
         return self.net(x)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
@@ -163,7 +159,7 @@ class Dashboard:
                 self.process.wait(timeout=15)
 
 
-def test_tensorboard_serves_scalars_layout_images_and_summary(tmp_path: Path) -> None:
+def test_tensorboard_serves_scalars_layout_the_tab_and_summary(tmp_path: Path) -> None:
     executable = tensorboard_executable()
     if executable is None:
         pytest.skip("no tensorboard executable")
@@ -190,24 +186,21 @@ def test_tensorboard_serves_scalars_layout_images_and_summary(tmp_path: Path) ->
             [r["complexity"] for r in monitor.history], rel=1e-5
         )
 
-        # The custom-scalars layout: a page per topic, one chart per order of strength.
+        # The custom-scalars layout: the orders in one chart, the losses with their gap in another.
         layout = get_json(port, "/data/plugin/custom_scalars/layout")
-        pages = {c["title"]: c for c in layout["category"]}
-        assert "interactions: overview" in pages and "interactions: theory fit" in pages
-        charts = pages["interactions: strength by order"]["chart"]
-        assert len(charts) == FEATURES
-        for k, chart in enumerate(charts, start=1):
-            (pattern,) = chart["multiline"]["tag"]
-            assert [tag for tag in served if re.match(pattern, tag)] == [f"interactions/order_{k}"]
+        pages = {c["title"]: {chart["title"]: chart for chart in c["chart"]} for c in layout["category"]}
+        assert set(pages) == {"interactions: overview", "interactions: orders", "interactions: theory fit"}
+        (pattern,) = pages["interactions: orders"]["strength by order"]["multiline"]["tag"]
+        assert sorted(tag for tag in served if re.match(pattern, tag)) == sorted(
+            f"interactions/order_{k}" for k in range(1, FEATURES + 1)
+        )
+        patterns = pages["interactions: overview"]["losses and their gap"]["multiline"]["tag"]
+        losses = [tag for tag in served if any(re.match(p, tag) for p in patterns)]
+        assert sorted(losses) == ["interactions/loss_gap", "interactions/train_loss", "interactions/val_loss"]
 
-        # The figures, as images of the run; the replay is a PNG at the last epoch.
-        images = get_json(port, "/data/plugin/images/tags")[run]
-        assert set(FIGURES) <= set(images)
-        tag = "interactions/replay/complexity"
-        (replay,) = get_json(port, "/data/plugin/images/images", run=run, tag=tag)
-        assert int(replay["step"]) == steps[-1]
-        png = get(port, "/data/plugin/images/individualImage?" + replay["query"].lstrip("?"))
-        assert png.startswith(b"\x89PNG")
+        # No images: the Interactions tab draws the figures from the history file it serves.
+        assert not get_json(port, "/data/plugin/images/tags").get(run)
+        assert run in [entry["run"] for entry in get_json(port, "/data/plugin/interactions/runs")]
 
         # The text summary of the run.
         assert "interactions/summary/text_summary" in get_json(port, "/data/plugin/text/tags")[run]

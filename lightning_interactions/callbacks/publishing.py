@@ -297,12 +297,17 @@ def _current_figures(
 
 
 def publish_losses(backends: Sequence[LoggerBackend], record: Record, prefix: str) -> None:
-    """Log the epoch's loss gap (val - train) at its measurement's step, once both losses are known."""
+    """Log the epoch's losses as the monitor read them and their gap (val - train), at its measurement's step.
+
+    Under the monitor's prefix, so that the losses that the alert compares share a chart with it.
+    """
     train, val = record.get("train_loss"), record.get("val_loss")
     if train is None or val is None:
         return
+    scalars = {f"{prefix}/train_loss": float(train), f"{prefix}/val_loss": float(val)}
+    scalars[f"{prefix}/loss_gap"] = float(val) - float(train)
     for backend in backends:
-        backend.log_scalars({f"{prefix}/loss_gap": float(val) - float(train)}, _step(record))
+        backend.log_scalars(scalars, _step(record))
         backend.flush()
 
 

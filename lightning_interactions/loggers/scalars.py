@@ -79,6 +79,9 @@ _DESCRIPTIONS = {
     "0 for a network that starts with low-order interactions (no phase 1): its alert marks over-fitting "
     "after task learning, not the end of phase 1.",
     "loss_gap": "Loss gap: validation loss minus training loss of the epoch.",
+    "train_loss": "The epoch's training loss, as the monitor read it from what the LightningModule logged "
+    "(the alert compares it with the validation loss).",
+    "val_loss": "The epoch's validation loss, as the monitor read it from what the LightningModule logged.",
 }
 
 

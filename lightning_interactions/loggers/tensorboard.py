@@ -2,13 +2,14 @@
 
 Example:
     >>> layout = scalar_layout(num_players=3)
-    >>> list(layout)[:2]
-    ['interactions: overview', 'interactions: strength by order']
+    >>> list(layout)
+    ['interactions: overview', 'interactions: orders', 'interactions: theory fit']
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,54 +28,69 @@ def _exact(tag: str) -> str:
     return f"^{re.escape(tag)}$"
 
 
-def _charts(titles_and_tags: list[tuple[str, str]]) -> dict[str, list[Any]]:
-    return {title: ["Multiline", [_exact(tag)]] for title, tag in titles_and_tags}
+def _orders(group: str) -> str:
+    """A regex for every order's tag of one group (``{prefix}/order_k`` or ``{prefix}/shape/order_k``)."""
+    return f"^{re.escape(group)}order_\\d+$"
 
 
 def scalar_layout(num_players: int, prefix: str = "interactions") -> dict[str, dict[str, list[Any]]]:
     """The layout for ``SummaryWriter.add_custom_scalars``: one page of charts per topic.
 
-    Categories (each chart one tag, so no chart mixes two scales or two orders' colours):
-    ``{prefix}: overview`` (complexity, loss gap, alert, phase, phase 1 seen), ``{prefix}: strength by order``
-    and ``{prefix}: shape by order`` (one chart per order), ``{prefix}: theory fit`` (noise level,
-    fit error). Every entry is an anchored regex that matches exactly one tag.
+    Series that belong together share a multiline chart (each in its own colour): ``{prefix}:
+    overview`` holds the complexity with the alert and the phase flags, and the training and
+    validation losses (as the monitor read them) with their gap; ``{prefix}: orders`` the
+    strength of every order in one chart and their shares in another; ``{prefix}: theory fit``
+    the noise level and the fit error. Every entry is an anchored regex.
 
     Example:
-        >>> scalar_layout(2, prefix="ia")["ia: overview"]["complexity (mean order)"]
-        ['Multiline', ['^ia/complexity$']]
-        >>> list(scalar_layout(2, prefix="ia")["ia: strength by order"])
-        ['order 1', 'order 2']
+        >>> scalar_layout(2, prefix="ia")["ia: overview"]["losses and their gap"]
+        ['Multiline', ['^ia/train_loss$', '^ia/val_loss$', '^ia/loss_gap$']]
+        >>> scalar_layout(2, prefix="ia")["ia: orders"]["strength by order"]
+        ['Multiline', ['^ia/order_\\\\d+$']]
     """
     scalar_tags(num_players, prefix)  # validates num_players
-    orders = range(1, num_players + 1)
+
+    def chart(*names: str) -> list[Any]:
+        return ["Multiline", [_exact(f"{prefix}/{name}") for name in names]]
+
     return {
-        f"{prefix}: overview": _charts(
-            [
-                ("complexity (mean order)", f"{prefix}/complexity"),
-                ("loss gap (val - train)", f"{prefix}/loss_gap"),
-                ("over-fitting alert", f"{prefix}/overfit_alert"),
-                ("phase", f"{prefix}/phase"),
-                ("phase 1 seen", f"{prefix}/phase1_seen"),
-            ]
-        ),
-        f"{prefix}: strength by order": _charts([(f"order {k}", f"{prefix}/order_{k}") for k in orders]),
-        f"{prefix}: shape by order": _charts([(f"order {k}", f"{prefix}/shape/order_{k}") for k in orders]),
-        f"{prefix}: theory fit": _charts(
-            [
-                ("noise level s", f"{prefix}/noise_level"),
-                ("fit error (L1 between shapes)", f"{prefix}/theory_error"),
-            ]
-        ),
+        f"{prefix}: overview": {
+            "complexity, alert and phase": chart("complexity", "overfit_alert", "phase", "phase1_seen"),
+            "losses and their gap": chart("train_loss", "val_loss", "loss_gap"),
+        },
+        f"{prefix}: orders": {
+            "strength by order": ["Multiline", [_orders(f"{prefix}/")]],
+            "share of each order": ["Multiline", [_orders(f"{prefix}/shape/")]],
+        },
+        f"{prefix}: theory fit": {
+            "noise level s": chart("noise_level"),
+            "fit error (L1 between shapes)": chart("theory_error"),
+        },
     }
+
+
+# Every monitor of a run writes its layout through the run's one writer, and TensorBoard keeps
+# only the last layout a run wrote: each writer's layouts so far are merged and written whole.
+_WRITTEN_LAYOUTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def merged_layout(writer: Any, layout: Mapping[str, Any]) -> dict[str, Any]:
+    """``layout`` added to the layouts written through ``writer`` before (categories are per prefix)."""
+    merged = _WRITTEN_LAYOUTS.setdefault(writer, {})
+    merged.update(layout)
+    return dict(merged)
 
 
 class TensorBoardBackend(MetricsBackend):
     """A Lightning ``TensorBoardLogger``: scalars as Lightning logs them, the rest via its writer.
 
     The first value of each tag carries its description (shown by TensorBoard beside the chart).
+    No figures: TensorBoard's Interactions tab (:mod:`lightning_interactions.dashboard`) draws
+    them from the monitor's history file, in the browser, at every epoch. :meth:`log_image`
+    still writes an image for code that calls it.
     """
 
-    supports_figures = True
+    supports_figures = False
 
     def __init__(self, logger: Any) -> None:
         super().__init__(logger)
@@ -87,7 +103,7 @@ class TensorBoardBackend(MetricsBackend):
 
     def start(self, num_players: int, prefix: str) -> None:
         self._prefix = prefix
-        self.writer.add_custom_scalars(scalar_layout(num_players, prefix))
+        self.writer.add_custom_scalars(merged_layout(self.writer, scalar_layout(num_players, prefix)))
 
     def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
