@@ -224,18 +224,56 @@ def test_tensorboard_tab_draws_the_run(run_dir: Path, tmp_path: Path, tensorboar
     assert "digits/tiny" in dom
 
 
-def write_hostile_tokens(folder: Path) -> None:
-    """Three epochs whose last has an emerging AND of the tokens at positions 0 and 2, both hostile."""
+def write_two_player_run(folder: Path, inputs: torch.Tensor, players: dict, layout: dict) -> None:
+    """Three epochs of one sample whose last has an emerging AND of its two players, and the sample."""
+    folder.mkdir(parents=True, exist_ok=True)
     tracker, zeros = PhaseTracker(patience=1), torch.zeros(1, 4, dtype=torch.float64)
     for epoch, values in enumerate([[0, 1.0, 1.0, 3.0], [0, 1.0, 1.0, 0.0], [0, 1.0, 1.0, 2.0]]):
-        record = build_record(
-            epoch, torch.tensor([values], dtype=torch.float64), zeros, torch.zeros(1), tracker
-        )
+        I_and = torch.tensor([values], dtype=torch.float64)
+        record = build_record(epoch, I_and, zeros, torch.zeros(1), tracker)
         append_record(folder / HISTORY_FILENAME, {**record, "train_loss": 1.0 - 0.1 * epoch, "val_loss": 1.1})
+    save_samples(folder / SAMPLES_FILENAME, inputs, None, players, layout)
+
+
+def write_hostile_tokens(folder: Path) -> None:
+    """The AND of the tokens at positions 0 and 2, both hostile."""
     text = [["<script>document.title='pwned'</script>", "a", "<img src=x onerror=alert(1)>", "b"]]
-    players = {"positions": torch.tensor([[0, 2]])}
     layout = {"kind": "tokens", "text": text}
-    save_samples(folder / SAMPLES_FILENAME, torch.tensor([[5, 6, 7, 8]]), None, players, layout)
+    write_two_player_run(folder, torch.tensor([[5, 6, 7, 8]]), {"positions": torch.tensor([[0, 2]])}, layout)
+
+
+SIGNAL = {"kind": "signal", "groups": [[0, 1, 2], [3, 4], [5, 6, 11]], "feature_names": None}
+FEATURES = {"kind": "features", "groups": [[0, 4], [1, 2]], "feature_names": ["age", "bmi", "bp", "s1", "s2"]}
+LAYOUTS = {
+    "rgb_patches": (
+        torch.rand(1, 3, 96, 64),
+        {"patches": torch.tensor([[0, 23]])},
+        {"kind": "patches", "patch_size": [16, 16]},
+    ),
+    "signal": (torch.randn(1, 2, 12), {"groups": torch.tensor([[0, 2]])}, SIGNAL),
+    "features": (torch.randn(1, 5), {"groups": torch.tensor([[1, 0]])}, FEATURES),
+    "point_clouds": (
+        torch.rand(1, 50, 3),
+        {"clusters": torch.arange(50).remainder(3)[None]},
+        {"kind": "point_clouds"},
+    ),
+    "custom": (torch.rand(1, 7), {}, {"kind": "table"}),
+}
+CHOSEN = {"rgb_patches": "player chosen", "signal": "player chosen", "features": "bar chosen",
+          "point_clouds": "point chosen", "custom": '<table class="changes"'}  # fmt: skip
+
+
+@needs_chromium
+def test_every_layout_is_drawn(tmp_path: Path) -> None:
+    for name, (inputs, players, layout) in LAYOUTS.items():
+        write_two_player_run(tmp_path / "logs" / name, inputs, players, layout)
+    page = write_page(tmp_path / "logs", tmp_path / "page.html")
+    dom, log = chromium(page.as_uri(), tmp_path)
+    assert not [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    assert 'data-ready="true"' in dom and 'id="dashboard-error"' not in dom
+    assert dom.count('class="monitor"') == len(LAYOUTS)
+    for name, chosen in CHOSEN.items():
+        assert chosen in dom, name
 
 
 @needs_chromium

@@ -11,7 +11,9 @@ and gives ``{"runs": [run, ...]}``; :func:`run_payload` one run, ``{"run": name,
   (validation minus training), ``phase``, ``predicted`` (the shape the theory predicts) and
   ``measured`` (the shape it was fitted to; None where that is the epoch's own ``share``), and
   ``emerging`` (the interactions that grew most from the onset to that epoch, strongest
-  first, each ``[sample, kind, players, order, value at the onset, value then, growth]``);
+  first, each ``[sample, kind, players, order, value at the onset, value then, growth]``), and
+  ``emerging_onset``, the onset epoch each list starts from (before the alert: the complexity
+  minimum so far, :func:`~lightning_interactions.analysis.emerging.onset_of`);
 * ``prediction``: where the predicted shapes come from, in words;
 * ``onset_epoch``, ``alert_epoch``, ``rise_epoch``, ``best_val_epoch``, ``complexity_min_epoch``;
 * ``alert_note`` (the note logged when the alert fired, or None) and ``summary`` (markdown);
@@ -148,26 +150,19 @@ def _shapes(history: History, run: RunReplay | None) -> tuple[list[Any], list[An
     return predicted, measured, f"online fit of each measurement ({mode} mode)"
 
 
-def _emerging(history: History, onset: Any) -> list[list[list[Any]]]:
-    """The emerging interactions of each epoch: :func:`compare_run` on the history up to it."""
-    per_epoch = []
+def _emerging(history: History, onset: Any) -> tuple[list[list[list[Any]]], list[int | None]]:
+    """Each epoch's emerging interactions and the onset they grew from: :func:`compare_run` on the
+    history up to that epoch."""
+    per_epoch, onsets = [], []
     for end in range(1, len(history) + 1):
-        changes = compare_run(history[:end], onset, limit=EMERGING_LIMIT).emerging
-        per_epoch.append(
-            [
-                [
-                    c.sample,
-                    c.kind,
-                    list(c.players),
-                    c.order,
-                    rounded(c.value_from),
-                    rounded(c.value_to),
-                    rounded(c.change),
-                ]
-                for c in changes
-            ]  # fmt: skip
-        )
-    return per_epoch
+        comparison = compare_run(history[:end], onset, limit=EMERGING_LIMIT)
+        rows = [
+            [c.sample, c.kind, list(c.players), c.order, *rounded([c.value_from, c.value_to, c.change])]
+            for c in comparison.emerging
+        ]
+        per_epoch.append(rows)
+        onsets.append(comparison.epochs["onset_epoch"])
+    return per_epoch, onsets
 
 
 def _alert_note(history: History) -> str | None:
@@ -212,7 +207,7 @@ def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLik
     predicted, measured, source = _shapes(history, run)
     epochs = [int(r["epoch"]) for r in history]
     alert, onset = alert_of(history)
-    emerging = _emerging(history, _load_beside(path, ONSET_FILENAME, root))
+    emerging, emerging_onset = _emerging(history, _load_beside(path, ONSET_FILENAME, root))
     drawn = {change[0] for changes in emerging for change in changes}
     val_loss = [_number(r.get("val_loss")) for r in history]
     payload.update(
@@ -229,6 +224,7 @@ def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLik
         measured=rounded(measured),
         prediction=source,
         emerging=emerging,
+        emerging_onset=emerging_onset,
         onset_epoch=onset,
         alert_epoch=alert,
         rise_epoch=history[-1].get("rise_epoch"),

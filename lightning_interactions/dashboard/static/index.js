@@ -351,6 +351,7 @@ function drawFeatures(root, d, change, size) {
     const attrs = inside ? regionStyle(change[1]) : { fill: player == null ? "#ddd" : OTHER };
     svg("rect", { x: x0, y: i * rowH + 3, width: Math.max(Math.abs(sx(v) - sx(0)), 1), height: rowH - 6, ...attrs, class: inside ? "bar chosen" : "bar" }, root);
   });
+  svg("line", { x1: sx(0), x2: sx(0), y1: 0, y2: d.values.length * rowH, stroke: "#000", "stroke-width": 0.8 }, root);
   return d.values.length * rowH + 4;
 }
 
@@ -382,7 +383,8 @@ function emergingPanel(m, index, width) {
   const changes = (m.emerging && m.emerging[index]) || [];
   const box = el("div", { class: "emerging" });
   if (!changes.length) {
-    const why = m.epochs[index] <= (m.onset_epoch ?? m.complexity_min_epoch ?? -1) ? "this epoch is not after the onset" : "nothing grew since the onset";
+    const onset = m.emerging_onset ? m.emerging_onset[index] : null;
+    const why = onset == null || m.epochs[index] <= onset ? "this epoch is the onset (the lowest complexity so far) or before it" : "nothing grew since the onset";
     box.append(el("p", { class: "muted", text: `No emerging interactions at epoch ${m.epochs[index]}: ${why}.` }));
     return box;
   }
@@ -461,8 +463,7 @@ function card(title, ...content) {
 }
 
 function onsetAt(m, index) {
-  const epochs = m.epochs.slice(0, index + 1);
-  const onset = m.alert_epoch != null && m.alert_epoch <= m.epochs[index] ? m.onset_epoch : epochs[m.complexity.slice(0, index + 1).indexOf(Math.min(...m.complexity.slice(0, index + 1)))];
+  const onset = m.emerging_onset ? m.emerging_onset[index] : null;
   return onset == null ? "" : ` (epoch ${onset})`;
 }
 
@@ -537,7 +538,8 @@ function watchErrors() {
 // source: { names: string[], load(name) -> Promise<run payload> }
 async function mount(root, source) {
   root.classList.add("interactions-dashboard");
-  const chosen = new Set(source.names.slice(0, 3));
+  // Every run is shown at first when there are few; else the first three (tick more in "Runs").
+  const chosen = new Set(source.names.length <= 6 ? source.names : source.names.slice(0, 3));
   const picker = el("fieldset", { class: "runs" }, el("legend", { text: "Runs" }));
   const overlay = el("section", { class: "card" }, el("h3", { text: "Complexity of the chosen runs" }));
   const overlayBody = el("div");
