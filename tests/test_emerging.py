@@ -140,7 +140,7 @@ def test_summary_lists_the_emerging_interactions(tmp_path: Path) -> None:
     assert first["players"] == [1, 3] and first["order"] == 2
     assert {tuple(e["players"]) for e in saved["discarded_interactions"] if e["order"] >= 2} == {(0, 1, 2)}
     assert saved["interactions_compared"]["onset_epoch"] == 1
-    assert compare_run(history, onset).markdown().count("[1, 3]") == 2
+    assert compare_run(history, onset).markdown().count("{1, 3}") == 2
 
 
 def test_token_example_emerging_interactions_are_the_planted_ones(monkeypatch, tmp_path: Path) -> None:

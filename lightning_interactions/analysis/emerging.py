@@ -222,7 +222,8 @@ def _table(changes: Sequence[Change], first: str, second: str, change: str) -> l
     ]
     for c in changes:
         values = f"{_fmt(c.value_from)} | {_fmt(c.value_to)} | {c.change:.3g}"
-        lines.append(f"| {c.sample} | {c.kind.upper()} | {c.players} | {c.order} | {values} |")
+        players = "{" + ", ".join(str(player) for player in c.players) + "}"  # a set, as the figures write it
+        lines.append(f"| {c.sample} | {c.kind.upper()} | {players} | {c.order} | {values} |")
     if not changes:
         lines.append("| - | none | | | | | |")
     return lines

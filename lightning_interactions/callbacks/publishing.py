@@ -165,18 +165,22 @@ def _confirmation(tracker: PhaseTracker) -> str:
         return "The loss gap is not consulted (alert_gap_rise=None)."
     if not tracker.gaps:
         return "No training and validation losses were logged, so the rise alone fired the alert."
-    last = tracker.gaps[-1]
-    return (
-        f"The validation-minus-training loss gap has widened since: averaged over {tracker.gap_window} "
-        f"measured epochs it exceeded its minimum by more than {tracker.gap_rise:.0%} of the validation "
-        f"loss on the last {tracker.gap_patience} of them, and is still rising (gap {last[1]:+.4g} at "
-        f"epoch {int(last[0])})."
+    epoch, gap = int(tracker.gaps[-1][0]), tracker.gaps[-1][1]
+    text = (
+        f"The validation-minus-training loss gap has grown since: averaged over {tracker.gap_window} "
+        f"measured epochs it rose above its smallest value by more than {tracker.gap_rise:.0%} of the "
+        f"validation loss on the last {tracker.gap_patience} of them, and is still rising (gap "
+        f"{gap:+.4g} at epoch {epoch}"
     )
+    if gap < 0:
+        text += "; still negative: the validation loss is below the training loss, but catching up"
+    return text + ")."
 
 
-def _phase1_note(tracker: PhaseTracker) -> str:
+def _phase1_note(history: History, tracker: PhaseTracker) -> str:
     if tracker.phase1_seen:
-        return "Phase 1 was seen: the complexity fell from the untrained network's."
+        untrained = float(history[0]["complexity"])
+        return f"Phase 1 was seen: the complexity first fell from {untrained:.4g} (untrained) to that low."
     return (
         "Phase 1 was not seen: the untrained network already had few high-order interactions, so the "
         "complexity minimum is near the start and the rise came with task learning; the loss gap is "
@@ -191,7 +195,7 @@ def alert_message(tracker: PhaseTracker, epoch: int) -> str:
         f"(epoch {tracker.onset_epoch}) by epoch {tracker.rise_epoch}"
     )
     if tracker.gap_rise is not None and tracker.gaps:
-        text += " and the validation-minus-training loss gap has widened since"
+        text += " and the validation-minus-training loss gap has grown since"
     text += "; phase 2, the learning of higher-order interactions, began at the minimum"
     if not tracker.phase1_seen:
         text += " (no phase 1: the untrained network was already low-order)"
@@ -211,8 +215,8 @@ def alert_text(record: Record, history: History, tracker: PhaseTracker) -> str:
         f"measurement(s) in a row then rose above {threshold:.4g} (the minimum plus {tracker.margin:.0%}): "
         f"{rises}. {_confirmation(tracker)} By the two-phase theory, phase 2 began at epoch "
         f"{onset['epoch']}: the network started to learn higher-order interactions again, the ones tied "
-        f"to over-fitting. {_phase1_note(tracker)} This is not the best epoch to stop; keep the best "
-        "model by validation loss."
+        f"to over-fitting. {_phase1_note(history, tracker)} This is not the best epoch to stop; keep the "
+        "best model by validation loss."
     )
 
 

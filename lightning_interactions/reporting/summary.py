@@ -89,6 +89,12 @@ def _replay_line(replay_fits: Sequence[EpochFit], onset_epoch: int | None) -> st
     return text + f"over all other epochs {_fmt(overall, '.3g')}."
 
 
+def _best_validation(history: History) -> tuple[int, float] | None:
+    """The measured epoch of the lowest validation loss, and that loss (None: no validation loss)."""
+    losses = [(int(r["epoch"]), float(r["val_loss"])) for r in history if r.get("val_loss") is not None]
+    return min(losses, key=lambda item: item[1]) if losses else None
+
+
 def summary_text(
     history: History,
     replay_fits: Sequence[EpochFit] | None,
@@ -116,6 +122,9 @@ def summary_text(
         f"- **Complexity (mean order):** minimum {low:.4g} at epoch {low_epoch}; "
         f"final {complexities[-1][1]:.4g} at epoch {complexities[-1][0]}."
     )
+    best = _best_validation(history)
+    if best is not None:
+        lines.append(f"- **Validation loss:** lowest at epoch {best[0]} ({best[1]:.4g}); keep that model.")
     gap_epoch = loss_gap_minimum(history)
     if gap_epoch is not None:
         gap = min(val - train for _, train, val in loss_rows(history))
