@@ -1,6 +1,7 @@
 """The dashboard as one self-contained HTML file: the script, the style and the data inlined.
 
-The page draws exactly what TensorBoard's Interactions tab draws (the same ``static/index.js``),
+The page draws exactly what TensorBoard's Interactions tab draws (the same script,
+:func:`module_source`),
 from the payload of :func:`~lightning_interactions.dashboard.data.dashboard_payload` embedded as
 JSON; it fetches nothing, so it opens offline, as a W&B ``Html`` panel or as an MLflow artifact.
 
@@ -27,12 +28,33 @@ from typing import Any
 
 from lightning_interactions.dashboard.data import dashboard_payload
 
-__all__ = ["static_text", "json_for_html", "payload_html", "page_html", "write_page"]
+__all__ = [
+    "SCRIPT_PARTS",
+    "static_text",
+    "module_source",
+    "json_for_html",
+    "payload_html",
+    "page_html",
+    "write_page",
+]
+
+# The dashboard's ES module, in parts of one job each (static/), joined in this order.
+SCRIPT_PARTS = ("svg.js", "charts.js", "samples.js", "main.js")
 
 
 def static_text(name: str) -> str:
-    """The text of a file of the dashboard's ``static`` folder (``index.js``, ``style.css``)."""
+    """The text of a file of the dashboard's ``static`` folder (``style.css``, ``svg.js``, ...)."""
     return resources.files("lightning_interactions.dashboard").joinpath("static", name).read_text("utf-8")
+
+
+def module_source() -> str:
+    """The dashboard's script: :data:`SCRIPT_PARTS` joined into one ES module.
+
+    Example:
+        >>> "export async function render()" in module_source()
+        True
+    """
+    return "\n".join(static_text(name) for name in SCRIPT_PARTS)
 
 
 def json_for_html(value: Any) -> str:
@@ -62,7 +84,7 @@ def payload_html(payload: Any, title: str = "Interactions") -> str:
         "body { margin: 0; }\n</style>\n</head>\n<body>\n"
         '<div id="interactions-root"></div>\n'
         f'<script type="application/json" id="interactions-payload">{json_for_html(payload)}</script>\n'
-        f'<script type="module">\n{_script(static_text("index.js"))}\n</script>\n'
+        f'<script type="module">\n{_script(module_source())}\n</script>\n'
         "</body>\n</html>\n"
     )
 

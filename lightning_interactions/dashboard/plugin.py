@@ -4,7 +4,8 @@ Registered under the ``tensorboard_plugins`` entry point (``pyproject.toml``), s
 ``tensorboard --logdir X`` shows the tab wherever a run under ``X`` holds a monitor history file.
 Its routes, under ``/data/plugin/interactions``:
 
-* ``/index.js`` and ``/style.css``: the page's ES module and style (``static/``);
+* ``/index.js`` and ``/style.css``: the page's ES module
+  (:func:`~lightning_interactions.dashboard.page.module_source`) and style;
 * ``/runs``: ``[{"run": name, "monitors": [history file, ...]}, ...]``;
 * ``/data?run=NAME``: :func:`~lightning_interactions.dashboard.data.run_payload` of that run.
 
@@ -32,7 +33,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from lightning_interactions.dashboard.data import run_payload
-from lightning_interactions.dashboard.page import static_text
+from lightning_interactions.dashboard.page import module_source, static_text
 from lightning_interactions.dashboard.runs import (
     UnknownRun,
     UnsafeRunName,
@@ -100,7 +101,7 @@ class InteractionsPlugin(base_plugin.TBPlugin):
         name = request.path.rsplit("/", 1)[-1]
         if name not in _TYPES:
             return _error("not found", 404)
-        return _respond(static_text(name), _TYPES[name])
+        return _respond(module_source() if name == "index.js" else static_text(name), _TYPES[name])
 
     @wrappers.Request.application
     def _serve_runs(self, request: wrappers.Request) -> wrappers.Response:
