@@ -43,7 +43,7 @@ from lightning_interactions.loggers import (
     _backend_classes,
     backend_for,
 )
-from lightning_interactions.loggers.artifacts import FIGURES, TEXTS, artifact_file
+from lightning_interactions.loggers.artifacts import FIGURES, PAGES, TEXTS, artifact_file
 from lightning_interactions.masking import FeatureMasker
 
 pytest.importorskip("mlflow")
@@ -53,7 +53,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:mlflow.*")
 
 FEATURES, EPOCHS, PREFIX = 5, 3, "interactions/"
 BACKENDS = (CSVBackend, MLflowBackend, WandbBackend)
-SPIED = ("log_scalars", "log_image", "log_text", "log_hparams")
+SPIED = ("log_scalars", "log_image", "log_text", "log_page", "log_hparams")
 PNG = b"\x89PNG\r\n\x1a\n"
 # Logged by the test itself after the fit, through each backend: keys the monitor does not use.
 EXTRA_PARAMS, EXTRA_METRICS = {"test/extra_param": "x"}, {"test/extra_metric": 0.5}
@@ -84,7 +84,8 @@ class Run:
         """The relative paths (``artifact_file``) of the figures and texts sent to ``backend``."""
         figures = {artifact_file(FIGURES, tag, step, "png") for tag, step in self.figures(backend)}
         texts = {artifact_file(TEXTS, tag, step, "md") for tag, _, step in self.sent(backend, "log_text")}
-        return figures | texts
+        pages = {artifact_file(PAGES, tag, step, "html") for tag, _, step in self.sent(backend, "log_page")}
+        return figures | texts | pages
 
     def hparams(self, backend: type) -> tuple[dict[str, Any], dict[str, float]]:
         params, metrics = {}, {}
@@ -202,6 +203,24 @@ def test_every_backend_was_sent_the_same_measurements(run: Run) -> None:
     assert summary == [(f"{PREFIX}summary", last_step)]
 
 
+def test_every_backend_got_the_run_dashboard_as_one_page_at_fit_end(run: Run) -> None:
+    import json as json_module
+    import re
+
+    last_step = run.monitor.history[-1]["step"]
+    for backend in BACKENDS:
+        ((tag, page, step),) = run.sent(backend, "log_page")
+        assert (tag, step) == (f"{PREFIX}dashboard", last_step)
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched: offline
+        data = re.search(
+            r'<script type="application/json" id="interactions-payload">(.*?)</script>', page, re.S
+        )
+        payload = json_module.loads(data.group(1))
+        (drawn_run,) = payload["runs"]
+        (monitor,) = drawn_run["monitors"]
+        assert monitor["epochs"] == list(range(EPOCHS + 1))
+
+
 # --- MLflow -------------------------------------------------------------------------------------
 
 
@@ -310,10 +329,13 @@ def test_wandb_offline_run_holds_the_metrics_images_summary_and_config(run: Run)
     stored_images = sorted((run_dir / "files" / "media" / "images").rglob("*.png"))
     assert sorted(run_dir / "files" / path for _, _, path in images) == stored_images
     assert all(path.read_bytes().startswith(PNG) for path in stored_images)
-    pages, texts = media("html-file"), sorted(run.sent(WandbBackend, "log_text"))
-    assert [(tag, at) for tag, at, _ in pages] == [(tag, at) for tag, _, at in texts]
-    for (_, _, path), (_, text, _) in zip(pages, texts):
-        assert (run_dir / "files" / path).read_text(encoding="utf-8") == WandbBackend.html(text)
+    shown = {(tag, at): path for tag, at, path in media("html-file")}
+    texts, pages = run.sent(WandbBackend, "log_text"), run.sent(WandbBackend, "log_page")
+    assert sorted(shown) == sorted((tag, at) for tag, _, at in texts + pages)
+    for tag, text, at in texts:
+        assert (run_dir / "files" / shown[tag, at]).read_text(encoding="utf-8") == WandbBackend.html(text)
+    for tag, page, at in pages:
+        assert (run_dir / "files" / shown[tag, at]).read_text(encoding="utf-8") == page
 
     params, outcome = run.hparams(WandbBackend)
     config, summary = {}, {}
@@ -343,7 +365,8 @@ def test_csv_directory_holds_the_metrics_figures_summary_and_hparams(run: Run) -
     assert points == run.scalars(CSVBackend)
     assert {"step", "val_loss", "train_loss"} <= set(table[0])
 
-    stored = [path for folder in (FIGURES, TEXTS) for path in (log_dir / folder).rglob("*") if path.is_file()]
+    folders = (FIGURES, TEXTS, PAGES)
+    stored = [path for folder in folders for path in (log_dir / folder).rglob("*") if path.is_file()]
     assert {path.relative_to(log_dir).as_posix() for path in stored} == run.files(CSVBackend)
     for tag, step in run.figures(CSVBackend):
         assert (log_dir / artifact_file(FIGURES, tag, step, "png")).read_bytes().startswith(PNG)

@@ -328,9 +328,11 @@ def publish_run(
     hparams: tuple[Mapping[str, Any], Mapping[str, float]] | None = None,
     onset: Mapping[str, Any] | None = None,
     samples: DrawnSamples | None = None,
+    page: Callable[[], str] | None = None,
 ) -> None:
     """Log the run at fit end: the summary, the replay's panels, the last epoch's figures, the hparams,
-    and the emerging interactions (:func:`publish_interactions`)."""
+    the emerging interactions (:func:`publish_interactions`), and ``page()``, the run's dashboard as
+    one HTML page, to the backends that show pages."""
     last = history[-1]
     step = _step(last)
     text = summary_text(history, run.fits, alert_epoch, onset_epoch)
@@ -353,3 +355,9 @@ def publish_run(
         if hparams is not None:
             backend.log_hparams(*hparams)
         backend.flush()
+    showing = [backend for backend in backends if backend.supports_pages]
+    if page is not None and showing:
+        html = page()
+        for backend in showing:
+            backend.log_page(f"{prefix}/dashboard", html, step)
+            backend.flush()

@@ -40,6 +40,7 @@ from lightning_interactions.callbacks.publishing import (
     publish_measurement,
     publish_run,
 )
+from lightning_interactions.dashboard import page_html
 from lightning_interactions.loggers import LoggerBackend, backend_for, record_scalars
 from lightning_interactions.plot.samples import sample_layout
 
@@ -251,6 +252,7 @@ class RunLog:
                 hparams=(settings, self._outcome(history, run, tracker)),
                 onset=self.onset,
                 samples=self.drawn,
+                page=lambda: page_html(self.path(trainer)),
             )
 
         self._attempt(

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FIGURES", "TEXTS", "artifact_file"]
+__all__ = ["FIGURES", "PAGES", "TEXTS", "artifact_file"]
 
 FIGURES = "figures"
 TEXTS = "text"
+PAGES = "pages"
 
 
 def artifact_file(folder: str, tag: str, step: int, suffix: str) -> str:

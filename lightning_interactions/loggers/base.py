@@ -41,6 +41,8 @@ class LoggerBackend(abc.ABC):
     """
 
     supports_figures: bool = False
+    # Whether the backend shows a whole HTML page (the run's dashboard, made at fit end).
+    supports_pages: bool = False
 
     @abc.abstractmethod
     def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
@@ -60,6 +62,9 @@ class LoggerBackend(abc.ABC):
 
     def log_text(self, tag: str, text: str, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a markdown text under ``tag`` at ``step``."""
+
+    def log_page(self, tag: str, page: str, step: int) -> None:  # noqa: B027 (an optional hook)
+        """Log a self-contained HTML page (the run's dashboard) under ``tag`` at ``step``."""
 
     def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:  # noqa: B027
         """Log the monitor's settings (``params``) and the run's outcome (``metrics``), for comparing runs."""

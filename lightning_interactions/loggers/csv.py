@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lightning_interactions.loggers.artifacts import FIGURES, TEXTS, artifact_file
+from lightning_interactions.loggers.artifacts import FIGURES, PAGES, TEXTS, artifact_file
 from lightning_interactions.loggers.base import MetricsBackend
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class CSVBackend(MetricsBackend):
     """A Lightning ``CSVLogger``: scalars through it; figures and texts as files in its ``log_dir``."""
 
     supports_figures = True
+    supports_pages = True
 
     def path(self, tag: str, step: int, folder: str = FIGURES, suffix: str = "png") -> Path:
         """The file of a figure (or, with ``folder``/``suffix``, a text) in the logger's ``log_dir``."""
@@ -54,6 +55,9 @@ class CSVBackend(MetricsBackend):
 
     def log_text(self, tag: str, text: str, step: int) -> None:
         self._new_file(tag, step, TEXTS, "md").write_text(text, encoding="utf-8")
+
+    def log_page(self, tag: str, page: str, step: int) -> None:
+        self._new_file(tag, step, PAGES, "html").write_text(page, encoding="utf-8")
 
     def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         self.logger.log_hyperparams({**params, **metrics})

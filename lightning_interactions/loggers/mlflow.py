@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from lightning_interactions.loggers.artifacts import FIGURES, TEXTS, artifact_file
+from lightning_interactions.loggers.artifacts import FIGURES, PAGES, TEXTS, artifact_file
 from lightning_interactions.loggers.base import MetricsBackend
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class MLflowBackend(MetricsBackend):
     """A Lightning ``MLFlowLogger``: scalars as Lightning logs them, the rest through its ``MlflowClient``."""
 
     supports_figures = True
+    supports_pages = True
 
     @staticmethod
     def artifact(tag: str, step: int, folder: str = FIGURES, suffix: str = "png") -> str:
@@ -49,6 +50,10 @@ class MLflowBackend(MetricsBackend):
     def log_text(self, tag: str, text: str, step: int) -> None:
         path = self.artifact(tag, step, folder=TEXTS, suffix="md")
         self.logger.experiment.log_text(self.logger.run_id, text, artifact_file=path)
+
+    def log_page(self, tag: str, page: str, step: int) -> None:
+        path = self.artifact(tag, step, folder=PAGES, suffix="html")
+        self.logger.experiment.log_text(self.logger.run_id, page, artifact_file=path)
 
     def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         self.logger.log_hyperparams(dict(params))

@@ -35,6 +35,7 @@ class WandbBackend(MetricsBackend):
     """A Lightning ``WandbLogger``: scalars, figures and texts through its ``log_metrics``."""
 
     supports_figures = True
+    supports_pages = True
 
     @staticmethod
     def html(text: str) -> str:
@@ -50,6 +51,11 @@ class WandbBackend(MetricsBackend):
         import wandb
 
         self.logger.log_metrics({tag: wandb.Html(self.html(text), inject=False)}, step=step)
+
+    def log_page(self, tag: str, page: str, step: int) -> None:
+        import wandb
+
+        self.logger.log_metrics({tag: wandb.Html(page, inject=False)}, step=step)
 
     def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         self.logger.log_hyperparams(dict(params))
