@@ -291,3 +291,31 @@ def test_text_from_the_data_is_shown_not_run(tmp_path: Path, tensorboard) -> Non
         assert "position 0: &lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom  # as text
         assert "position 2: &lt;img src=x onerror=alert(1)&gt;" in dom and "<img" not in dom
         assert "&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>bold" not in dom
+
+
+def test_alert_note_is_the_monitors_note_at_default_settings(tmp_path: Path) -> None:
+    """The note the monitor would log online (its tracker at the alert) is the note the page shows."""
+    from lightning_interactions.callbacks.publishing import alert_text
+
+    tracker, history, note = PhaseTracker(wait_for_losses=True), [], None
+    complexities = [3.0, 2.0, 1.0, 1.0, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8]
+    for epoch, value in enumerate(complexities):
+        I_and = torch.tensor([[0.0, 1.0, 1.0, value - 1.0]], dtype=torch.float64)
+        record = build_record(epoch, I_and, torch.zeros_like(I_and), torch.zeros(1), tracker)
+        history.append(record)
+        if tracker.just_fired:
+            note = alert_text(record, history, tracker)
+        losses = {"train_loss": 1.0 - 0.08 * epoch, "val_loss": 1.0 + 0.05 * max(epoch - 4, 0)}
+        tracker.add_losses(epoch, **losses)
+        append_record(tmp_path / HISTORY_FILENAME, {**record, **losses})
+    assert note is not None, "the synthetic run fires the alert"
+    (monitor,) = dashboard_payload(tmp_path)["runs"][0]["monitors"]
+    assert monitor["alert_note"] == note
+    assert monitor["alert_epoch"] == tracker.alert_epoch and monitor["onset_epoch"] == tracker.onset_epoch
+
+
+def test_alert_of_a_monitor_with_other_settings_gets_a_short_note(tmp_path: Path) -> None:
+    write_hostile_tokens(tmp_path)  # its tracker had patience=1: the default replay does not fire there
+    (monitor,) = dashboard_payload(tmp_path)["runs"][0]["monitors"]
+    assert monitor["alert_epoch"] == 2
+    assert monitor["alert_note"].startswith("**Over-fitting alert at epoch 2.** Phase 2 began at epoch 1")

@@ -168,20 +168,28 @@ def _emerging(history: History, onset: Any) -> tuple[list[list[list[Any]]], list
 def _alert_note(history: History) -> str | None:
     """The note the monitor logged when the alert fired, made again by the monitor's own function.
 
-    The tracker is replayed with the monitor's default settings over the records before the alert.
+    The tracker is replayed with the monitor's default settings over the records before the alert;
+    if it does not fire where the monitor's did (the monitor had other settings), a short note
+    says when it fired instead. None without an alert.
     """
     from lightning_interactions.callbacks.publishing import alert_text  # the callbacks import this package
 
-    alert, _ = alert_of(history)
+    alert, onset = alert_of(history)
     index = next((i for i, r in enumerate(history) if r["epoch"] == alert), None)
-    if index is None or history[index].get("onset_epoch") is None:
+    if index is None:
         return None
     tracker = replay_tracker(history[:index])
     tracker.update(int(history[index]["epoch"]), float(history[index]["complexity"]))
-    try:
-        return alert_text(history[index], history[: index + 1], tracker)
-    except (StopIteration, KeyError, TypeError, ValueError):
-        return None
+    if tracker.alert_epoch == alert and tracker.onset_epoch == onset:
+        try:
+            return alert_text(history[index], history[: index + 1], tracker)
+        except (StopIteration, KeyError, TypeError, ValueError):
+            pass
+    return (
+        f"**Over-fitting alert at epoch {alert}.** Phase 2 began at epoch {onset}, the complexity "
+        "minimum. (The monitor's alert settings are not the defaults, so its full note is not made "
+        "again here; it is in the run's logs.)"
+    )
 
 
 def _summary(history: History, run: RunReplay | None) -> str:
