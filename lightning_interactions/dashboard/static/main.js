@@ -33,6 +33,17 @@ function wordsPanel(m) {
 
 // ---------- a monitor, a run, the page ----------
 
+// How to read each chart, under it.
+const HOW = {
+  share: "Each band is the share of the interactions' total strength held by interactions of one order (order k: k players acting together; 1: single players). High orders fade in phase 1 and grow again in phase 2.",
+  complexity: "Complexity: the mean order of the interactions, weighted by strength. Phase 2 begins at its minimum (the onset); the over-fitting alert fires once it has risen clearly above that minimum and the gap between validation and training loss widens.",
+  shape: "Bars: the share of each order measured at this epoch; line: the shape the two-phase theory predicts for it. Move the slider to see another epoch.",
+};
+
+function note(text) {
+  return el("p", { class: "muted", text });
+}
+
 function card(title, ...content) {
   return el("section", { class: "card" }, el("h3", { text: title }), ...content);
 }
@@ -59,11 +70,11 @@ function monitorView(run, m) {
     sliderLabel.textContent = `epoch ${m.epochs[index]}${phase}`;
     const width = Math.max(320, Math.floor((grid.clientWidth || 1200) / (grid.clientWidth > 900 ? 2 : 1)) - 30);
     grid.replaceChildren(
-      card("Share of every order", sharesChart(m, index, width)),
-      card("Complexity, losses and phases", complexityChart(m, index, width)),
+      card("Share of every order", sharesChart(m, index, width), note(HOW.share)),
+      card("Complexity, losses and phases", complexityChart(m, index, width), note(HOW.complexity)),
     );
     lower.replaceChildren(
-      card(`Measured and predicted shape, epoch ${m.epochs[index]}`, shapeChart(m, index, width), el("p", { class: "muted", text: `Prediction: ${m.prediction}.` })),
+      card(`Measured and predicted shape, epoch ${m.epochs[index]}`, shapeChart(m, index, width), note(`${HOW.shape} Prediction: ${m.prediction}.`)),
       card(`Interactions that grew most from the onset${onsetAt(m, index)} to epoch ${m.epochs[index]}`, emergingPanel(m, index, width)),
     );
   };
