@@ -368,7 +368,13 @@ def test_tensorboard_run_logs_every_tag_layout_figure_and_summary(tmp_path: Path
         accumulator.PluginTagToContent("hparams")
     )
     outcome = accumulator.Scalars("interactions/outcome/alert_epoch")
-    assert [event.value for event in outcome] == [3.0]
+    assert [(event.step, event.value) for event in outcome] == [(steps[3], 3.0)]  # one point, at the end
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = accumulator.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    shown = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert shown["interactions/num_players"].string_value == str(FEATURES)  # an integer, not 5.0000
+    assert shown["interactions/q_ratio"].number_value == pytest.approx(mon.q_ratio)
 
 
 # ---------------------------------------------------------------------------------------------

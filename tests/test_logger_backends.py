@@ -89,7 +89,7 @@ class Run:
 
     def hparams(self, backend: type) -> tuple[dict[str, Any], dict[str, float]]:
         params, metrics = {}, {}
-        for p, m in self.sent(backend, "log_hparams"):
+        for p, m, *_ in self.sent(backend, "log_hparams"):
             params.update(p)
             metrics.update(m)
         return params, metrics
@@ -245,7 +245,14 @@ def test_mlflow_holds_the_metrics_figures_summary_and_params(run: Run, tmp_path:
         if tag.startswith((PREFIX, "test/"))
         for metric in client.get_metric_history(logger.run_id, tag)
     }
-    outcome_points = {(tag, 0): value for tag, value in outcome.items()}  # the run's outcome: at step 0
+    # The run's outcome at the step given (the monitor's: its last measurement's; the test's: 0).
+    outcome_points = {
+        (tag, rest[0] if rest else 0): value
+        for _, metrics, *rest in run.sent(MLflowBackend, "log_hparams")
+        for tag, value in metrics.items()
+    }
+    given = {rest[0] for _, _, *rest in run.sent(MLflowBackend, "log_hparams") if rest}
+    assert given == {run.monitor.history[-1]["step"]}  # the monitor's outcome: at the last measurement
     assert points == {**run.scalars(MLflowBackend), **outcome_points}
     assert {"val_loss", "train_loss"} <= set(stored.data.metrics)  # Lightning's own, beside ours
 

@@ -353,7 +353,7 @@ def publish_run(
     for backend in backends:
         backend.log_text(f"{prefix}/summary", text, step)
         if hparams is not None:
-            backend.log_hparams(*hparams)
+            backend.log_hparams(*hparams, step=step)
         backend.flush()
     showing = [backend for backend in backends if backend.supports_pages]
     if page is not None and showing:

@@ -66,8 +66,11 @@ class LoggerBackend(abc.ABC):
     def log_page(self, tag: str, page: str, step: int) -> None:  # noqa: B027 (an optional hook)
         """Log a self-contained HTML page (the run's dashboard) under ``tag`` at ``step``."""
 
-    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:  # noqa: B027
-        """Log the monitor's settings (``params``) and the run's outcome (``metrics``), for comparing runs."""
+    def log_hparams(  # noqa: B027 (an optional hook)
+        self, params: Mapping[str, Any], metrics: Mapping[str, float], step: int = 0
+    ) -> None:
+        """Log the monitor's settings (``params``) and the run's outcome (``metrics``, at ``step``, the
+        run's last), for comparing runs."""
 
     def flush(self) -> None:  # noqa: B027 (an optional hook)
         """Push what was logged to storage."""

@@ -59,7 +59,7 @@ class CSVBackend(MetricsBackend):
     def log_page(self, tag: str, page: str, step: int) -> None:
         self._new_file(tag, step, PAGES, "html").write_text(page, encoding="utf-8")
 
-    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float], step: int = 0) -> None:
         self.logger.log_hyperparams({**params, **metrics})
         self.logger.save()
 

@@ -55,7 +55,7 @@ class MLflowBackend(MetricsBackend):
         path = self.artifact(tag, step, folder=PAGES, suffix="html")
         self.logger.experiment.log_text(self.logger.run_id, page, artifact_file=path)
 
-    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float], step: int = 0) -> None:
         self.logger.log_hyperparams(dict(params))
         if metrics:
-            self.logger.log_metrics(dict(metrics), step=0)
+            self.logger.log_metrics(dict(metrics), step=step)

@@ -81,6 +81,19 @@ def merged_layout(writer: Any, layout: Mapping[str, Any]) -> dict[str, Any]:
     return dict(merged)
 
 
+def _as_shown(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Integers as text: TensorBoard's HPARAMS tab shows every number as a decimal (8.0000).
+
+    Example:
+        >>> _as_shown({"num_players": 8, "lr": 0.01, "stop": True})
+        {'num_players': '8', 'lr': 0.01, 'stop': True}
+    """
+    return {
+        name: str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        for name, value in params.items()
+    }
+
+
 class TensorBoardBackend(MetricsBackend):
     """A Lightning ``TensorBoardLogger``: scalars as Lightning logs them, the rest via its writer.
 
@@ -135,9 +148,12 @@ class TensorBoardBackend(MetricsBackend):
     def log_text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, global_step=step)
 
-    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-        # With the module's own hyperparameters, so that the HPARAMS tab compares whole runs.
-        self.logger.log_hyperparams({**dict(self.logger.hparams), **params}, metrics=dict(metrics))
+    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float], step: int = 0) -> None:
+        # With the module's own hyperparameters, so that the HPARAMS tab compares whole runs; the
+        # outcome at the run's last step, where one point does not look like a series from step 0.
+        every = {**dict(self.logger.hparams), **params}
+        self.logger.log_hyperparams(_as_shown(every), metrics=dict(metrics), step=step)
+        self.logger.hparams.update(every)  # hparams.yaml keeps the values themselves
 
     def flush(self) -> None:
         self.writer.flush()

@@ -57,6 +57,6 @@ class WandbBackend(MetricsBackend):
 
         self.logger.log_metrics({tag: wandb.Html(page, inject=False)}, step=step)
 
-    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    def log_hparams(self, params: Mapping[str, Any], metrics: Mapping[str, float], step: int = 0) -> None:
         self.logger.log_hyperparams(dict(params))
         self.logger.experiment.summary.update(dict(metrics))
