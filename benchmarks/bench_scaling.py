@@ -31,6 +31,11 @@ Extraction can be slow at the largest n: each extraction child is stopped after
 ``--extraction-max-s`` seconds, and a size whose time extrapolated from the two sizes before it
 exceeds that cap is skipped; the output says which.
 
+``--ratio`` measures only the extraction at n = 14 against n = 12 on the same trained model and
+samples: child processes in turn (n = 12, then 14; one thread, then the machine's default thread
+settings; ``--repeats`` times), the median time of each, their ratio with PASS / FAIL against
+6.25x at each setting, and whether every sample of every run is certified within tol (1%).
+
 ``--targets`` then checks issue 14's targets for the trained network: the extraction's growth per
 player over n = 10..14 (from the table) at most x2.5, and in a second setup of 16 held-out
 samples the extraction at n = 12 within 6 s and at n = 14 within 2 GiB of peak memory (PASS / FAIL).
@@ -40,11 +45,13 @@ Run:
     .venv/bin/python benchmarks/bench_scaling.py --quick     # n = 8 .. 12
     .venv/bin/python benchmarks/bench_scaling.py --threads 2 [--samples 4] [--extraction-max-s 300]
     .venv/bin/python benchmarks/bench_scaling.py --min-n 10 --max-n 14 --targets   # issue 14
+    .venv/bin/python benchmarks/bench_scaling.py --ratio [--repeats 3]   # n = 14 against n = 12
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -200,6 +207,7 @@ def run_stage(stage: str, n: int, workdir: str, batch_size: int, min_seconds: fl
     elif stage == "extraction":
         report["max_gap"] = float(out.gap.max())
         report["rounds"] = int(out.rounds)
+        report["gaps"] = [float(gap) for gap in out.gap.flatten()]
     return report
 
 
@@ -208,8 +216,12 @@ def run_stage(stage: str, n: int, workdir: str, batch_size: int, min_seconds: fl
 # ---------------------------------------------------------------------------------------------
 
 
-def _child(args: argparse.Namespace, stage: str, n: int, workdir: str, timeout: float) -> dict:
-    """Run one stage in a fresh process; ``{"error": ...}`` if it failed or ran past ``timeout``."""
+def _child(
+    args: argparse.Namespace, stage: str, n: int, workdir: str, timeout: float, threads: int | None = None
+) -> dict:
+    """Run one stage in a fresh process (torch on ``threads``, default ``--threads``; 0: the
+    machine's defaults); ``{"error": ...}`` if it failed or ran past ``timeout``."""
+    threads = args.threads if threads is None else threads
     command = [
         sys.executable,
         os.path.abspath(__file__),
@@ -220,13 +232,13 @@ def _child(args: argparse.Namespace, stage: str, n: int, workdir: str, timeout: 
         "--workdir",
         workdir,
         "--threads",
-        str(args.threads),
+        str(threads),
         "--batch-size",
         str(args.batch_size),
         "--min-seconds",
         str(args.min_seconds),
     ]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads)) if args.threads else dict(os.environ)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else dict(os.environ)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -288,6 +300,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also check issue 14's targets: growth per player, 16 samples at n = 12 and at n = 14",
     )
     parser.add_argument(
+        "--ratio",
+        action="store_true",
+        help="only the extraction at n = 14 against n = 12, at one thread and at the defaults",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="--ratio: child processes per setting (default 3)"
+    )
+    parser.add_argument(
         "--extraction-max-s",
         type=float,
         default=None,
@@ -322,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load} on {os.cpu_count()} CPUs; torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s){'' if args.threads else ' (defaults)'}"
     )
+    if args.ratio:
+        return 0 if _check_ratio(args, epochs) else 1
     with tempfile.TemporaryDirectory(prefix="bench_scaling_") as workdir:
         print(prepare(os.path.join(workdir, "setup.pt"), args.samples, epochs))
         print(
@@ -461,6 +483,68 @@ def _check_targets(args: argparse.Namespace, extraction: dict[int, float], epoch
                 f"{TARGET_SAMPLES} samples at n = {n} {limit}: {_fmt_time(seconds)}, peak {peak:.0f} MiB, "
                 f"max gap {run['max_gap']:.4f}, {run['rounds']} rounds",
             )
+    return all(verdicts)
+
+
+# The top of the range: the extraction at n = 14 within 6.25x its time at n = 12 (x2.5 per extra
+# player, the growth target above), on the same trained model and samples, each certified.
+RATIO_SMALL, RATIO_LARGE = 12, 14
+RATIO_NS = (RATIO_SMALL, RATIO_LARGE)
+TARGET_RATIO = 6.25
+# A sample counts as certified within tol when its gap is at most the extraction's default tol.
+TOL = 0.01
+
+
+def _check_ratio(args: argparse.Namespace, epochs: int) -> bool:
+    """Extraction at n = 14 against n = 12, interleaved child processes (``--repeats`` of each, n =
+    12 then 14, one thread then the defaults, in turn); medians, ratio and PASS / FAIL per setting."""
+    settings = {1: "one thread", 0: "default thread settings"}
+    times: dict[tuple[int, int], list[float]] = {key: [] for key in itertools.product(settings, RATIO_NS)}
+    notes: dict[tuple[int, int], set[str]] = {key: set() for key in times}
+    uncertified: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench_scaling_ratio_") as workdir:
+        print(prepare(os.path.join(workdir, "setup.pt"), args.samples, epochs))
+        for n in RATIO_NS:
+            forward = _child(args, "forward", n, workdir, 600.0)
+            if "error" in forward:
+                print(f"  n = {n}: forward {forward['error']}")
+                return False
+        print(
+            f"extraction of the same {args.samples} samples at n = {RATIO_SMALL} and n = {RATIO_LARGE}, "
+            f"one child process per run, {args.repeats} runs each, interleaved\n"
+        )
+        for repeat, threads, n in itertools.product(range(args.repeats), settings, RATIO_NS):
+            run = _child(args, "extraction", n, workdir, args.extraction_max_s, threads=threads)
+            if "error" in run:
+                print(f"  run {repeat + 1}, {settings[threads]}, n = {n}: {run['error']}")
+                return False
+            times[threads, n].append(run["seconds"])
+            notes[threads, n].add(f"{run['rounds']} rounds")
+            bad = [gap for gap in run["gaps"] if not gap <= TOL]
+            if bad:
+                uncertified.append(f"n = {n}, {settings[threads]}: gaps {bad}")
+            print(
+                f"  run {repeat + 1}, {settings[threads]:<23} n = {n}: {_fmt_time(run['seconds']):>9}, "
+                f"{run['rounds']} rounds, max gap {run['max_gap']:.4f}",
+                flush=True,
+            )
+    print(f"\nTarget: extraction at n = {RATIO_LARGE} within {TARGET_RATIO:g}x its time at n = {RATIO_SMALL}")
+    verdicts = []
+    for threads, name in settings.items():
+        small, large = (statistics.median(times[threads, n]) for n in RATIO_NS)
+        ratio = large / small
+        verdicts.append(ratio <= TARGET_RATIO)
+        print(
+            f"  {'PASS' if verdicts[-1] else 'FAIL'}  {name}: n = {RATIO_SMALL} {_fmt_time(small)} "
+            f"({', '.join(sorted(notes[threads, RATIO_SMALL]))}), n = {RATIO_LARGE} {_fmt_time(large)} "
+            f"({', '.join(sorted(notes[threads, RATIO_LARGE]))}): x{ratio:.2f} (target <= x{TARGET_RATIO:g}; "
+            f"medians of {args.repeats})"
+        )
+    verdicts.append(not uncertified)
+    print(
+        f"  {'PASS' if not uncertified else 'FAIL'}  every sample certified within tol {TOL:g} in every run"
+        + "".join(f"\n        not certified: {line}" for line in uncertified)
+    )
     return all(verdicts)
 
 
