@@ -79,8 +79,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_payload_follows_the_history_of_both_monitors(run_dir: Path) -> None:
     payload = dashboard_payload(run_dir.parent.parent)
     json.dumps(payload, allow_nan=False)  # strict JSON
-    (run,) = payload["runs"]
-    assert run["run"] == "digits/tiny"
+    (run,) = [run for run in payload["runs"] if run["run"] == "digits/tiny"]
     assert [m["file"] for m in run["monitors"]] == [HISTORY_FILENAME, TRAIN_FILE]
     for monitor in run["monitors"]:
         check_monitor(monitor, run_dir / monitor["file"])
@@ -182,45 +181,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture()
-def tensorboard(tmp_path: Path):
-    """``start(logdir) -> base URL`` of a TensorBoard on loopback, stopped after the test."""
-    processes = []
+@pytest.fixture(scope="module")
+def logs(run_dir: Path) -> Path:
+    """The trained run's log directory, with a second run whose name and tokens are hostile markup."""
+    root = run_dir.parent.parent
+    write_hostile_tokens(root / "<em>bold")
+    return root
 
-    def start(logdir: Path) -> str:
-        port = free_port()
-        command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-                   "--port", str(port), "--reload_interval", "0"]  # fmt: skip
-        log = open(tmp_path / f"tensorboard-{port}.log", "w")
-        processes.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log))
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"{url}/data/plugin/interactions/runs", timeout=2) as answer:
-                    if answer.status == 200:
-                        return url
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail(
-            f"TensorBoard did not start:\n{(tmp_path / f'tensorboard-{port}.log').read_text()[-3000:]}"
-        )
 
-    yield start
-    for process, log in processes:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+@pytest.fixture(scope="module")
+def tensorboard(logs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The base URL of a TensorBoard on loopback over ``logs``, stopped after the module's tests."""
+    port = free_port()
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logs), "--host", "127.0.0.1",
+               "--port", str(port), "--reload_interval", "0"]  # fmt: skip
+    log_path = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield wait_for(f"http://127.0.0.1:{port}", log_path)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def wait_for(url: str, log_path: Path) -> str:
+    """``url`` once TensorBoard answers the Interactions routes there (a minute at most)."""
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(f"{url}/data/plugin/interactions/runs", timeout=2) as answer:
+                if answer.status == 200:
+                    return url
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"TensorBoard did not start:\n{log_path.read_text()[-3000:]}")
 
 
 @needs_chromium
-def test_tensorboard_tab_draws_the_run(run_dir: Path, tmp_path: Path, tensorboard) -> None:
-    url = tensorboard(run_dir.parent.parent)
-    with urllib.request.urlopen(f"{url}/data/plugins_listing") as answer:
+def test_tensorboard_tab_draws_the_runs(tensorboard: str, tmp_path: Path) -> None:
+    with urllib.request.urlopen(f"{tensorboard}/data/plugins_listing") as answer:
         listing = json.load(answer)
     assert listing["interactions"]["enabled"] and listing["interactions"]["tab_name"] == "Interactions"
     # The document TensorBoard puts in the tab's iframe, with TensorBoard's own security policy.
-    dom, log = chromium(f"{url}/data/plugin_entry.html?name=interactions", tmp_path, budget_ms=15000)
-    assert_drawn(dom, log, monitors=2)
+    dom, log = chromium(f"{tensorboard}/data/plugin_entry.html?name=interactions", tmp_path, budget_ms=15000)
+    assert_drawn(dom, log, monitors=3)  # the trained run's two, the hostile run's one
     assert "digits/tiny" in dom
 
 
@@ -277,20 +281,17 @@ def test_every_layout_is_drawn(tmp_path: Path) -> None:
 
 
 @needs_chromium
-def test_text_from_the_data_is_shown_not_run(tmp_path: Path, tensorboard) -> None:
-    """A token ``<script>`` and an ``<img onerror>`` appear as text, in the page and in the tab."""
-    run = tmp_path / "logs" / "<b>bold</b>"
-    run.mkdir(parents=True)
-    write_hostile_tokens(run)
-    page = write_page(tmp_path / "logs", tmp_path / "page.html")
-    url = tensorboard(tmp_path / "logs")
-    for address in (page.as_uri(), f"{url}/data/plugin_entry.html?name=interactions"):
+def test_text_from_the_data_is_shown_not_run(logs: Path, tensorboard: str, tmp_path: Path) -> None:
+    """A token ``<script>``, an ``<img onerror>`` and a run named ``<em>bold`` appear as text,
+    in the page and in the tab."""
+    page = write_page(logs / "<em>bold", tmp_path / "page.html")
+    for address in (page.as_uri(), f"{tensorboard}/data/plugin_entry.html?name=interactions"):
         dom, log = chromium(address, tmp_path)
         assert 'data-ready="true"' in dom and 'id="dashboard-error"' not in dom, log[-2000:]
         assert "pwned" not in re.search(r"<title>(.*?)</title>|$", dom).group(0)
         assert "position 0: &lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom  # as text
         assert "position 2: &lt;img src=x onerror=alert(1)&gt;" in dom and "<img" not in dom
-        assert "&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>bold" not in dom
+        assert "&lt;em&gt;bold" in dom and "<em>bold" not in dom
 
 
 def test_alert_note_is_the_monitors_note_at_default_settings(tmp_path: Path) -> None:
