@@ -159,3 +159,11 @@ def test_the_page_embeds_data_that_cannot_close_its_script(logdir: Path) -> None
     start = page.index('id="interactions-payload">') + len('id="interactions-payload">')
     embedded = json.loads(page[start : page.index("</script>", start)])
     assert embedded["runs"][1]["monitors"][0]["samples"]["0"]["tokens"][0] == HOSTILE
+
+
+def test_a_logdir_that_is_itself_a_run(logdir: Path) -> None:
+    client = client_for(logdir / "run_a")
+    listing = json.loads(client.get(f"{PREFIX}/runs").get_data(as_text=True))
+    assert [run["run"] for run in listing] == ["."]
+    response = client.get(f"{PREFIX}/data", query_string={"run": "."})
+    assert response.status_code == 200 and json.loads(response.get_data(as_text=True))["run"] == "."

@@ -46,6 +46,7 @@ from lightning_interactions.analysis.emerging import compare_run
 from lightning_interactions.analysis.history import (
     HISTORY_FILENAME,
     ONSET_FILENAME,
+    REFERENCE_FILENAME,
     SAMPLES_FILENAME,
     beside_history,
     jsonable,
@@ -123,7 +124,7 @@ def _load_beside(history_path: Path, filename: str, root: Path) -> Any:
 
 
 def _replay(history: History, history_path: Path, root: Path) -> RunReplay | None:
-    if len(history) < 2 or not inside(beside_history(history_path, "interaction_reference.pt"), root):
+    if len(history) < 2 or not inside(beside_history(history_path, REFERENCE_FILENAME), root):
         return None
     try:
         reference, _ = reference_beside(history_path, int(history[-1]["epoch"]))
