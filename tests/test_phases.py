@@ -308,12 +308,16 @@ def test_phase1_of_reads_the_record_or_replays_the_test() -> None:
         {"gap_patience": 0},
         {"gap_window": 2.5},
         {"phase1_drop": "x"},
-        {"wait_for_losses": 1},
     ],
 )
 def test_invalid_gap_and_phase1_settings(settings: dict) -> None:
     with pytest.raises(ValueError):
         PhaseTracker(**settings)
+
+
+def test_a_flag_of_the_wrong_type_is_a_type_error_as_in_the_monitor() -> None:
+    with pytest.raises(TypeError, match="wait_for_losses must be True or False"):
+        PhaseTracker(wait_for_losses=1)  # type: ignore[arg-type]
 
 
 def test_a_state_saved_before_phase1_and_losses_existed_is_rebuilt_from_the_history() -> None:

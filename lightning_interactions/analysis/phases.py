@@ -22,23 +22,23 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["PhaseTracker", "alert_of", "gap_widening", "phase1_of", "replay_tracker"]
+from lightning_interactions._arguments import check_flag, check_fraction, check_positive_int
 
+__all__ = [
+    "ALERT_GAP_RISE",
+    "ALERT_MARGIN",
+    "ALERT_PATIENCE",
+    "PhaseTracker",
+    "alert_of",
+    "gap_widening",
+    "phase1_of",
+    "replay_tracker",
+]
 
-def _check_fraction(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from err
-    if not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+# The alert's defaults, here only: the monitor's arguments take them from these names.
+ALERT_MARGIN = 0.05  # the complexity must exceed its minimum by 5% of it...
+ALERT_PATIENCE = 2  # ...on 2 measurements in a row,
+ALERT_GAP_RISE = 0.05  # and the loss gap widen by 5% of the validation loss (None: not consulted).
 
 
 def gap_widening(gaps: Sequence[tuple[float, float]], rise: float, patience: int, window: int) -> bool:
@@ -111,24 +111,22 @@ class PhaseTracker:
 
     def __init__(
         self,
-        margin: float = 0.05,
-        patience: int = 2,
+        margin: float = ALERT_MARGIN,
+        patience: int = ALERT_PATIENCE,
         *,
-        gap_rise: float | None = 0.05,
+        gap_rise: float | None = ALERT_GAP_RISE,
         gap_patience: int = 2,
         gap_window: int = 3,
         phase1_drop: float = 0.10,
         wait_for_losses: bool = False,
     ) -> None:
-        self.margin = _check_fraction("margin", margin)
-        self.patience = _check_count("patience", patience)
-        self.gap_rise = None if gap_rise is None else _check_fraction("gap_rise", gap_rise)
-        self.gap_patience = _check_count("gap_patience", gap_patience)
-        self.gap_window = _check_count("gap_window", gap_window)
-        self.phase1_drop = _check_fraction("phase1_drop", phase1_drop)
-        if not isinstance(wait_for_losses, bool):
-            raise ValueError(f"wait_for_losses must be True or False, got {wait_for_losses!r}")
-        self.wait_for_losses = wait_for_losses
+        self.margin = check_fraction("margin", margin)
+        self.patience = check_positive_int("patience", patience)
+        self.gap_rise = None if gap_rise is None else check_fraction("gap_rise", gap_rise)
+        self.gap_patience = check_positive_int("gap_patience", gap_patience)
+        self.gap_window = check_positive_int("gap_window", gap_window)
+        self.phase1_drop = check_fraction("phase1_drop", phase1_drop)
+        self.wait_for_losses = check_flag("wait_for_losses", wait_for_losses)
         self.phase = 0
         self.alert = False
         self.just_fired = False
@@ -148,6 +146,20 @@ class PhaseTracker:
         if self.min_complexity is None:
             return None
         return self.min_complexity + self.margin * abs(self.min_complexity)
+
+    def rise(self, history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The records of ``history`` that made the rise: the last ``patience`` up to ``rise_epoch``.
+
+        Empty before the rise. Example:
+            >>> tracker = PhaseTracker(patience=2)
+            >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([2.0, 1.5, 1.7, 1.8])]
+            >>> _ = [tracker.update(r["epoch"], r["complexity"]) for r in history]
+            >>> [r["epoch"] for r in tracker.rise(history)], tracker.threshold()
+            ([2, 3], 1.575)
+        """
+        if self.rise_epoch is None:
+            return []
+        return [record for record in history if int(record["epoch"]) <= self.rise_epoch][-self.patience :]
 
     def add_losses(self, epoch: int, train_loss: float | None, val_loss: float | None) -> None:
         """Record the training and validation losses of ``epoch`` (ignored unless both are finite).

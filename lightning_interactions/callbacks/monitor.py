@@ -22,13 +22,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
-from lightning_interactions.analysis.phases import PhaseTracker
-from lightning_interactions.analysis.record import PREDICTIONS, build_record
-from lightning_interactions.analysis.replay import RunReplay
-from lightning_interactions.callbacks import sampling
-from lightning_interactions.callbacks._losses import find_losses
-from lightning_interactions.callbacks._rng import preserved_rng_state
-from lightning_interactions.callbacks.arguments import (
+from lightning_interactions._arguments import (
     check_flag,
     check_int,
     check_masked_field,
@@ -36,6 +30,12 @@ from lightning_interactions.callbacks.arguments import (
     check_positive_int,
     check_prefix,
 )
+from lightning_interactions.analysis.phases import ALERT_GAP_RISE, ALERT_MARGIN, ALERT_PATIENCE, PhaseTracker
+from lightning_interactions.analysis.record import PREDICTIONS, build_record
+from lightning_interactions.analysis.replay import RunReplay
+from lightning_interactions.callbacks import sampling
+from lightning_interactions.callbacks._losses import find_losses
+from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError, MeasurementWarning
 from lightning_interactions.callbacks.fit_start import check_measurable, choose_players
 from lightning_interactions.callbacks.measurement import (
@@ -164,9 +164,9 @@ class InteractionMonitor(Callback):
         q_ratio: float = 0.04,
         batch_size: int = 1024,
         prediction: str = "prior",
-        alert_margin: float = 0.05,
-        alert_patience: int = 2,
-        alert_gap_rise: Optional[float] = 0.05,
+        alert_margin: float = ALERT_MARGIN,
+        alert_patience: int = ALERT_PATIENCE,
+        alert_gap_rise: Optional[float] = ALERT_GAP_RISE,
         log_prefix: Optional[str] = None,
         split: str = "val",
         samples: Optional[Any] = None,

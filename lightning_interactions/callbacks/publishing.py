@@ -205,10 +205,8 @@ def alert_message(tracker: PhaseTracker, epoch: int) -> str:
 def alert_text(record: Record, history: History, tracker: PhaseTracker) -> str:
     """The markdown note logged at the alert's step: what fired, and why."""
     onset = next(r for r in history if r["epoch"] == record["onset_epoch"])
-    low = float(onset["complexity"])
-    threshold = low + tracker.margin * abs(low)
-    rise = [r for r in history if r["epoch"] <= (tracker.rise_epoch or record["epoch"])][-tracker.patience :]
-    rises = ", ".join(f"{float(r['complexity']):.4g} (epoch {r['epoch']})" for r in rise)
+    low, threshold = float(onset["complexity"]), tracker.threshold()
+    rises = ", ".join(f"{float(r['complexity']):.4g} (epoch {r['epoch']})" for r in tracker.rise(history))
     return (
         f"**Over-fitting alert at epoch {record['epoch']}.** The complexity (mean order of the "
         f"interactions) had its minimum {low:.4g} at epoch {onset['epoch']}; {tracker.patience} "

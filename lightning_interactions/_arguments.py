@@ -1,4 +1,7 @@
-"""The monitor's argument checks, all made at construction, with messages that say what to do.
+"""The package's argument checks, with messages that say what to do: one set for every class.
+
+A value of the wrong kind for a flag, a seed or a callable is a ``TypeError``; a number out of
+its range (a count below 1, a negative or infinite fraction) is a ``ValueError``, whatever its type.
 
 Example:
     >>> check_positive_int("num_samples", 16)
@@ -11,15 +14,35 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["check_positive_int", "check_int", "check_flag", "check_prefix", "check_optional_callable"]
+__all__ = [
+    "check_flag",
+    "check_fraction",
+    "check_int",
+    "check_masked_field",
+    "check_optional_callable",
+    "check_positive_int",
+    "check_prefix",
+]
 
 
 def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A finite number >= 0 (a margin, a rise as a fraction of a loss)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from err
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 def check_int(name: str, value: Any) -> int:
