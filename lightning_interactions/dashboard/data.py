@@ -204,6 +204,14 @@ def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLik
     Files beside it whose real path is outside ``root`` (default: its folder) are not read.
 
     Returns ``{"monitor", "label", "file", "epochs": []}`` for a history without measurements.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "interaction_history_interactions_train.jsonl"
+        >>> path.touch()
+        >>> monitor_payload(path)
+        {'monitor': 'interactions_train', 'label': 'training samples (interactions_train)', \
+'file': 'interaction_history_interactions_train.jsonl', 'epochs': []}
     """
     path = Path(history_path)
     root = path.parent if root is None else Path(root)
@@ -249,7 +257,15 @@ def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLik
 def run_payload(
     run_dir: str | os.PathLike[str], name: str = ".", root: str | os.PathLike[str] | None = None
 ) -> dict:
-    """``{"run": name, "monitors": [...]}``: :func:`monitor_payload` of each history file in ``run_dir``."""
+    """``{"run": name, "monitors": [...]}``: :func:`monitor_payload` of each history file in ``run_dir``.
+
+    Files whose real path is outside ``root`` (default: ``run_dir``) are not read.
+
+    Example:
+        >>> import tempfile
+        >>> run_payload(tempfile.mkdtemp(), "empty")
+        {'run': 'empty', 'monitors': []}
+    """
     root = Path(run_dir) if root is None else Path(root)
     return {"run": name, "monitors": [monitor_payload(path, root) for path in history_files(run_dir, root)]}
 

@@ -76,7 +76,13 @@ def _script(source: str) -> str:
 
 
 def payload_html(payload: Any, title: str = "Interactions") -> str:
-    """The page for a payload of :func:`~lightning_interactions.dashboard.data.dashboard_payload`."""
+    """The page for a payload of :func:`~lightning_interactions.dashboard.data.dashboard_payload`.
+
+    Example:
+        >>> page = payload_html({"runs": []}, title="<none>")
+        >>> "<title>&lt;none&gt;</title>" in page, page.count("<script type=")
+        (True, 2)
+    """
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
