@@ -41,8 +41,10 @@ class Task:
         network: ``() -> nn.Module`` returning logits (called after the seed is set).
         masker: ``data -> Masker`` with the task's players.
         label_noise: fraction of training labels flipped.
-        epochs, lr, batch_size: the training run (Adam).
+        epochs, lr, batch_size: the training run.
         quick_epochs: epochs of ``--quick``.
+        optimizer, weight_decay: the optimiser (``"adam"``, or ``"sgd"`` with momentum 0.9) and
+            its weight decay.
     """
 
     name: str
@@ -55,6 +57,12 @@ class Task:
     lr: float = 1e-3
     batch_size: int = 32
     quick_epochs: int = 2
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+
+    def clean_train_labels(self, seed: int) -> Tensor:
+        """The training labels of ``seed`` before flipping (the split does not depend on the noise)."""
+        return self.data(seed, 0.0)["y_train"]
 
 
 def _split(x: Tensor, y: Tensor, sizes: tuple[int, int, int], noise: float, seed: int, classes: int) -> Data:
@@ -155,6 +163,20 @@ TASKS: dict[str, Task] = {
             batch_size=8,
         ),
         Task("cnn", "plain CNN (2 conv), digits", _digits, digits_cnn, _patches, 0.25, 40, batch_size=8),
+        # The optimiser variant: the same CNN with SGD (momentum 0.9) and weight decay.
+        Task(
+            "cnn_sgd_wd",
+            "plain CNN, digits, SGD + weight decay 5e-4",
+            _digits,
+            digits_cnn,
+            _patches,
+            0.25,
+            40,
+            lr=0.05,
+            batch_size=8,
+            optimizer="sgd",
+            weight_decay=5e-4,
+        ),
         # The control: clean labels, where over-fitting is only the memorising of the 300 digits.
         Task(
             "mlp_clean",

@@ -33,6 +33,8 @@ from typing import Any
 
 import lightning as L
 import torch
+from _study_record import SampleLog
+from _study_rules import comparison_report
 from _study_tasks import TASKS, Task
 from torch import Tensor, nn
 
@@ -89,8 +91,8 @@ class _Evaluation(L.Callback):
 
 
 def _strip(record: dict[str, Any]) -> dict[str, Any]:
-    """A history record without its per-sample lists (kept small; the rules read none of them)."""
-    return {key: value for key, value in record.items() if key not in ("salient", "signed", "output_span")}
+    """A history record without its signed strength (the salient lists stay: a candidate reads them)."""
+    return {key: value for key, value in record.items() if key != "signed"}
 
 
 def train_run(task_name: str, seed: int, out: Path, quick: bool = False) -> dict[str, Any]:
@@ -110,12 +112,16 @@ def _train_run(task_name: str, seed: int, out: Path, quick: bool) -> dict[str, A
     samples = 4 if quick else 16
     directory = out / f"{task.name}-seed{seed}"
     L.seed_everything(seed, verbose=False)
-    model = Classifier(task.network(), lr=task.lr)
+    model = Classifier(task.network(), optimizer=task.optimizer, lr=task.lr, weight_decay=task.weight_decay)
     masker = task.masker(data)
     monitors = [
         InteractionMonitor(masker, num_samples=samples, seed=seed, log_figures=False),
         InteractionMonitor(masker, num_samples=samples, seed=seed, split="train", log_figures=False),
     ]
+    clean = task.clean_train_labels(seed)
+    sample_log = SampleLog(
+        {"val": monitors[0], "train": monitors[1]}, data["x_train"], data["y_train"], clean
+    )
     evaluation = _Evaluation(data)
     trainer = L.Trainer(
         max_epochs=epochs,
@@ -123,7 +129,7 @@ def _train_run(task_name: str, seed: int, out: Path, quick: bool) -> dict[str, A
         devices=1,
         logger=False,
         default_root_dir=str(directory),
-        callbacks=[*monitors, evaluation],
+        callbacks=[*monitors, sample_log, evaluation],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -140,11 +146,14 @@ def _train_run(task_name: str, seed: int, out: Path, quick: bool) -> dict[str, A
         "architecture": task.architecture,
         "seed": seed,
         "label_noise": task.label_noise,
+        "optimizer": task.optimizer,
+        "weight_decay": task.weight_decay,
         "seconds": time.perf_counter() - begin,
         "metrics": evaluation.rows,
         "history": [_strip(record) for record in monitors[0].history],
         "train_history": [_strip(record) for record in monitors[1].history],
         "replay": [] if replay is None else [[fit.epoch, fit.s, fit.error] for fit in replay.fits],
+        **sample_log.result(),
     }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "run.json").write_text(json.dumps(run) + "\n")
@@ -360,6 +369,8 @@ def report(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for name, short in zip(STOPPING_RULES, SHORT_NAMES):
         print(f"  {short:<8} {name}")
     print(stops_table(rows))
+    print()
+    print(comparison_report(runs, rows))
     return rows
 
 
@@ -371,7 +382,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("study-suite"), help="directory for all runs")
     parser.add_argument("--from", dest="saved", type=Path, default=None, help="evaluate saved runs only")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS), help="tasks")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one CPU thread each)")
     parser.add_argument("--quick", action="store_true", help="2 epochs of each task, seed 0, 4 samples")
     args = parser.parse_args(argv)
