@@ -133,7 +133,7 @@ function shapeChart(m, index, width) {
 function overlayChart(runs, width) {
   const lines = [];
   runs.forEach((run, r) => run.monitors.forEach((m, j) => {
-    if (m.epochs.length) lines.push({ label: `${run.run} · ${m.label}`, m, color: TABLEAU[r % TABLEAU.length], dash: j ? "6 3" : "none" });
+    if (m.epochs.length) lines.push({ label: `${runTitle(run.run)} · ${m.label}`, m, color: TABLEAU[r % TABLEAU.length], dash: j ? "6 3" : "none" });
   }));
   const root = newSvg(width, 300, "complexity of the chosen runs");
   if (!lines.length) return root;

@@ -55,7 +55,7 @@ function onsetAt(m, index) {
 
 function monitorView(run, m) {
   const root = el("section", { class: "monitor" });
-  root.append(el("h2", { text: `${run} · ${m.label}` }));
+  root.append(el("h2", { text: `${runTitle(run)} · ${m.label}` }));
   if (!m.epochs.length) { root.append(el("p", { class: "muted", text: `${m.file}: no measurement yet.` })); return root; }
   const facts = [`${m.epochs.length} measured epochs`, `${m.num_players} players`, `${m.num_samples} samples`, `onset ${m.onset_epoch ?? "n/a"}`, `alert ${m.alert_epoch ?? "none"}`, `best validation loss at epoch ${m.best_val_epoch ?? "n/a"}`];
   root.append(el("p", { class: "facts", text: facts.join(" · ") }));
@@ -126,7 +126,7 @@ async function mount(root, source) {
     const box = el("input", { type: "checkbox" });
     box.checked = chosen.has(name);
     box.addEventListener("change", () => { if (box.checked) chosen.add(name); else chosen.delete(name); update().catch((e) => showError(e)); });
-    picker.append(el("label", { class: "run-choice" }, box, document.createTextNode(` ${name}`)));
+    picker.append(el("label", { class: "run-choice" }, box, document.createTextNode(` ${runTitle(name)}`)));
   }
   let pending = null;
   window.addEventListener("resize", () => { clearTimeout(pending); pending = setTimeout(() => update().catch((e) => showError(e)), 200); });

@@ -51,6 +51,11 @@ function signed(value) {
   return value == null ? "?" : (value >= 0 ? "+" : "") + fmt(value);
 }
 
+// A run's name as shown: "." is the log directory TensorBoard was given, itself a run.
+function runTitle(name) {
+  return name === "." ? "(the log directory itself)" : name;
+}
+
 function orderColor(k, n) {
   if (n <= TABLEAU.length) return TABLEAU[k % TABLEAU.length];
   return `hsl(${Math.round((k * 360) / n)}, 65%, ${k % 2 ? 38 : 55}%)`;
