@@ -112,7 +112,7 @@ def test_study_suite_runs_quick_and_evaluates_its_saved_runs_again(examples, tmp
     pytest.importorskip("mnist1d")
     suite = examples("study_suite")
     rows = suite.main(["--quick", "--out", str(tmp_path)])
-    tasks = ["mlp", "cnn", "mlp_clean", "resnet_bn", "transformer", "cnn1d", "pointnet"]
+    tasks = ["mlp", "cnn", "cnn_sgd_wd", "mlp_clean", "resnet_bn", "transformer", "cnn1d", "pointnet"]
     assert [(row["task"], row["seed"]) for row in rows] == [(task, 0) for task in tasks]
     for row in rows:
         # Two epochs: every rule stops by the last one; the window spans the 3 evaluations (0..2).
@@ -124,6 +124,11 @@ def test_study_suite_runs_quick_and_evaluates_its_saved_runs_again(examples, tmp
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(f"{t}-seed0" for t in tasks)
     printed = capsys.readouterr().out
     assert "alert inside the transition window" in printed and "InteractionEarlyStopping" in printed
+    assert "alert rules against the loss gap" in printed and "per-sample memorisation" in printed
+    # What the candidates read: per-sample strength by order and the training samples' labels.
+    run = json.loads((tmp_path / "mlp-seed0" / "run.json").read_text())
+    assert len(run["sample_strength"]["train"]["2"]) == len(run["train_samples"]["flipped"]) == 4
+    assert len(run["train_sample_loss"]["2"]) == 4 and "salient" in run["train_history"][-1]
     # The rules are functions of what the runs saved: --from gives the same rows without training.
     again = suite.main(["--from", str(tmp_path)])
     assert json.loads(json.dumps(again)) == json.loads((tmp_path / "suite.json").read_text())
