@@ -1,6 +1,6 @@
 """Watch a network learn AND-OR interactions, and see over-fitting begin, while it trains.
 
-The pipeline (``docs/design.md``): a masker chooses players and builds masked inputs; the model
+The pipeline (the README's "Where things live"): a masker chooses players and builds masked inputs; the model
 runs on all ``2^n`` masked versions of each sample; an output function gives one scalar ``v``
 per masked input; the AND-OR extraction turns ``v`` into sparse interactions; their strength by
 order is compared with the two-phase prediction, and a phase tracker raises the over-fitting alert.
@@ -31,12 +31,11 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lightning_interactions.analysis.replay import replay_run
     from lightning_interactions.analysis.theory import fit_noise_level
     from lightning_interactions.callbacks.early_stopping import InteractionEarlyStopping
-    from lightning_interactions.callbacks.faults import MeasurementError, MeasurementWarning
     from lightning_interactions.callbacks.monitor import InteractionMonitor
-    from lightning_interactions.engine._memory import MeasurementTooLarge
     from lightning_interactions.engine.compute import compute_interactions, masked_outputs
     from lightning_interactions.engine.outputs import last_token_log_odds
     from lightning_interactions.engine.result import InteractionResult
+    from lightning_interactions.errors import MeasurementError, MeasurementMemoryError, MeasurementWarning
     from lightning_interactions.extraction.and_or import AndOrResult, and_or_interactions
     from lightning_interactions.loggers.base import LoggerBackend
     from lightning_interactions.masking.base import Masker
@@ -72,7 +71,8 @@ _LOCATION = {
     "masked_outputs": "engine.compute",
     "last_token_log_odds": "engine.outputs",
     "InteractionResult": "engine.result",
-    "MeasurementTooLarge": "engine._memory",
+    "MeasurementMemoryError": "errors",
+    "MeasurementTooLarge": "errors",
     "and_or_interactions": "extraction.and_or",
     "AndOrResult": "extraction.and_or",
     "fit_noise_level": "analysis.theory",
@@ -81,8 +81,8 @@ _LOCATION = {
     "read_history": "analysis.history",
     "LoggerBackend": "loggers.base",
     "InteractionMonitor": "callbacks.monitor",
-    "MeasurementError": "callbacks.faults",
-    "MeasurementWarning": "callbacks.faults",
+    "MeasurementError": "errors",
+    "MeasurementWarning": "errors",
     "InteractionEarlyStopping": "callbacks.early_stopping",
 }
 

@@ -265,8 +265,8 @@ def test_a_measurement_too_large_for_memory_is_a_failed_measurement(
         # Refused the same way at every epoch: said once, and once more at fit end that nothing
         # was measured.
         assert len(messages) == 2, messages
-        assert_warning_says(messages[0], 0, "MeasurementTooLarge: this measurement needs about")
-        assert "no measurement succeeded" in messages[1] and "MeasurementTooLarge" in messages[1]
+        assert_warning_says(messages[0], 0, "MeasurementMemoryError: this measurement needs about")
+        assert "no measurement succeeded" in messages[1] and "MeasurementMemoryError" in messages[1]
         assert mon.history == []
     else:
         assert messages == []

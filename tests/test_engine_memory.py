@@ -21,7 +21,7 @@ import torch
 
 from lightning_interactions.engine import _forward, _memory, _setup
 from lightning_interactions.engine import compute as engine
-from lightning_interactions.engine.compute import MeasurementTooLarge, compute_interactions, masked_outputs
+from lightning_interactions.engine.compute import MeasurementMemoryError, compute_interactions, masked_outputs
 from lightning_interactions.masking import FeatureMasker, PatchMasker
 
 GIB = 2**30
@@ -92,7 +92,7 @@ def _available(monkeypatch, num_bytes: int | None) -> list[torch.device]:
 def test_a_measurement_that_does_not_fit_is_refused_before_anything_runs(monkeypatch):
     asked = _available(monkeypatch, 1024)  # 1 KiB: nothing fits
     model, masker = Counting(Polynomial()), CountingMasker(num_features=5)
-    with pytest.raises(MeasurementTooLarge) as caught:
+    with pytest.raises(MeasurementMemoryError) as caught:
         compute_interactions(model, _inputs(4), masker=masker, output="regression", batch_size=64)
     message = str(caught.value)
     assert "only 9.54e-07 GiB is available" in message  # 1024 / 2^30
@@ -112,7 +112,7 @@ def test_the_forward_estimate_is_exact_at_the_boundary(monkeypatch):
     needed = 8 * batch * 2**n + batch * 5 * 8 + chunk * 5 * (8 + 1)
     model = Counting(Polynomial())
     _available(monkeypatch, needed - 1)
-    with pytest.raises(MeasurementTooLarge, match=r"needs about"):
+    with pytest.raises(MeasurementMemoryError, match=r"needs about"):
         masked_outputs(
             model, _inputs(batch), masker=FeatureMasker(num_features=5), output="regression", batch_size=chunk
         )
@@ -129,7 +129,7 @@ def test_the_message_gives_the_numbers_in_gib(monkeypatch):
     # partial tables it is built from hold over 2 x 3^20 float64 = 52 GiB; with the rest, above 64 GiB.
     _available(monkeypatch, 64 * GIB)
     model = Counting(lambda z: z.sum(dim=1))
-    with pytest.raises(MeasurementTooLarge) as caught:
+    with pytest.raises(MeasurementMemoryError) as caught:
         compute_interactions(
             model,
             torch.rand(1, 20),

@@ -377,7 +377,7 @@ def test_the_memory_estimate_counts_the_feature_maps_not_the_inputs(monkeypatch)
     """A layer whose output is 64 times its input: a budget that fits the inputs' chunks does not
     fit the feature maps', and the measurement is refused before any masked forward pass."""
     from lightning_interactions.engine import _setup
-    from lightning_interactions.engine._memory import MeasurementTooLarge
+    from lightning_interactions.errors import MeasurementMemoryError
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -388,5 +388,5 @@ def test_the_memory_estimate_counts_the_feature_maps_not_the_inputs(monkeypatch)
     budget = 4 * 2**20
     monkeypatch.setattr(_setup, "available_memory", lambda device: budget)
     masked_outputs(model, x, y, PatchMasker(1, num_players=10))  # the inputs' chunks fit
-    with pytest.raises(MeasurementTooLarge, match="masked inputs of one chunk"):
+    with pytest.raises(MeasurementMemoryError, match="masked inputs of one chunk"):
         masked_outputs(model, x, y, FeatureMapMasker("1", 1, num_players=10))

@@ -23,8 +23,8 @@ from torch import nn
 from lightning_interactions import InteractionMonitor, demos
 from lightning_interactions.analysis.history import read_history
 from lightning_interactions.callbacks import publishing, run_log
-from lightning_interactions.callbacks.faults import MeasurementWarning
 from lightning_interactions.callbacks.figure_worker import FigureWorker
+from lightning_interactions.errors import MeasurementWarning
 from lightning_interactions.loggers import LoggerBackend
 from lightning_interactions.masking import FeatureMasker
 from lightning_interactions.plot._canvas import new_figure

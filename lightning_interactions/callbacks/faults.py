@@ -23,6 +23,8 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_interactions.errors import MeasurementError, MeasurementWarning
+
 __all__ = [
     "ON_ERROR",
     "MeasurementError",
@@ -49,17 +51,6 @@ def failure_kind(what: str, error: BaseException | None = None, problem: str = "
     """
     text = str(error) if error is not None else problem
     return what, type(error).__name__ if error is not None else "", _NUMBER.sub("#", text)
-
-
-class MeasurementError(RuntimeError):
-    """A measurement of :class:`InteractionMonitor` failed and ``on_error="raise"`` was set.
-
-    The exception that made it fail, if any, is its ``__cause__``.
-    """
-
-
-class MeasurementWarning(UserWarning):
-    """A measurement of :class:`InteractionMonitor` failed and was skipped (``on_error="warn"``)."""
 
 
 class FaultPolicy:

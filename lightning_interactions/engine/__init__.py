@@ -7,7 +7,6 @@ masked input; ``_setup`` checks arguments and memory before anything runs; ``_fo
 the chunked forward passes.
 """
 
-from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import model_device
 from lightning_interactions.engine.compute import compute_interactions, masked_outputs
 from lightning_interactions.engine.outputs import (
@@ -20,10 +19,11 @@ from lightning_interactions.engine.outputs import (
     resolve_output,
 )
 from lightning_interactions.engine.result import InteractionResult
+from lightning_interactions.errors import MeasurementMemoryError
 
 __all__ = [
     "InteractionResult",
-    "MeasurementTooLarge",
+    "MeasurementMemoryError",
     "compute_interactions",
     "masked_outputs",
     "model_device",

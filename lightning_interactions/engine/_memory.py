@@ -21,7 +21,6 @@ from lightning_interactions.extraction.and_or import ROW_SPACE_MAX_PLAYERS
 __all__ = [
     "OOM_ERRORS",
     "MemoryEstimate",
-    "MeasurementTooLarge",
     "available_memory",
     "estimate_memory",
     "release_cached_memory",
@@ -61,13 +60,6 @@ _ROUNDS = 16
 # resident peak of one extraction: 8 random samples at n = 6 need about 8 MiB of arrays by the
 # count above but peaked at 10 to 17 MiB over repeated runs.
 _EXTRACTION_OVERHEAD = 8 * 2**20
-
-
-class MeasurementTooLarge(MemoryError, ValueError):
-    """A measurement refused before it started because it would not fit in the device's memory.
-
-    Both a ``MemoryError`` and a ``ValueError``, like the other refusals of bad arguments.
-    """
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from torch import Tensor
 
 from lightning_interactions.engine._layers import feature_maps, layer_of
 from lightning_interactions.engine._memory import (
-    MeasurementTooLarge,
     available_memory,
     estimate_memory,
     extraction_bytes,
@@ -25,6 +24,7 @@ from lightning_interactions.engine._memory import (
 )
 from lightning_interactions.engine.outputs import OutputFn, resolve_output
 from lightning_interactions.engine.structured import ForwardFn, SampleSet
+from lightning_interactions.errors import MeasurementMemoryError
 from lightning_interactions.masking import FeatureMapMasker, Masker, MaskFn, as_masker
 from lightning_interactions.masking.base import FieldName, check_num_players
 
@@ -181,7 +181,7 @@ def _check_memory(
     ]
     if with_extraction:
         parts.append(f"extraction of one sample (estimated): {format_gib(one_sample)}")
-    raise MeasurementTooLarge(
+    raise MeasurementMemoryError(
         f"this measurement needs about {format_gib(needed)} on {device} but only {format_gib(available)} "
         f"is available ({'; '.join(parts)}; the model's activations come on top): lower the number of "
         f"samples (now {batch}), batch_size (now {batch_size}) or the number of players (now {n}: each "

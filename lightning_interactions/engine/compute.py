@@ -14,7 +14,7 @@ Before anything runs, the memory a measurement needs (``v``, one chunk of masked
 extraction; not the model's activations) is estimated against what the device has available:
 the extraction then solves as many samples at a time as fit, and a measurement whose forward
 passes, or whose extraction of a single sample, would not fit is refused with
-:class:`MeasurementTooLarge`. A CUDA out-of-memory error in the forward passes retries that
+:class:`MeasurementMemoryError`. A CUDA out-of-memory error in the forward passes retries that
 chunk at half its size (down to one input), and later chunks keep the lowered size.
 
 Example:
@@ -39,18 +39,18 @@ from torch import Tensor
 
 from lightning_interactions.analysis.strength import drop_residue, per_sample_strength
 from lightning_interactions.engine._forward import Progress, forward_all
-from lightning_interactions.engine._memory import MeasurementTooLarge
 from lightning_interactions.engine._setup import Model, model_device, prepare
 from lightning_interactions.engine.outputs import OutputFn
 from lightning_interactions.engine.result import InteractionResult
 from lightning_interactions.engine.structured import ForwardFn
+from lightning_interactions.errors import MeasurementMemoryError
 from lightning_interactions.extraction.and_or import and_or_interactions
 from lightning_interactions.masking import Masker, MaskFn
 from lightning_interactions.masking.base import MAX_PLAYERS, FieldName
 
 __all__ = [
     "MAX_PLAYERS",
-    "MeasurementTooLarge",
+    "MeasurementMemoryError",
     "masked_outputs",
     "compute_interactions",
     "model_device",
@@ -219,7 +219,7 @@ def compute_interactions(
             is a tensor, dict or tuple of ``N`` masked inputs, as the samples are.
         check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
             extraction, not the model's activations) against what the device has available:
-            extract as many samples at a time as fit, and refuse (:class:`MeasurementTooLarge`,
+            extract as many samples at a time as fit, and refuse (:class:`MeasurementMemoryError`,
             before any allocation) a measurement whose forward passes or single-sample
             extraction would not fit.
 
