@@ -320,3 +320,17 @@ def test_alert_of_a_monitor_with_other_settings_gets_a_short_note(tmp_path: Path
     (monitor,) = dashboard_payload(tmp_path)["runs"][0]["monitors"]
     assert monitor["alert_epoch"] == 2
     assert monitor["alert_note"].startswith("**Over-fitting alert at epoch 2.** Phase 2 began at epoch 1")
+
+
+def test_a_replay_given_is_the_replay_made(run_dir: Path) -> None:
+    """The monitor's own replay, handed in, gives the page the shapes it would make itself."""
+    from lightning_interactions.analysis.replay import replay_run
+
+    path = run_dir / HISTORY_FILENAME
+    history = read_history(path)
+    reference = load_reference(beside_history(path, "interaction_reference.pt"))
+    replay = replay_run(history, reference["I_and"], reference["I_or"])
+    (given,) = dashboard_payload(path, replay)["runs"][0]["monitors"]
+    (made,) = dashboard_payload(path)["runs"][0]["monitors"]
+    assert given["predicted"] == made["predicted"] and given["prediction"] == made["prediction"]
+    assert given["prediction"].startswith("reference replay")

@@ -198,10 +198,16 @@ def _summary(history: History, run: RunReplay | None) -> str:
     return summary_text(history, None if run is None else run.fits, alert, onset)
 
 
-def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> dict:
+def monitor_payload(
+    history_path: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    replay: RunReplay | None = None,
+) -> dict:
     """The dashboard's data of one history file (see the module).
 
     Files beside it whose real path is outside ``root`` (default: its folder) are not read.
+    ``replay``: the history's reference replay when already made (the monitor's at fit end); it
+    is used if its reference is the last measured epoch, else the replay is made here.
 
     Returns ``{"monitor", "label", "file", "epochs": []}`` for a history without measurements.
 
@@ -220,7 +226,8 @@ def monitor_payload(history_path: str | os.PathLike[str], root: str | os.PathLik
     history = [r for r in read_history(path, warn=False) if "complexity" in r and "epoch" in r]
     if not history:
         return payload
-    run = _replay(history, path, root)
+    last = int(history[-1]["epoch"])
+    run = replay if replay is not None and replay.reference_epoch == last else _replay(history, path, root)
     predicted, measured, source = _shapes(history, run)
     epochs = [int(r["epoch"]) for r in history]
     alert, onset = alert_of(history)
@@ -270,8 +277,10 @@ def run_payload(
     return {"run": name, "monitors": [monitor_payload(path, root) for path in history_files(run_dir, root)]}
 
 
-def dashboard_payload(source: str | os.PathLike[str]) -> dict:
+def dashboard_payload(source: str | os.PathLike[str], replay: RunReplay | None = None) -> dict:
     """``{"runs": [...]}`` of every run under ``source`` (a log directory, a run's folder or a history file).
+
+    ``replay``: for a history file, its reference replay if already made (see :func:`monitor_payload`).
 
     Example:
         >>> import tempfile
@@ -280,7 +289,7 @@ def dashboard_payload(source: str | os.PathLike[str]) -> dict:
     """
     source = Path(source)
     if source.is_file():
-        return {"runs": [{"run": source.parent.name, "monitors": [monitor_payload(source)]}]}
+        return {"runs": [{"run": source.parent.name, "monitors": [monitor_payload(source, replay=replay)]}]}
     runs = find_runs(source).items()
     return {
         "runs": [

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.dashboard.data import dashboard_payload
 
 __all__ = [
@@ -95,9 +96,15 @@ def payload_html(payload: Any, title: str = "Interactions") -> str:
     )
 
 
-def page_html(source: str | os.PathLike[str], title: str | None = None) -> str:
+def page_html(
+    source: str | os.PathLike[str], title: str | None = None, replay: RunReplay | None = None
+) -> str:
     """The self-contained page of every run under ``source`` (a log directory, a run's folder or a
     history file), as a string (what ``wandb.Html`` takes).
+
+    ``replay``: for a history file, its reference replay when already made (the monitor's
+    ``replay`` at fit end), which spares making it again
+    (:func:`~lightning_interactions.dashboard.data.monitor_payload`).
 
     Example:
         >>> import tempfile
@@ -105,7 +112,7 @@ def page_html(source: str | os.PathLike[str], title: str | None = None) -> str:
         True
     """
     source = Path(source)
-    return payload_html(dashboard_payload(source), title or f"Interactions: {source.resolve().name}")
+    return payload_html(dashboard_payload(source, replay), title or f"Interactions: {source.resolve().name}")
 
 
 def write_page(source: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
