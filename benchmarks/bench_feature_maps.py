@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     routes: dict[str, Callable[[], Tensor]] = {}
     for name, index, patch in ROUTES:
         masker = make_masker(index, patch, n)
-        routes[name] = lambda masker=masker: masked_outputs(model, x, y, masker, batch_size=args.batch_size)
+        routes[name] = lambda masker=masker: masked_outputs(
+            model, x, y, masker=masker, batch_size=args.batch_size
+        )
 
     # Nothing masked is the image itself on every route: the full coalition's outputs agree.
     full = {name: fn()[:, -1] for name, fn in routes.items()}

@@ -134,8 +134,8 @@ def check_input_paths(model: nn.Module, device: torch.device) -> list[str]:
     lines = []
     for name, net, inputs, targets, masker in cases:
         try:
-            cpu = masked_outputs(copy.deepcopy(net).cpu().float(), inputs, targets, masker)
-            here = masked_outputs(net.to(device), inputs, targets, masker).cpu()
+            cpu = masked_outputs(copy.deepcopy(net).cpu().float(), inputs, targets, masker=masker)
+            here = masked_outputs(net.to(device), inputs, targets, masker=masker).cpu()
             error = float((here - cpu).abs().max())
             lines.append(
                 f"  {name}: max |v_{device.type} - v_cpu| {error:.1e}  {'ok' if error < 1e-3 else 'FAIL'}"

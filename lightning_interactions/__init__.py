@@ -15,7 +15,8 @@ Example:
     >>> import lightning_interactions as li
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     >>> images, labels = torch.rand(2, 1, 4, 4), torch.tensor([0, 2])
-    >>> result = li.compute_interactions(model, images, labels, li.PatchMasker(patch_size=2, num_players=4))
+    >>> masker = li.PatchMasker(patch_size=2, num_players=4)
+    >>> result = li.compute_interactions(model, images, labels, masker=masker)
     >>> result.strength_shape.shape  # strength by order k = 1..4, normalised
     torch.Size([4])
 """

@@ -189,7 +189,9 @@ def test_planted_and_terms_v_and_universal_matching():
     x = torch.ones(4, n, dtype=torch.float64)  # x_T is the indicator of T (baseline zeros)
     x[3] = torch.tensor([1.0, 2.0, -1.0, 0.5, 1.5], dtype=torch.float64)
     targets = torch.tensor([0, 1, 2, 0])
-    result = compute_interactions(PlantedLogits(), x, targets, FeatureMasker(num_features=n), q_ratio=0.04)
+    result = compute_interactions(
+        PlantedLogits(), x, targets, masker=FeatureMasker(num_features=n), q_ratio=0.04
+    )
     assert isinstance(result, InteractionResult)
     assert result.num_players == n and result.sample_indices.tolist() == [0, 1, 2, 3]
     for name in ("v", "I_and", "I_or", "gamma", "q"):
@@ -259,7 +261,7 @@ def test_log_odds_of_an_image_model_with_patch_players():
     labels = torch.tensor([2, 0])
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).double()
     masker = PatchMasker(patch_size=2, num_players=3)
-    result = compute_interactions(model, images, labels, masker, seed=5)
+    result = compute_interactions(model, images, labels, masker=masker, seed=5)
     patches = result.players["patches"].tolist()
     for b in range(2):
         for mask in range(8):
@@ -352,7 +354,7 @@ def test_modes_grads_buffers_and_rng_are_untouched():
     counting = Counting(model)  # a new module is in train mode
     rng = torch.get_rng_state()
 
-    result = compute_interactions(counting, images, labels, PatchMasker(patch_size=2, num_players=3))
+    result = compute_interactions(counting, images, labels, masker=PatchMasker(patch_size=2, num_players=3))
 
     assert torch.equal(torch.get_rng_state(), rng)
     assert {name: m.training for name, m in model.named_modules()} == modes
@@ -380,7 +382,7 @@ def test_modes_are_restored_when_the_model_raises():
 
     with pytest.raises(RuntimeError, match="boom"):
         compute_interactions(
-            model, torch.rand(2, 1, 4, 4), None, PatchMasker(2, num_players=2), output=bad_output
+            model, torch.rand(2, 1, 4, 4), None, masker=PatchMasker(2, num_players=2), output=bad_output
         )
     assert {name: m.training for name, m in model.named_modules()} == modes
 
@@ -389,9 +391,9 @@ def test_measurement_is_the_same_in_train_and_eval_mode():
     model = _mixed_mode_model()
     images, labels = torch.rand(2, 1, 4, 4), torch.tensor([0, 1])
     masker = PatchMasker(patch_size=2, num_players=3)
-    first = compute_interactions(model, images, labels, masker)
+    first = compute_interactions(model, images, labels, masker=masker)
     model.eval()
-    second = compute_interactions(model, images, labels, masker)
+    second = compute_interactions(model, images, labels, masker=masker)
     assert torch.equal(first.v, second.v)
 
 
@@ -399,9 +401,9 @@ def test_given_players_are_reused_and_seed_changes_them():
     images, labels = torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2])
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
     masker = PatchMasker(patch_size=2, num_players=4)
-    first = compute_interactions(model, images, labels, masker, seed=1)
-    again = compute_interactions(model, images, labels, masker, players=first.players, seed=2)
-    other = compute_interactions(model, images, labels, masker, seed=2)
+    first = compute_interactions(model, images, labels, masker=masker, seed=1)
+    again = compute_interactions(model, images, labels, masker=masker, players=first.players, seed=2)
+    other = compute_interactions(model, images, labels, masker=masker, seed=2)
     assert torch.equal(first.players["patches"], again.players["patches"])
     assert torch.equal(first.v, again.v)
     assert not torch.equal(first.players["patches"], other.players["patches"])
@@ -509,17 +511,19 @@ def test_other_bad_arguments_are_refused_before_any_forward_pass():
     model = Counting(torch.nn.Linear(4, 3))
     x, masker = torch.rand(3, 4), FeatureMasker(num_features=4)
     with pytest.raises(ValueError, match="leading dimension 3"):
-        compute_interactions(model, x, torch.tensor([0, 1]), masker)
+        compute_interactions(model, x, torch.tensor([0, 1]), masker=masker)
     with pytest.raises(ValueError, match="batch_size"):
-        compute_interactions(model, x, torch.tensor([0, 1, 2]), masker, batch_size=0)
+        compute_interactions(model, x, torch.tensor([0, 1, 2]), masker=masker, batch_size=0)
     with pytest.raises(TypeError, match="masker"):
         compute_interactions(model, x, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="unknown output"):
-        compute_interactions(model, x, torch.tensor([0, 1, 2]), masker, output="probability")
+        compute_interactions(model, x, torch.tensor([0, 1, 2]), masker=masker, output="probability")
     with pytest.raises(ValueError, match="leading dimension 3"):
-        compute_interactions(model, x, torch.tensor([0, 1, 2]), masker, players={"groups": torch.zeros(2, 4)})
+        compute_interactions(
+            model, x, torch.tensor([0, 1, 2]), masker=masker, players={"groups": torch.zeros(2, 4)}
+        )
     with pytest.raises(ValueError, match="B >= 1"):
-        compute_interactions(model, x[:0], torch.tensor([], dtype=torch.long), masker)
+        compute_interactions(model, x[:0], torch.tensor([], dtype=torch.long), masker=masker)
     assert model.calls == []
 
 

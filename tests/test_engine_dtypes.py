@@ -61,12 +61,12 @@ def _features(batch: int = 3, features: int = 6, dtype=torch.float32) -> torch.T
 def test_float_inputs_run_in_the_model_dtype(model_dtype, input_dtype):
     model = Recording(_mlp().to(model_dtype))
     x = _features(dtype=input_dtype)
-    v = masked_outputs(model, x, torch.tensor([0, 1, 2]), FeatureMasker(num_features=6))
+    v = masked_outputs(model, x, torch.tensor([0, 1, 2]), masker=FeatureMasker(num_features=6))
     assert {dtype for dtype, _, _ in model.seen} == {model_dtype}
     assert v.dtype == torch.float64 and v.shape == (3, 64) and bool(torch.isfinite(v).all())
     # The same as giving inputs already in the model's dtype.
     direct = masked_outputs(
-        model.inner, x.to(model_dtype), torch.tensor([0, 1, 2]), FeatureMasker(num_features=6)
+        model.inner, x.to(model_dtype), torch.tensor([0, 1, 2]), masker=FeatureMasker(num_features=6)
     )
     assert torch.equal(v, direct)
 
@@ -106,8 +106,8 @@ def test_token_ids_stay_integer_whatever_the_model_dtype():
     targets = torch.tensor([0, 2])
     for dtype in (torch.float32, torch.bfloat16):
         model = Recording(TokenModel().to(dtype))
-        v64 = masked_outputs(model, ids, targets, masker)
-        v32 = masked_outputs(model, ids.int(), targets, masker)
+        v64 = masked_outputs(model, ids, targets, masker=masker)
+        v32 = masked_outputs(model, ids.int(), targets, masker=masker)
         assert {d for d, _, _ in model.seen} == {torch.int64, torch.int32}
         assert torch.equal(v64, v32)
 
@@ -116,7 +116,7 @@ def test_token_ids_given_as_floats_are_refused():
     model = Recording(TokenModel())
     masker = TokenMasker(mask_token_id=0, num_players=2)
     with pytest.raises(ValueError, match="integer token ids, got dtype torch.float32"):
-        compute_interactions(model, torch.tensor([[3.0, 4.0, 5.0]]), torch.tensor([0]), masker)
+        compute_interactions(model, torch.tensor([[3.0, 4.0, 5.0]]), torch.tensor([0]), masker=masker)
     assert model.seen == []
 
 
@@ -124,7 +124,7 @@ def test_float_class_targets_are_refused_by_the_probe_and_other_outputs_get_them
     model = Recording(_mlp())
     x = _features()
     with pytest.raises(TypeError, match="targets must be integer class indices, got dtype torch.float32"):
-        compute_interactions(model, x, torch.tensor([0.0, 1.0, 2.0]), FeatureMasker(num_features=6))
+        compute_interactions(model, x, torch.tensor([0.0, 1.0, 2.0]), masker=FeatureMasker(num_features=6))
     assert len(model.seen) == 1  # only the probe ran
     seen = []
 
@@ -136,7 +136,7 @@ def test_float_class_targets_are_refused_by_the_probe_and_other_outputs_get_them
         _mlp(),
         x,
         torch.tensor([0.5, 1.5, -1.0], dtype=torch.float64),
-        FeatureMasker(num_features=6),
+        masker=FeatureMasker(num_features=6),
         output=squared_error,
     )
     assert set(seen) == {torch.float64} and v.shape == (3, 64)
@@ -145,7 +145,11 @@ def test_float_class_targets_are_refused_by_the_probe_and_other_outputs_get_them
 def test_targets_that_require_grad_are_detached():
     targets = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)
     v = masked_outputs(
-        _mlp(), _features(), targets, FeatureMasker(num_features=6), output=lambda out, t: out[:, 0] - t
+        _mlp(),
+        _features(),
+        targets,
+        masker=FeatureMasker(num_features=6),
+        output=lambda out, t: out[:, 0] - t,
     )
     assert not v.requires_grad and targets.grad is None
 
@@ -159,10 +163,12 @@ def test_targets_that_require_grad_are_detached():
 def test_inputs_that_require_grad_are_detached(input_dtype):
     x = _features(dtype=input_dtype).requires_grad_()
     model = Recording(_mlp())
-    result = compute_interactions(model, x, torch.tensor([0, 1, 2]), FeatureMasker(num_features=6))
+    result = compute_interactions(model, x, torch.tensor([0, 1, 2]), masker=FeatureMasker(num_features=6))
     assert not any(grad for _, _, grad in model.seen)
     assert not result.v.requires_grad and x.grad is None
-    plain = compute_interactions(_mlp(), x.detach(), torch.tensor([0, 1, 2]), FeatureMasker(num_features=6))
+    plain = compute_interactions(
+        _mlp(), x.detach(), torch.tensor([0, 1, 2]), masker=FeatureMasker(num_features=6)
+    )
     assert torch.equal(result.v, plain.v)
 
 
@@ -171,7 +177,7 @@ def test_non_contiguous_inputs_give_the_same_values_as_contiguous_ones():
     base = torch.rand(3, 1, 8, 8, generator=g)
     labels = torch.tensor([0, 1, 2])
     masker = PatchMasker(patch_size=4, num_players=4)
-    reference = masked_outputs(_cnn(), base, labels, masker)
+    reference = masked_outputs(_cnn(), base, labels, masker=masker)
     layouts = {
         "transposed": base.transpose(2, 3).contiguous().transpose(2, 3),
         "channels_last": base.contiguous(memory_format=torch.channels_last),
@@ -184,9 +190,9 @@ def test_non_contiguous_inputs_give_the_same_values_as_contiguous_ones():
         expected = (
             reference
             if name != "expanded"
-            else masked_outputs(_cnn(), base[:1].repeat(3, 1, 1, 1), labels, masker)
+            else masked_outputs(_cnn(), base[:1].repeat(3, 1, 1, 1), labels, masker=masker)
         )
-        assert torch.equal(masked_outputs(_cnn(), images, labels, masker), expected), name
+        assert torch.equal(masked_outputs(_cnn(), images, labels, masker=masker), expected), name
 
 
 def test_a_model_without_parameters_runs_on_the_inputs_device_and_dtype():
@@ -208,17 +214,24 @@ def test_a_model_without_parameters_runs_on_the_inputs_device_and_dtype():
 def test_a_model_on_the_meta_device_is_refused_before_any_forward_pass():
     model = Recording(torch.nn.Linear(6, 3, device="meta"))
     with pytest.raises(ValueError, match="'meta' device .* materialise"):
-        compute_interactions(model, _features(), torch.tensor([0, 1, 2]), FeatureMasker(num_features=6))
+        compute_interactions(
+            model, _features(), torch.tensor([0, 1, 2]), masker=FeatureMasker(num_features=6)
+        )
     assert model.seen == []
 
 
 def test_inputs_or_targets_on_the_meta_device_are_refused():
     model = Recording(_mlp())
     with pytest.raises(ValueError, match="inputs are on the 'meta' device"):
-        compute_interactions(model, torch.empty(3, 6, device="meta"), None, FeatureMasker(num_features=6))
+        compute_interactions(
+            model, torch.empty(3, 6, device="meta"), None, masker=FeatureMasker(num_features=6)
+        )
     with pytest.raises(ValueError, match="targets are on the 'meta' device"):
         compute_interactions(
-            model, _features(), torch.empty(3, dtype=torch.long, device="meta"), FeatureMasker(num_features=6)
+            model,
+            _features(),
+            torch.empty(3, dtype=torch.long, device="meta"),
+            masker=FeatureMasker(num_features=6),
         )
     assert model.seen == []
 
@@ -332,8 +345,8 @@ def test_half_precision_interactions_agree_with_float32_within_the_derived_bound
     targets = torch.tensor([0, 1, 2, 0])
     n, tol = masker.num_players, 1e-3
     # The float32 weights rounded to the dtype are the weights of the half model; the bound counts that.
-    reference = compute_interactions(net, inputs, targets, masker, q_ratio=0.0, tol=tol)
-    result = compute_interactions(net.to(dtype), inputs, targets, masker, q_ratio=0.0, tol=tol)
+    reference = compute_interactions(net, inputs, targets, masker=masker, q_ratio=0.0, tol=tol)
+    result = compute_interactions(net.to(dtype), inputs, targets, masker=masker, q_ratio=0.0, tol=tol)
     net.float()
 
     masked = _masked_float64(masker, inputs)
@@ -367,9 +380,9 @@ def test_half_precision_interactions_agree_with_float32_within_the_derived_bound
 def test_cpu_inputs_and_targets_move_to_a_cuda_model():
     model = Recording(_mlp().cuda())
     x, targets = _features(dtype=torch.float64), torch.tensor([0, 1, 2])
-    result = compute_interactions(model, x, targets, FeatureMasker(num_features=6))
+    result = compute_interactions(model, x, targets, masker=FeatureMasker(num_features=6))
     assert {(d, dev) for d, dev, _ in model.seen} == {(torch.float32, "cuda")}
-    reference = compute_interactions(_mlp(), x, targets, FeatureMasker(num_features=6))
+    reference = compute_interactions(_mlp(), x, targets, masker=FeatureMasker(num_features=6))
     assert result.v.device.type == "cuda"
     assert torch.allclose(result.v.cpu(), reference.v, atol=1e-4)
 
@@ -378,7 +391,7 @@ def test_cpu_inputs_and_targets_move_to_a_cuda_model():
 def test_cuda_inputs_move_to_a_cpu_model_and_a_parameterless_model_follows_the_inputs():
     x = _features().cuda()
     model = Recording(_mlp())
-    masked_outputs(model, x, torch.tensor([0, 1, 2], device="cuda"), FeatureMasker(num_features=6))
+    masked_outputs(model, x, torch.tensor([0, 1, 2], device="cuda"), masker=FeatureMasker(num_features=6))
     assert {dev for _, dev, _ in model.seen} == {"cpu"}
     seen = []
 
@@ -397,6 +410,6 @@ def test_half_models_on_cuda(dtype):
         _cnn().cuda().to(dtype),
         torch.rand(2, 1, 8, 8),
         torch.tensor([0, 1]),
-        PatchMasker(patch_size=4, num_players=4),
+        masker=PatchMasker(patch_size=4, num_players=4),
     )
     assert result.v.dtype == torch.float64 and bool(torch.isfinite(result.v).all())

@@ -351,13 +351,13 @@ def test_an_image_masker_with_a_buffer_gives_the_same_values_after_retries_and_a
     masker = BufferRecordingMasker(patch_size=2, num_players=4)
     model = Counting(net, limit=10)
     with pytest.warns(RuntimeWarning, match="lowered to 8"):
-        v = masked_outputs(model, images, labels, masker, batch_size=48)
+        v = masked_outputs(model, images, labels, masker=masker, batch_size=48)
     # 48 (3 samples) and 16 (1 sample) fail, then 8 masks at a time.
     assert model.calls == [2, 48, 16] + [8] * 6
     # The buffer holds 48 masked images of 64 float64, then 24 (the halved size, of which a chunk of
     # whole samples uses 16), then 8.
     assert masker.buffer_bytes == [48 * 64 * 8, 24 * 64 * 8] + [8 * 64 * 8] * 6
-    assert torch.equal(v, masked_outputs(net, images, labels, masker, batch_size=8))
+    assert torch.equal(v, masked_outputs(net, images, labels, masker=masker, batch_size=8))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -85,7 +85,7 @@ def assert_valid_regions(patches: Tensor, batch: int, n: int) -> None:
 def test_random_regions_match_the_literal_loop() -> None:
     model, (x, y) = make_cnn(), make_data()
     masker = FeatureMapMasker("3", patch_size=PATCH, num_players=4)
-    v = masked_outputs(model, x, y, masker)
+    v = masked_outputs(model, x, y, masker=masker)
     players = masker.select_players(model[:4](x).detach())
     assert_valid_regions(players["patches"], 3, 4)
     assert v.dtype == torch.float64 and v.shape == (3, 16)
@@ -97,7 +97,7 @@ def test_chosen_regions_are_those_of_the_feature_map_grid() -> None:
     # engine's choice is the masker's own on the feature map computed here by hand.
     model, (x, y) = make_cnn(), make_data(batch=5)
     masker = FeatureMapMasker("3", patch_size=PATCH, num_players=4)
-    result = compute_interactions(model, x, y, masker, seed=7)
+    result = compute_interactions(model, x, y, masker=masker, seed=7)
     by_hand = masker.select_players(model[:4](x).detach(), seed=7)["patches"]
     assert torch.equal(result.players["patches"].cpu(), by_hand)
     on_pixels = PatchMasker(PATCH, num_players=4).select_players(x, seed=7)["patches"]
@@ -107,7 +107,7 @@ def test_chosen_regions_are_those_of_the_feature_map_grid() -> None:
 def test_fixed_regions_and_a_number_baseline() -> None:
     model, (x, y) = make_cnn(), make_data()
     masker = FeatureMapMasker("3", patch_size=PATCH, players=[0, 3, 5], baseline=0.5)
-    v = masked_outputs(model, x, y, masker)
+    v = masked_outputs(model, x, y, masker=masker)
     patches = torch.tensor([[0, 3, 5]]).expand(3, 3)
     torch.testing.assert_close(v, literal_outputs(model, x, y, patches, baseline=0.5), rtol=0, atol=1e-5)
     # The baseline matters: the same regions zeroed give other values.
@@ -118,7 +118,7 @@ def test_region_beyond_the_image_grid() -> None:
     # Region 29 (bottom right of the 5 x 6 grid) exists only on the feature map.
     model, (x, y) = make_cnn(), make_data(batch=2)
     masker = FeatureMapMasker("3", patch_size=PATCH, players=[29, 7, 12])
-    v = masked_outputs(model, x, y, masker)
+    v = masked_outputs(model, x, y, masker=masker)
     patches = torch.tensor([[29, 7, 12]]).expand(2, 3)
     torch.testing.assert_close(v, literal_outputs(model, x, y, patches), rtol=0, atol=1e-5)
 
@@ -126,11 +126,13 @@ def test_region_beyond_the_image_grid() -> None:
 def test_layer_given_as_the_module() -> None:
     model, (x, y) = make_cnn(), make_data()
     masker = FeatureMapMasker(model[3], patch_size=PATCH, num_players=4)
-    v = masked_outputs(model, x, y, masker)
+    v = masked_outputs(model, x, y, masker=masker)
     patches = masker.select_players(model[:4](x).detach())["patches"]
     torch.testing.assert_close(v, literal_outputs(model, x, y, patches), rtol=0, atol=1e-5)
     # The same module by name measures the same thing.
-    torch.testing.assert_close(v, masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=4)))
+    torch.testing.assert_close(
+        v, masked_outputs(model, x, y, masker=FeatureMapMasker("3", PATCH, num_players=4))
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def test_layers_before_the_masked_layer_run_once_per_sample() -> None:
     first, head = [], []
     handles = [count_rows(model[0], first), count_rows(model[5], head)]
     try:
-        masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=n))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("3", PATCH, num_players=n))
         # Feature maps: the first sample's for the memory estimate (1 row), one pass for choosing
         # the regions (B rows), the probe pass on the first sample taken twice (2 rows, so that a
         # skip connection around the layer cannot broadcast; its empty and full coalitions are made
@@ -160,12 +162,12 @@ def test_layers_before_the_masked_layer_run_once_per_sample() -> None:
 
         first.clear()
         players = {"patches": torch.tensor([[0, 3, 5, 8]]).expand(batch, n)}
-        masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=n), players=players)
+        masked_outputs(model, x, y, masker=FeatureMapMasker("3", PATCH, num_players=n), players=players)
         assert sum(first) == 1 + 2 + batch, first  # regions given: no pass to choose them
 
         # Patches of the pixels: every masked image runs through every layer, plus the probe's 2.
         first.clear()
-        masked_outputs(model, x, y, PatchMasker(PATCH, num_players=n))
+        masked_outputs(model, x, y, masker=PatchMasker(PATCH, num_players=n))
         assert sum(first) == 2 + batch * 2**n, first
     finally:
         for handle in handles:
@@ -185,8 +187,8 @@ def test_model_parameters_modes_and_hooks_unchanged() -> None:
     modes = [module.training for module in model.modules()]
     params = {name: value.detach().clone() for name, value in model.state_dict().items()}
 
-    masked_outputs(model, x, y, FeatureMapMasker("3", PATCH, num_players=4))
-    compute_interactions(model, x, y, FeatureMapMasker(model[3], PATCH, num_players=4))
+    masked_outputs(model, x, y, masker=FeatureMapMasker("3", PATCH, num_players=4))
+    compute_interactions(model, x, y, masker=FeatureMapMasker(model[3], PATCH, num_players=4))
 
     assert [module.training for module in model.modules()] == modes
     for name, value in model.state_dict().items():
@@ -251,16 +253,16 @@ def test_unknown_layer_name_lists_the_names() -> None:
     model, (x, y) = make_cnn(), make_data()
     # A name with no digit: no submodule name is "near" it, so the message lists the model's names.
     with pytest.raises(ValueError, match="no submodule 'relu'") as error:
-        masked_outputs(model, x, y, FeatureMapMasker("relu", PATCH, num_players=4))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("relu", PATCH, num_players=4))
     assert all(f"'{index}'" in str(error.value) for index in range(6)) and "named_modules" in str(error.value)
 
 
 def test_layer_not_in_the_model() -> None:
     model, (x, y) = make_cnn(), make_data()
     with pytest.raises(ValueError, match="not a submodule"):
-        masked_outputs(model, x, y, FeatureMapMasker(nn.ReLU(), PATCH, num_players=4))
+        masked_outputs(model, x, y, masker=FeatureMapMasker(nn.ReLU(), PATCH, num_players=4))
     with pytest.raises(ValueError, match="not a submodule"):
-        masked_outputs(model, x, y, FeatureMapMasker(make_cnn()[3], PATCH, num_players=4))
+        masked_outputs(model, x, y, masker=FeatureMapMasker(make_cnn()[3], PATCH, num_players=4))
 
 
 @pytest.mark.parametrize("given_players", [False, True], ids=["chosen", "given"])
@@ -269,7 +271,7 @@ def test_layer_that_runs_twice(given_players: bool) -> None:
     model, (x, y) = AppliedTwice(), make_data()
     players = {"patches": torch.tensor([[0, 1, 2, 3]]).expand(3, 4)} if given_players else None
     with pytest.raises(ValueError, match="ran .*once|ran 2 times"):
-        masked_outputs(model, x, y, FeatureMapMasker("act", PATCH, num_players=4), players=players)
+        masked_outputs(model, x, y, masker=FeatureMapMasker("act", PATCH, num_players=4), players=players)
     assert_no_hooks(model)
 
 
@@ -278,14 +280,14 @@ def test_layer_whose_output_is_a_tuple(given_players: bool) -> None:
     model, (x, y) = TupleOutput(), make_data()
     players = {"patches": torch.tensor([[0, 1, 2, 3]]).expand(3, 4)} if given_players else None
     with pytest.raises(TypeError, match="returns tuple, not a tensor"):
-        masked_outputs(model, x, y, FeatureMapMasker("pair", PATCH, num_players=4), players=players)
+        masked_outputs(model, x, y, masker=FeatureMapMasker("pair", PATCH, num_players=4), players=players)
     assert_no_hooks(model)
 
 
 def test_skip_connection_around_the_layer() -> None:
     model, (x, y) = Residual(), make_data(batch=3)
     with pytest.raises(RuntimeError, match="skip connection"):
-        masked_outputs(model, x, y, FeatureMapMasker("block.1", PATCH, num_players=4))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("block.1", PATCH, num_players=4))
     assert_no_hooks(model)
 
 
@@ -296,7 +298,9 @@ def test_skip_connection_with_one_sample_per_forward_pass(batch: int, batch_size
     # the same model is refused or measured depending on the number of samples and batch_size.
     model, (x, y) = Residual(), make_data(batch=batch)
     with pytest.raises(RuntimeError, match="skip connection"):
-        masked_outputs(model, x, y, FeatureMapMasker("block.1", PATCH, num_players=4), batch_size=batch_size)
+        masked_outputs(
+            model, x, y, masker=FeatureMapMasker("block.1", PATCH, num_players=4), batch_size=batch_size
+        )
 
 
 def test_mean_baseline_refused_at_construction() -> None:
@@ -311,7 +315,7 @@ def test_mean_baseline_refused_at_construction() -> None:
 
 def test_compute_interactions_on_the_feature_map() -> None:
     model, (x, y) = make_cnn(), make_data(batch=4)
-    result = compute_interactions(model, x, y, FeatureMapMasker("3", PATCH, num_players=5))
+    result = compute_interactions(model, x, y, masker=FeatureMapMasker("3", PATCH, num_players=5))
     assert_valid_regions(result.players["patches"], 4, 5)
     assert result.num_players == 5 and result.I_and.shape == (4, 32) and result.I_or.shape == (4, 32)
     assert bool(torch.isfinite(result.I_and).all() and torch.isfinite(result.I_or).all())
@@ -367,10 +371,10 @@ def test_monitor_in_a_trainer(tmp_path) -> None:
 def test_a_layer_after_the_flattening_and_a_misnamed_layer_are_explained() -> None:
     model, (x, y) = make_cnn(), make_data(batch=2)
     with pytest.raises(ValueError, match=r"the layer '4' outputs shape \(2, 720\), not feature maps"):
-        masked_outputs(model, x, y, FeatureMapMasker("4", PATCH, num_players=2))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("4", PATCH, num_players=2))
     # A name written as if the model had a features block: the modules with the same last part.
     with pytest.raises(ValueError, match=r"no submodule 'net\.features\.3'; some of its names: \['3'\]"):
-        masked_outputs(model, x, y, FeatureMapMasker("net.features.3", PATCH, num_players=2))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("net.features.3", PATCH, num_players=2))
 
 
 def test_the_memory_estimate_counts_the_feature_maps_not_the_inputs(monkeypatch) -> None:
@@ -387,6 +391,6 @@ def test_the_memory_estimate_counts_the_feature_maps_not_the_inputs(monkeypatch)
     # maps 64 times that, 21 MiB (masked_outputs does not count the extraction).
     budget = 4 * 2**20
     monkeypatch.setattr(_setup, "available_memory", lambda device: budget)
-    masked_outputs(model, x, y, PatchMasker(1, num_players=10))  # the inputs' chunks fit
+    masked_outputs(model, x, y, masker=PatchMasker(1, num_players=10))  # the inputs' chunks fit
     with pytest.raises(MeasurementMemoryError, match="masked inputs of one chunk"):
-        masked_outputs(model, x, y, FeatureMapMasker("1", 1, num_players=10))
+        masked_outputs(model, x, y, masker=FeatureMapMasker("1", 1, num_players=10))

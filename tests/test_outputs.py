@@ -241,15 +241,15 @@ def test_compute_interactions_on_a_model_returning_a_dict():
     masker = FeatureMasker(num_features=4)
     as_dict, plain = DictModel(as_dict=True), DictModel(as_dict=False)
     # v(T) on the full coalition (all four features present) is the log-odds of the unmasked input.
-    values = masked_outputs(as_dict, x, y, masker)
+    values = masked_outputs(as_dict, x, y, masker=masker)
     logits = plain.linear(x).detach().double()
     literal = [
         float(row[t] - torch.logsumexp(torch.cat([row[:t], row[t + 1 :]]), dim=0))
         for row, t in zip(logits, y.tolist())
     ]
     assert values[:, -1].tolist() == pytest.approx(literal, abs=1e-6)
-    got = compute_interactions(as_dict, x, y, masker)
-    expected = compute_interactions(plain, x, y, masker)
+    got = compute_interactions(as_dict, x, y, masker=masker)
+    expected = compute_interactions(plain, x, y, masker=masker)
     assert torch.equal(got.I_and, expected.I_and) and torch.equal(got.I_or, expected.I_or)
     # A callable output still gets the dict as the model returned it.
     seen = []
@@ -258,5 +258,5 @@ def test_compute_interactions_on_a_model_returning_a_dict():
         seen.append(type(out))
         return out["logits"][:, 0]
 
-    compute_interactions(as_dict, x, y, masker, output=first_logit)
+    compute_interactions(as_dict, x, y, masker=masker, output=first_logit)
     assert seen and set(seen) == {dict}

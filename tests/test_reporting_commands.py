@@ -147,7 +147,7 @@ def test_analyze_measures_each_checkpoint(tmp_path, capsys):
     players = masker.select_players(x, seed=0)
     for record in history:
         model = models[record["epoch"]]
-        direct = compute_interactions(model, x, y, masker, players=players)
+        direct = compute_interactions(model, x, y, masker=masker, players=players)
         assert record["shape"] == pytest.approx(direct.strength_shape.tolist(), abs=1e-9)
         assert record["complexity"] == pytest.approx(sum((k + 1) * s for k, s in enumerate(record["shape"])))
         with torch.no_grad():
@@ -156,7 +156,7 @@ def test_analyze_measures_each_checkpoint(tmp_path, capsys):
         assert record["val_loss"] == pytest.approx(val) and record["train_loss"] == pytest.approx(train)
     reference = torch.load(out / "interaction_reference.pt", weights_only=True)
     assert reference["epoch"] == 2
-    last = compute_interactions(models[2], x, y, masker, players=players)
+    last = compute_interactions(models[2], x, y, masker=masker, players=players)
     assert torch.allclose(reference["I_and"], last.I_and) and torch.allclose(reference["I_or"], last.I_or)
 
     summary = json.loads((out / "summary.json").read_text())

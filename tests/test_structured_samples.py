@@ -80,7 +80,7 @@ def test_dict_samples_padded_per_batch_equal_the_literal_loop_on_each_unpadded_s
     labels = torch.cat([b["labels"] for b in batches])
     assert [group.main.shape[1] for group in samples.groups] == [7, 9]  # never concatenated
     masker = TokenMasker(mask_token_id=MASK, pad_token_id=PAD, num_players=3)
-    v = masked_outputs(model, samples, labels, masker, seed=3)
+    v = masked_outputs(model, samples, labels, masker=masker, seed=3)
     players = masker.select_players_with(samples.groups[0].main, samples.groups[0].companions(), 3)
     # The second group draws with the next seed, so that groups of one shape get other positions.
     players2 = masker.select_players_with(samples.groups[1].main, samples.groups[1].companions(), 4)
@@ -102,10 +102,10 @@ def test_a_model_that_attends_to_padding_gives_another_v() -> None:
     batch = sentence_batches([[4, 9]])[0]
     masker = TokenMasker(mask_token_id=MASK, pad_token_id=PAD, num_players=3)
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    right = masked_outputs(model, inputs, batch["labels"], masker)
+    right = masked_outputs(model, inputs, batch["labels"], masker=masker)
     everything = {"input_ids": batch["input_ids"], "attention_mask": torch.ones_like(batch["attention_mask"])}
     wrong = masked_outputs(
-        model, everything, batch["labels"], masker, players=masker.select_players(batch["input_ids"])
+        model, everything, batch["labels"], masker=masker, players=masker.select_players(batch["input_ids"])
     )
     assert (right[0] - wrong[0]).abs().max() > 1e-3  # the short sample had padding
     torch.testing.assert_close(right[1], wrong[1])  # the long one had none
@@ -119,15 +119,17 @@ def test_tuple_samples_are_passed_positionally_and_the_masked_field_can_be_named
         model,
         {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
         batch["labels"],
-        masker,
+        masker=masker,
     )
-    as_tuple = masked_outputs(model, (batch["input_ids"], batch["attention_mask"]), batch["labels"], masker)
+    as_tuple = masked_outputs(
+        model, (batch["input_ids"], batch["attention_mask"]), batch["labels"], masker=masker
+    )
     torch.testing.assert_close(as_dict, as_tuple)
     swapped = masked_outputs(
         lambda mask, ids: model(ids, mask),
         (batch["attention_mask"], batch["input_ids"]),
         batch["labels"],
-        masker,
+        masker=masker,
         masked_field=1,
     )
     torch.testing.assert_close(as_dict, swapped)
@@ -137,7 +139,9 @@ def test_forward_fn_calls_the_model_in_any_other_way() -> None:
     model = MeanOfAttended().eval()
     batch = sentence_batches([[6, 6]])[0]
     masker = TokenMasker(mask_token_id=MASK, num_players=2, players=[0, 2])
-    expected = masked_outputs(model, (batch["input_ids"], batch["attention_mask"]), batch["labels"], masker)
+    expected = masked_outputs(
+        model, (batch["input_ids"], batch["attention_mask"]), batch["labels"], masker=masker
+    )
     # The model gets the ids alone; the attention mask comes from the closure.
     calls: list[int] = []
 
@@ -145,7 +149,7 @@ def test_forward_fn_calls_the_model_in_any_other_way() -> None:
         calls.append(ids.shape[0])
         return net(ids, torch.ones_like(ids))
 
-    got = masked_outputs(model, batch["input_ids"], batch["labels"], masker, forward_fn=forward_fn)
+    got = masked_outputs(model, batch["input_ids"], batch["labels"], masker=masker, forward_fn=forward_fn)
     torch.testing.assert_close(got, expected)  # no padding here, so the all-ones mask is right
     assert sum(calls) == 2 + 2 * 2**2  # the probe's two inputs, then every masked copy once
 
@@ -326,7 +330,7 @@ def test_a_probe_that_runs_out_of_memory_on_two_samples_retries_with_one() -> No
 
     model = TightMemory()
     x, y = torch.randn(2, 1, 4, 4), torch.tensor([0, 2])
-    v = masked_outputs(model, x, y, FeatureMapMasker("features.1", 2, num_players=2))
+    v = masked_outputs(model, x, y, masker=FeatureMapMasker("features.1", 2, num_players=2))
     assert v.shape == (2, 4) and bool(torch.isfinite(v).all())
 
 

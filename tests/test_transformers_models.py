@@ -280,7 +280,7 @@ def test_bert_padded_batch_matches_each_sample_run_alone_unpadded(tmp_path):
     model = BertClassifier()
     inputs = {"input_ids": ids, "attention_mask": attention}
 
-    v = masked_outputs(model, inputs, labels, masker)
+    v = masked_outputs(model, inputs, labels, masker=masker)
 
     # The engine's default players are the masker's own choice knowing the attention mask (seed 0).
     positions = masker.select_players_with(ids, {"attention_mask": attention}, seed=0)["positions"]
@@ -313,9 +313,9 @@ def test_bert_samples_of_different_lengths_are_measured_in_groups_without_extra_
     labels = torch.cat([b["labels"] for b in batches])
     model = BertClassifier()
 
-    v = masked_outputs(model, samples, labels, masker)
+    v = masked_outputs(model, samples, labels, masker=masker)
     # Chunks of 5 masked inputs split samples' 16 masks across forward passes and reuse one buffer.
-    v_small_chunks = masked_outputs(model, samples, labels, masker, batch_size=5)
+    v_small_chunks = masked_outputs(model, samples, labels, masker=masker, batch_size=5)
 
     # Each group's players are chosen on that group alone, as the masker would on that batch.
     positions = torch.cat(
@@ -356,7 +356,7 @@ def test_bert_monitor_in_a_trainer_on_per_batch_padded_data_measures_the_literal
     positions = measured.players["positions"]
     literal = bert_literal_all(model.bert, sample_set, measured.targets, positions)
 
-    v = masked_outputs(model, sample_set, measured.targets, masker, players=measured.players)
+    v = masked_outputs(model, sample_set, measured.targets, masker=masker, players=measured.players)
     assert_same_values(v, literal)
     # The monitor's epoch-2 interactions (the trained model: no step after them) explain the
     # literal values within the extraction's error box tau = q_ratio |v(N) - v(empty)|.
@@ -376,7 +376,7 @@ def test_bert_masked_as_attention_matches_the_literal_loop(tmp_path):
     labels = torch.cat([b["labels"] for b in batches])
     model = BertClassifier()
 
-    v = masked_outputs(model, samples, labels, masker)
+    v = masked_outputs(model, samples, labels, masker=masker)
 
     positions = torch.cat(
         # group i draws with seed + i (the engine's rule: groups of one shape get other positions)
@@ -405,7 +405,9 @@ def test_bert_ignoring_the_attention_mask_differs_and_padding_ids_change_nothing
     literal = bert_literal_all(model.bert, SampleSet.from_structure(inputs), labels, players["positions"])
 
     # The literal loop catches a model that attends padding, on the padded samples only.
-    ignoring = masked_outputs(BertIgnoringAttentionMask(model.bert), inputs, labels, masker, players=players)
+    ignoring = masked_outputs(
+        BertIgnoringAttentionMask(model.bert), inputs, labels, masker=masker, players=players
+    )
     difference = (ignoring - literal).abs().max(dim=1).values
     assert bool((difference[padded] > 1e-3).all())
     torch.testing.assert_close(ignoring[~padded], literal[~padded], atol=ATOL, rtol=ATOL)
@@ -413,8 +415,10 @@ def test_bert_ignoring_the_attention_mask_differs_and_padding_ids_change_nothing
     # Whatever ids the padding holds, the correct model never sees them.
     scrambled = ids.clone()
     scrambled[attention == 0] = torch.randint(5, 35, (int((attention == 0).sum()),))
-    before = masked_outputs(model, inputs, labels, masker, players=players)
-    after = masked_outputs(model, {"input_ids": scrambled, "attention_mask": attention}, labels, masker)
+    before = masked_outputs(model, inputs, labels, masker=masker, players=players)
+    after = masked_outputs(
+        model, {"input_ids": scrambled, "attention_mask": attention}, labels, masker=masker
+    )
     torch.testing.assert_close(after, before, atol=1e-6, rtol=1e-6)
     assert_same_values(after, literal)
 
@@ -478,7 +482,7 @@ def test_vit_dict_samples_match_the_literal_loop():
     model = VitClassifier()
 
     # A dict sample: the model is called with pixel_values= as a keyword.
-    v = masked_outputs(model, {"pixel_values": batch["pixel_values"]}, batch["labels"], masker)
+    v = masked_outputs(model, {"pixel_values": batch["pixel_values"]}, batch["labels"], masker=masker)
 
     patches = masker.select_players(batch["pixel_values"], seed=0)["patches"]
     assert_same_values(v, vit_literal(model.vit, batch["pixel_values"], batch["labels"], patches))
@@ -503,7 +507,7 @@ def test_vit_monitor_fit_on_dict_batches_measures_every_epoch(tmp_path):
     assert list(measured.inputs) == ["pixel_values"]
     images = measured.inputs["pixel_values"]
     assert images.shape == (4, 1, 8, 8)
-    v = masked_outputs(model, images, measured.targets, masker, players=measured.players)
+    v = masked_outputs(model, images, measured.targets, masker=masker, players=measured.players)
     assert_same_values(v, vit_literal(model.vit, images, measured.targets, measured.players["patches"]))
 
 
@@ -630,7 +634,7 @@ def test_gpt2_last_token_log_odds_on_right_padded_batches_match_the_literal_loop
     model = Gpt2Classifier()
     output = last_token_log_odds(LABEL_TOKENS, pad_token_id=pad_token_id)
 
-    v = masked_outputs(model, samples, labels, masker, output=output)
+    v = masked_outputs(model, samples, labels, masker=masker, output=output)
 
     positions = torch.cat(
         # group i draws with seed + i (the engine's rule: groups of one shape get other positions)
@@ -721,7 +725,7 @@ def test_forward_fn_calls_the_model_with_the_fields_it_takes(tmp_path):
         model,
         inputs,
         batch["labels"],
-        masker,
+        masker=masker,
         forward_fn=lambda module, fields: module(fields["input_ids"], fields["attention_mask"]),
     )
 
@@ -750,7 +754,7 @@ def test_attention_masking_of_samples_without_an_attention_mask_is_refused(tmp_p
     batch = first_batches(bert_loader(tokenizer), 1)[0]
     inputs = {"input_ids": batch["input_ids"]} if as_dict else batch["input_ids"]
     with pytest.raises(ValueError, match=r"attention_mask"):
-        masked_outputs(BertOnIdsOnly(), inputs, batch["labels"], masker)
+        masked_outputs(BertOnIdsOnly(), inputs, batch["labels"], masker=masker)
 
 
 def test_token_masker_refuses_a_mask_token_equal_to_padding_or_outside_the_vocabulary():
@@ -800,7 +804,7 @@ def test_dict_batch_with_no_known_input_key_is_refused_naming_masked_field(tmp_p
     batch = next(iter(loader))
     inputs = {"tokens": batch["tokens"], "attention_mask": batch["attention_mask"]}
     with pytest.raises(ValueError, match=r"masked_field='tokens'.*") as raised:
-        masked_outputs(TokensBert(), inputs, batch["labels"], masker)
+        masked_outputs(TokensBert(), inputs, batch["labels"], masker=masker)
     assert "'input_ids'" in str(raised.value)
 
 
@@ -819,7 +823,7 @@ def test_dict_batch_with_masked_field_named_fits_and_matches_the_literal_loop(tm
     assert [record["epoch"] for record in monitor.history] == [0, 1]
     batch = next(iter(loader))
     inputs = {"tokens": batch["tokens"], "attention_mask": batch["attention_mask"]}
-    v = masked_outputs(model, inputs, batch["labels"], masker, masked_field="tokens")
+    v = masked_outputs(model, inputs, batch["labels"], masker=masker, masked_field="tokens")
     positions = masker.select_players_with(batch["tokens"], {"attention_mask": batch["attention_mask"]})
     renamed = SampleSet.from_structure(
         {"input_ids": batch["tokens"], "attention_mask": batch["attention_mask"]}

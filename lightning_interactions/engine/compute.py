@@ -61,11 +61,11 @@ def masked_outputs(
     model: Model,
     inputs: Tensor,
     targets: Tensor | None = None,
+    *,
     masker: Masker | MaskFn | None = None,
     players: dict[str, Tensor] | None = None,
     output: str | OutputFn = "log_odds",
     batch_size: int = 1024,
-    *,
     seed: int = 0,
     num_players: int | None = None,
     max_players: int = MAX_PLAYERS,
@@ -160,6 +160,7 @@ def compute_interactions(
     model: Model,
     inputs: Tensor,
     targets: Tensor | None = None,
+    *,
     masker: Masker | MaskFn | None = None,
     output: str | OutputFn = "log_odds",
     batch_size: int = 1024,
@@ -168,7 +169,6 @@ def compute_interactions(
     seed: int = 0,
     num_players: int | None = None,
     tol: float = 0.01,
-    *,
     max_players: int = MAX_PLAYERS,
     progress: Progress | None = None,
     extraction_progress: Progress | None = None,
@@ -232,7 +232,8 @@ def compute_interactions(
         >>> from lightning_interactions.masking import PatchMasker
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
         >>> images, labels = torch.rand(2, 1, 4, 4), torch.tensor([0, 2])
-        >>> result = compute_interactions(model, images, labels, PatchMasker(patch_size=2, num_players=3))
+        >>> masker = PatchMasker(patch_size=2, num_players=3)
+        >>> result = compute_interactions(model, images, labels, masker=masker)
         >>> result.I_and.shape, result.strength.shape, result.sample_indices.tolist()
         (torch.Size([2, 8]), torch.Size([2, 3]), [0, 1])
     """

@@ -114,7 +114,7 @@ def history_from_checkpoints(
         begin = time.perf_counter()
         model = load(path)
         result = compute_interactions(
-            model, inputs, targets, masker, output=output, q_ratio=q_ratio, players=players
+            model, inputs, targets, masker=masker, output=output, q_ratio=q_ratio, players=players
         )
         if result.num_samples == 0:
             raise OfflineError(f"no sample gave finite outputs for {path}")
