@@ -296,7 +296,7 @@ def test_text_from_the_data_is_shown_not_run(logs: Path, tensorboard: str, tmp_p
 
 def test_alert_note_is_the_monitors_note_at_default_settings(tmp_path: Path) -> None:
     """The note the monitor would log online (its tracker at the alert) is the note the page shows."""
-    from lightning_interactions.callbacks.publishing import alert_text
+    from lightning_interactions.reporting.alert_note import alert_text
 
     tracker, history, note = PhaseTracker(wait_for_losses=True), [], None
     complexities = [3.0, 2.0, 1.0, 1.0, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8]

@@ -45,7 +45,7 @@ from lightning_interactions.callbacks.measurement import (
     measure_everywhere,
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
-from lightning_interactions.callbacks.publishing import alert_message, logging_step
+from lightning_interactions.callbacks.publishing import logging_step
 from lightning_interactions.callbacks.run_log import RunLog
 from lightning_interactions.engine._setup import check_batch_size, validate_groups
 from lightning_interactions.engine.outputs import resolve_output
@@ -54,6 +54,7 @@ from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.loggers import record_scalars
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
+from lightning_interactions.reporting.alert_note import alert_message
 
 __all__ = [
     "InteractionMonitor",

@@ -35,7 +35,6 @@ from lightning_interactions.callbacks.publishing import (
     Drawing,
     DrawnSamples,
     FigurePlan,
-    alert_text,
     publish_losses,
     publish_measurement,
     publish_run,
@@ -43,6 +42,7 @@ from lightning_interactions.callbacks.publishing import (
 from lightning_interactions.dashboard import page_html
 from lightning_interactions.loggers import LoggerBackend, backend_for, record_scalars
 from lightning_interactions.plot.samples import sample_layout
+from lightning_interactions.reporting.alert_note import alert_text
 
 __all__ = ["RunLog"]
 
@@ -252,7 +252,7 @@ class RunLog:
                 hparams=(settings, self._outcome(history, run, tracker)),
                 onset=self.onset,
                 samples=self.drawn,
-                page=lambda: page_html(self.path(trainer)),
+                page=lambda: page_html(self.path(trainer), replay=run),
             )
 
         self._attempt(

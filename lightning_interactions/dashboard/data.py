@@ -57,6 +57,7 @@ from lightning_interactions.analysis.phases import alert_of, replay_tracker
 from lightning_interactions.analysis.replay import RunReplay, replay_run
 from lightning_interactions.dashboard.drawings import rounded, sample_drawings
 from lightning_interactions.dashboard.runs import find_runs, history_files, inside
+from lightning_interactions.reporting.alert_note import alert_text
 from lightning_interactions.reporting.report_command import reference_beside
 from lightning_interactions.reporting.summary import summary_text
 
@@ -173,8 +174,6 @@ def _alert_note(history: History) -> str | None:
     if it does not fire where the monitor's did (the monitor had other settings), a short note
     says when it fired instead. None without an alert.
     """
-    from lightning_interactions.callbacks.publishing import alert_text  # the callbacks import this package
-
     alert, onset = alert_of(history)
     index = next((i for i, r in enumerate(history) if r["epoch"] == alert), None)
     if index is None:

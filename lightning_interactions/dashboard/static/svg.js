@@ -15,7 +15,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const TABLEAU = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 const KIND = { and: "#1f77b4", or: "#ff7f0e" };
 const OTHER = "#8c8c8c";
-const COLORS = { complexity: "#222222", train: "#1f77b4", val: "#d62728", gap: "#7f7f7f", onset: "#2ca02c", alert: "#d62728", best: "#9467bd" };
+const COLORS = { complexity: "#222222", train: "#1f77b4", val: "#ff7f0e", gap: "#7f7f7f", onset: "#2ca02c", alert: "#d62728", best: "#9467bd" };
 
 // ---------- small DOM helpers ----------
 
