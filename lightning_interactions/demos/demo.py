@@ -287,6 +287,7 @@ def _say(settings: DemoSettings, text: str) -> None:
 
 
 def _run(settings: DemoSettings) -> dict[str, Any]:
+    from lightning_interactions.dashboard import write_page
     from lightning_interactions.reporting.run_report import write_run_report, write_summary_json
     from lightning_interactions.reporting.summary import format_summary
 
@@ -308,6 +309,9 @@ def _run(settings: DemoSettings) -> dict[str, Any]:
     extra["test_loss"] = test_losses
     extra["test_size"] = len(data["y_test"])
     extra["test_loss_min_epoch"] = min(test_losses, key=test_losses.get) if test_losses else None
+    # The dashboard of the run, both monitors, as one page that opens offline.
+    page = write_page(Path(trainer.log_dir), settings.out / "report.html")
+    extra["report_html"] = str(page)
     summary = write_run_report(monitor.history, reference, settings.out, extra=extra, run=monitor.replay)
     summary["wall_time_s"] = time.perf_counter() - start
     write_summary_json(settings.out, summary)

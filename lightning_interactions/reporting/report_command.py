@@ -88,10 +88,10 @@ def report_run(logdir: Path, out: Path | None = None) -> dict[str, Any]:
             )
         raise OfflineError(f"{path} holds no measurement")
     reference, note = reference_beside(path, int(history[-1]["epoch"]))
-    extra = {"command": "report", "history_file": str(path), "reference_note": note}
-    summary = write_run_report(history, reference, report_folder(logdir, out), extra=extra)
+    folder = report_folder(logdir, out)
     # The interactive page of the run (every monitor of its folder), beside the report.
     from lightning_interactions.dashboard import write_page  # the dashboard reads this module
 
-    summary["report_html"] = str(write_page(path.parent, report_folder(logdir, out) / "report.html"))
-    return summary
+    page = write_page(path.parent, folder / "report.html")
+    extra = {"command": "report", "history_file": str(path), "reference_note": note, "report_html": str(page)}
+    return write_run_report(history, reference, folder, extra=extra)

@@ -157,6 +157,8 @@ def _where(summary: Mapping[str, Any]) -> list[str]:
     lines = [summary["reference_note"]] if summary.get("reference_note") else []
     if summary.get("report_png"):
         lines.append(f"report: {summary['report_png']}")
+    if summary.get("report_html"):
+        lines.append(f"dashboard page (opens offline): {summary['report_html']}")
     lines.append(f"summary: {summary['summary_md']} and summary.json")
     if summary.get("tensorboard_dir"):
         lines.append(f"TensorBoard logs: {summary['tensorboard_dir']}")
