@@ -21,7 +21,7 @@ optimum and moves the certified L1 objective by at most ``1e-4 n`` relative.
 
 Players that no output of a sample depends on (null players) are taken out first: the problem
 on the other players has the same optimum and bounds (:mod:`._null_players`), half the masks and
-a quarter of the interactions per null player.
+half the interactions per null player.
 
 Example:
     >>> import torch
@@ -168,6 +168,10 @@ def and_or_interactions(
             masks, up to ``ROW_SPACE_MAX_PLAYERS`` (12) players.
         progress: called as ``progress(certified, batch)`` after every round, with the number of
             samples certified so far.
+
+    Null players of a sample (no output depends on them) are taken out first, and ``n`` above
+    counts the players kept; samples that keep as many are solved together, one such group
+    after the other, and ``rounds`` is the most any group took.
 
     Returns:
         An :class:`AndOrResult` in float64 on ``v``'s device.
