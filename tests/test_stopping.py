@@ -215,3 +215,14 @@ def test_transition_window_by_hand() -> None:
         transition_window(range(3), [0.0, 1.0])
     with pytest.raises(ValueError):
         smooth_centred([1.0], width=2)
+
+
+def test_interaction_early_stopping_overrides_no_private_method_of_early_stopping() -> None:
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    overridden = [
+        name
+        for name in vars(InteractionEarlyStopping)
+        if name.startswith("_") and not name.startswith("__") and hasattr(EarlyStopping, name)
+    ]
+    assert overridden == []  # only public hooks: a Lightning release may change its private ones

@@ -12,13 +12,15 @@ same rule, replayed on saved runs, is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import Tensor
 
 __all__ = ["InteractionEarlyStopping"]
+
+# Public attributes in which EarlyStopping says why it stopped (the newer releases have them).
+_REASONS = ("stopping_reason", "stopping_reason_message")
 
 
 class InteractionEarlyStopping(EarlyStopping):
@@ -64,7 +66,41 @@ class InteractionEarlyStopping(EarlyStopping):
         self.alert = False
         self._warned_missing = False
 
-    def _run_early_stopping_check(self, trainer: Any) -> None:
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check_armed(
+            trainer, lambda: super(InteractionEarlyStopping, self).on_validation_end(trainer, pl_module)
+        )
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._check_armed(
+            trainer, lambda: super(InteractionEarlyStopping, self).on_train_epoch_end(trainer, pl_module)
+        )
+
+    def _check_armed(self, trainer: Any, check: Callable[[], None]) -> None:
+        """Run ``EarlyStopping``'s own check; before the alert, undo what a validation end without
+        improvement did to the patience (a new best value, a non-finite metric or a threshold still
+        count). Only public hooks and attributes of ``EarlyStopping`` are used."""
+        self._read_alert(trainer)
+        if self.alert:
+            check()
+            return
+        kept = (self.wait_count, trainer.should_stop, self.stopped_epoch)
+        reasons = {name: getattr(self, name) for name in _REASONS if hasattr(self, name)}
+        verbose, self.verbose = (
+            self.verbose,
+            False,
+        )  # no "did not improve" note for an epoch that does not count
+        try:
+            check()
+        finally:
+            self.verbose = verbose
+        if self.wait_count > kept[0]:
+            self.wait_count, trainer.should_stop, self.stopped_epoch = kept
+            for name, value in reasons.items():
+                setattr(self, name, value)
+
+    def _read_alert(self, trainer: Any) -> None:
+        """Latch the alert from ``trainer.callback_metrics``; warn once if the metric never shows up."""
         value = trainer.callback_metrics.get(self.alert_metric)
         if (
             value is None
@@ -80,16 +116,6 @@ class InteractionEarlyStopping(EarlyStopping):
             )
         # Latched: the alert fires once, and the metric may be absent between measurements.
         self.alert = self.alert or (value is not None and bool(float(value)))
-        super()._run_early_stopping_check(trainer)
-
-    def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
-        before, reason_before = self.wait_count, self.stopping_reason
-        should_stop, reason = super()._evaluate_stopping_criteria(current)
-        if not self.alert and self.wait_count > before:
-            # No improvement, but the alert has not fired: this validation end does not count.
-            self.wait_count, self.stopping_reason = before, reason_before
-            return False, None
-        return should_stop, reason
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "alert": self.alert}
