@@ -495,11 +495,16 @@ TARGET_RATIO = 6.25
 TOL = 0.01
 
 
-def _check_ratio(args: argparse.Namespace, epochs: int) -> bool:
-    """Extraction at n = 14 against n = 12, interleaved child processes (``--repeats`` of each, n =
-    12 then 14, one thread then the defaults, in turn); medians, ratio and PASS / FAIL per setting."""
-    settings = {1: "one thread", 0: "default thread settings"}
-    times: dict[tuple[int, int], list[float]] = {key: [] for key in itertools.product(settings, RATIO_NS)}
+RATIO_SETTINGS = {1: "one thread", 0: "default thread settings"}
+
+
+def ratio_runs(args: argparse.Namespace, epochs: int) -> dict | None:
+    """Extraction at n = 14 and n = 12 in interleaved child processes (``--repeats`` of each, n =
+    12 then 14, one thread then the defaults, in turn). Returns ``{"times", "notes",
+    "uncertified"}`` keyed by ``(threads, n)``, or None (said why) when a child failed."""
+    times: dict[tuple[int, int], list[float]] = {
+        key: [] for key in itertools.product(RATIO_SETTINGS, RATIO_NS)
+    }
     notes: dict[tuple[int, int], set[str]] = {key: set() for key in times}
     uncertified: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench_scaling_ratio_") as workdir:
@@ -508,29 +513,38 @@ def _check_ratio(args: argparse.Namespace, epochs: int) -> bool:
             forward = _child(args, "forward", n, workdir, 600.0)
             if "error" in forward:
                 print(f"  n = {n}: forward {forward['error']}")
-                return False
+                return None
         print(
             f"extraction of the same {args.samples} samples at n = {RATIO_SMALL} and n = {RATIO_LARGE}, "
             f"one child process per run, {args.repeats} runs each, interleaved\n"
         )
-        for repeat, threads, n in itertools.product(range(args.repeats), settings, RATIO_NS):
+        for repeat, threads, n in itertools.product(range(args.repeats), RATIO_SETTINGS, RATIO_NS):
             run = _child(args, "extraction", n, workdir, args.extraction_max_s, threads=threads)
             if "error" in run:
-                print(f"  run {repeat + 1}, {settings[threads]}, n = {n}: {run['error']}")
-                return False
+                print(f"  run {repeat + 1}, {RATIO_SETTINGS[threads]}, n = {n}: {run['error']}")
+                return None
             times[threads, n].append(run["seconds"])
             notes[threads, n].add(f"{run['rounds']} rounds")
             bad = [gap for gap in run["gaps"] if not gap <= TOL]
             if bad:
-                uncertified.append(f"n = {n}, {settings[threads]}: gaps {bad}")
+                uncertified.append(f"n = {n}, {RATIO_SETTINGS[threads]}: gaps {bad}")
             print(
-                f"  run {repeat + 1}, {settings[threads]:<23} n = {n}: {_fmt_time(run['seconds']):>9}, "
+                f"  run {repeat + 1}, {RATIO_SETTINGS[threads]:<23} n = {n}: {_fmt_time(run['seconds']):>9}, "
                 f"{run['rounds']} rounds, max gap {run['max_gap']:.4f}",
                 flush=True,
             )
+    return {"times": times, "notes": notes, "uncertified": uncertified}
+
+
+def _check_ratio(args: argparse.Namespace, epochs: int) -> bool:
+    """:func:`ratio_runs`, then the medians, the ratio and PASS / FAIL per setting."""
+    runs = ratio_runs(args, epochs)
+    if runs is None:
+        return False
+    times, notes, uncertified = runs["times"], runs["notes"], runs["uncertified"]
     print(f"\nTarget: extraction at n = {RATIO_LARGE} within {TARGET_RATIO:g}x its time at n = {RATIO_SMALL}")
     verdicts = []
-    for threads, name in settings.items():
+    for threads, name in RATIO_SETTINGS.items():
         small, large = (statistics.median(times[threads, n]) for n in RATIO_NS)
         ratio = large / small
         verdicts.append(ratio <= TARGET_RATIO)

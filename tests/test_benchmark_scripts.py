@@ -87,6 +87,17 @@ def test_bench_monitor_quick_mlp():
     assert [float(x) for x in line.split()[-2:]] == [0.0, 0.0]
 
 
+def test_bench_overhead_measures_a_short_run():
+    sys.path.insert(0, BENCHMARKS)  # bench_overhead imports bench_monitor beside it
+    try:
+        got = _load("bench_overhead").measure(epochs=2, repeats=1, threads=1)
+    finally:
+        sys.path.remove(BENCHMARKS)
+    assert got["bare"] > 0 and got["measurements"] > 0
+    assert got["beyond"] == pytest.approx(got["monitored"] - got["bare"] - got["measurements"])
+    assert got["ratio"] == pytest.approx(got["beyond"] / got["measurements"])
+
+
 def test_bench_feature_maps_quick():
     out = _run("bench_feature_maps.py", "--quick")
     assert "FAIL" not in out  # the routes agreed on the unmasked images
