@@ -40,6 +40,8 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "outlier_share": (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2),
     "specific_share": (0.01, 0.02, 0.05, 0.08, 0.12, 0.2, 0.3),
     "train_rise": (0.02, 0.05, 0.1, 0.2, 0.3),
+    # A rule that knows nothing: fire at a fixed epoch. What the window test gives for free.
+    "fixed epoch": tuple(float(epoch) for epoch in range(3, 16)),
 }
 FIXED = ("gap rule alone", "shipped alert", "complexity rise alone")
 NO_VALIDATION = ("outlier_share", "specific_share", "train_rise")
@@ -85,6 +87,8 @@ def fire_epoch(run: dict[str, Any], row: dict[str, Any], name: str, theta: float
         return row["alert"]
     if name == "complexity rise alone":
         return row["alert_rise_only"]
+    if name == "fixed epoch":
+        return int(theta) if int(theta) <= run["history"][-1]["epoch"] else None
     if name == "train_rise":
         history = run.get("train_history", [])
         return (
@@ -104,6 +108,7 @@ def _judge(run: dict[str, Any], row: dict[str, Any], fired: int | None, gap: int
         and window is not None
         and window[0] - SLACK <= fired <= window[1] + SLACK,
         "lead": None if fired is None or gap is None else fired - gap,
+        "distance": None if fired is None or window is None else abs(fired - window[0]),
         "false_alarm": false_alarm(fired, [m["epoch"] for m in metrics], [m["val_loss"] for m in metrics]),
     }
 
@@ -149,8 +154,10 @@ def _summary(judged: Sequence[dict], runs: Sequence[dict]) -> str:
     fired = sum(j["fired"] is not None for j in flipped)
     alarms = sum(j["false_alarm"] for j in control)
     fired_control = sum(j["fired"] is not None for j in control)
+    distances = [j["distance"] for j in flipped if j["distance"] is not None]
+    distance = "-" if not distances else f"{sum(distances) / len(distances):.1f}"
     return (
-        f"{hits:>3}/{len(flipped):<3}{fired:>4}/{len(flipped):<3}{lead:>24}{earlier:>4}"
+        f"{hits:>3}/{len(flipped):<3}{fired:>4}/{len(flipped):<3}{lead:>24}{earlier:>4}{distance:>6}"
         f"{alarms:>5}/{len(control):<2}{fired_control:>3}/{len(control):<2}"
     )
 
@@ -160,7 +167,9 @@ def comparison_table(runs: Sequence[dict], rows: Sequence[dict], fit_seeds: Sequ
     fit = [i for i, r in enumerate(runs) if r["seed"] in fit_seeds]
     held = [i for i, r in enumerate(runs) if r["seed"] not in fit_seeds]
     part = lambda idx, seq: [seq[i] for i in idx]  # noqa: E731
-    head = f"{'in win':>7}{'fired':>8}{'lead: median [range]':>24}{'<0':>4}{'false':>8}{'fired':>6}"
+    head = (
+        f"{'in win':>7}{'fired':>8}{'lead: median [range]':>24}{'<0':>4}{'|e-t|':>6}{'false':>8}{'fired':>6}"
+    )
     lines = [
         f"fit seeds {sorted(set(fit_seeds))} ({len(fit)} runs) and held-out seeds "
         f"{sorted({runs[i]['seed'] for i in held})} ({len(held)} runs); lead < 0: earlier than the gap rule",
@@ -184,10 +193,11 @@ def comparison_table(runs: Sequence[dict], rows: Sequence[dict], fit_seeds: Sequ
     lines.append(
         "lead (rule epoch minus gap-rule epoch) median [min,max] over runs where both fired; <0: runs"
     )
-    lines.append(
-        "where it fired earlier; control (clean labels): false alarms (fired >5% above the validation"
-    )
-    lines.append("loss still to come) and firings.")
+    lines += [
+        "where it fired earlier; |e-t|: mean distance in epochs from the firing to the gap's turn (the",
+        "window's start); control (clean labels): false alarms (fired >5% above the validation loss",
+        "still to come) and firings. fixed epoch: fires at epoch theta whatever the run does.",
+    ]
     return "\n".join(lines), chosen
 
 
@@ -195,10 +205,11 @@ def per_run_table(runs: Sequence[dict], rows: Sequence[dict], chosen: dict[str, 
     """Per run: the window, the onset next to the gap's turn, and each rule's firing epoch."""
     short = {"gap rule alone": "gap", "shipped alert": "alert", "complexity rise alone": "rise",
              "noise_fall": "noise", "split_divergence": "diverg", "outlier_share": "outlier",
-             "specific_share": "specif", "train_rise": "trrise"}  # fmt: skip
+             "specific_share": "specif", "train_rise": "trrise", "fixed epoch": "fixed"}  # fmt: skip
     head = f"{'task':<12}{'seed':>5}{'window':>8}{'onset':>6}{'turn':>5}{'o-t':>5}"
     head += "".join(f"{short[n]:>8}" for n in chosen)
     lines = [head, "-" * len(head)]
+    differences: list[int | None] = []
     for run, row in zip(runs, rows):
         window = row["window"]
         onset = (
@@ -207,6 +218,7 @@ def per_run_table(runs: Sequence[dict], rows: Sequence[dict], chosen: dict[str, 
             else row["onset"]
         )
         turn = None if window is None else window[0]
+        differences.append(None if turn is None else onset - turn)
         diff = "-" if turn is None else f"{onset - turn:+d}"
         cells = "".join(f"{_fmt(fire_epoch(run, row, n, t)):>8}" for n, t in chosen.items())
         span = "-" if window is None else f"{window[0]}-{window[1]}"
