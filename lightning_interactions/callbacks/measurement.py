@@ -15,6 +15,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from lightning_interactions.analysis.phases import PhaseTracker
+from lightning_interactions.analysis.record import build_record
 from lightning_interactions.callbacks import distributed
 from lightning_interactions.callbacks._rng import preserved_rng_state
 from lightning_interactions.callbacks.faults import FaultPolicy, MeasurementError
@@ -28,6 +30,7 @@ __all__ = [
     "LastInteractions",
     "EngineSettings",
     "measure_everywhere",
+    "record_of",
 ]
 
 # The engine's warnings about samples with non-finite outputs; the monitor words its own.
@@ -157,3 +160,45 @@ def measure_everywhere(
             category=RuntimeWarning,
         )
     return I_and, I_or, gap
+
+
+def record_of(
+    trainer: Any,
+    epoch: int,
+    measured: tuple[Tensor, Tensor, Tensor],
+    seconds: float,
+    tracker: PhaseTracker,
+    previous: dict[str, Any] | None,
+    monitor: Any,
+) -> tuple[dict[str, Any], dict[str, Tensor]] | None:
+    """Stage 2 of a measurement: its record and the metrics for ``trainer.callback_metrics``.
+
+    Building the record advances ``tracker``; if anything fails, the tracker is put back as it
+    was, the failure goes to the ``monitor``'s fault policy, and None comes back. ``monitor``
+    gives the settings (``prediction``, ``tol``, ``log_prefix``) and ``faults``.
+    """
+    from lightning_interactions.callbacks.publishing import logging_step
+    from lightning_interactions.loggers import record_scalars
+
+    I_and, I_or, gap = measured
+    tracker_state = tracker.state_dict()
+    try:
+        record = build_record(
+            epoch,
+            I_and,
+            I_or,
+            gap,
+            tracker,
+            prediction=monitor.prediction,
+            previous=previous,
+            tol=monitor.tol,
+            step=logging_step(trainer, epoch),
+            global_step=trainer.global_step,
+            seconds=seconds,
+        )
+        values = {k: torch.tensor(v) for k, v in record_scalars(record, monitor.log_prefix).items()}
+    except Exception as raised:
+        tracker.load_state_dict(tracker_state)
+        monitor.faults.report(trainer, epoch, error=raised)
+        return None
+    return record, values

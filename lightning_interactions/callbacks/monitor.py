@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional, Union
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
@@ -31,7 +30,7 @@ from lightning_interactions._arguments import (
     check_prefix,
 )
 from lightning_interactions.analysis.phases import ALERT_GAP_RISE, ALERT_MARGIN, ALERT_PATIENCE, PhaseTracker
-from lightning_interactions.analysis.record import PREDICTIONS, build_record
+from lightning_interactions.analysis.record import PREDICTIONS
 from lightning_interactions.analysis.replay import RunReplay
 from lightning_interactions.callbacks import sampling
 from lightning_interactions.callbacks._losses import find_losses
@@ -43,15 +42,14 @@ from lightning_interactions.callbacks.measurement import (
     LastInteractions,
     MeasuredSamples,
     measure_everywhere,
+    record_of,
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
-from lightning_interactions.callbacks.publishing import logging_step
-from lightning_interactions.callbacks.run_log import RunLog
+from lightning_interactions.callbacks.run_log import RunLog, monitor_settings
 from lightning_interactions.engine._setup import check_batch_size, validate_groups
 from lightning_interactions.engine.outputs import resolve_output
 from lightning_interactions.engine.structured import SampleSet
 from lightning_interactions.extraction.and_or import check_extraction_settings
-from lightning_interactions.loggers import record_scalars
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
 from lightning_interactions.reporting.alert_note import alert_message
@@ -73,11 +71,13 @@ class InteractionMonitor(Callback):
     ``every_n_epochs`` training epochs it measures again at the end of validation: all ``2^n``
     masked forward passes per sample, the certified AND-OR extraction, strength by order, the
     noise level that the two-phase theory fits to it, and the phase. Epochs count completed
-    training epochs (1 is after the first). Scalars go to every logger with the epoch as step and
-    into ``trainer.callback_metrics`` for ``EarlyStopping``/``ModelCheckpoint``; loggers that show
-    figures (TensorBoard) also get a multi-line chart of strength by order, figures, and at fit
-    end the reference replay. Every measurement is appended to ``interaction_history.jsonl`` in
-    the run's log directory.
+    training epochs (1 is after the first). Scalars go to every logger at the step of Lightning's
+    epoch-level metrics and into ``trainer.callback_metrics`` for
+    ``EarlyStopping``/``ModelCheckpoint``; TensorBoard also gets a custom-scalars layout, texts
+    and the outcome in HPARAMS, and its Interactions tab draws the figures from the history file;
+    MLflow, W&B and CSV get the figures as PNGs (drawn on a background thread) and at fit end the
+    run's dashboard page. Every measurement is appended to ``interaction_history.jsonl`` in the
+    run's log directory.
 
     Faults: the monitor must never be why a run crashes. Every argument is checked here, at
     construction. Errors in the configuration that only the run reveals (no validation data, a
@@ -148,7 +148,8 @@ class InteractionMonitor(Callback):
         log_prefix: prefix of every metric name (default ``"interactions"``, or
             ``"interactions/train"`` with ``split="train"``); it also names the monitor's state in
             checkpoints and its history file.
-        log_figures: log matplotlib figures to the loggers that show them (needs matplotlib).
+        log_figures: draw figures for the loggers that show PNGs (MLflow, W&B, CSV; needs
+            matplotlib). TensorBoard's Interactions tab draws its own from the history file.
 
     Faults:
         on_error: ``"warn"`` (default) skips a failing measurement with a warning; ``"raise"``
@@ -159,27 +160,33 @@ class InteractionMonitor(Callback):
         self,
         masker: Masker,
         *,
+        # Sampling
         num_samples: int = 16,
-        every_n_epochs: int = 1,
-        output: Union[str, Callable[..., Tensor]] = "log_odds",
-        q_ratio: float = 0.04,
-        batch_size: int = 1024,
-        prediction: str = "prior",
-        alert_margin: float = ALERT_MARGIN,
-        alert_patience: int = ALERT_PATIENCE,
-        alert_gap_rise: Optional[float] = ALERT_GAP_RISE,
-        log_prefix: Optional[str] = None,
         split: str = "val",
         samples: Optional[Any] = None,
         seed: int = 0,
-        stop_on_alert: bool = False,
-        tol: float = 0.01,
         batch_split: Optional[Callable[[Any], tuple[Any, Optional[Tensor]]]] = None,
-        log_figures: bool = True,
-        on_error: str = "warn",
-        check_memory: bool = True,
         masked_field: Optional[Union[str, int]] = None,
         forward_fn: Optional[Callable[[Any, Any], Any]] = None,
+        # Measurement
+        every_n_epochs: int = 1,
+        output: Union[str, Callable[..., Tensor]] = "log_odds",
+        q_ratio: float = 0.04,
+        tol: float = 0.01,
+        batch_size: int = 1024,
+        check_memory: bool = True,
+        # Theory
+        prediction: str = "prior",
+        # Alert
+        alert_margin: float = ALERT_MARGIN,
+        alert_patience: int = ALERT_PATIENCE,
+        alert_gap_rise: Optional[float] = ALERT_GAP_RISE,
+        stop_on_alert: bool = False,
+        # Logging
+        log_prefix: Optional[str] = None,
+        log_figures: bool = True,
+        # Faults
+        on_error: str = "warn",
     ) -> None:
         super().__init__()
         self.masker = as_masker(masker)
@@ -226,9 +233,7 @@ class InteractionMonitor(Callback):
     def on_error(self) -> str:
         return self.faults.on_error
 
-    # ---------------------------------------------------------------------------------------
-    # What the monitor measures and measured
-    # ---------------------------------------------------------------------------------------
+    # --- What the monitor measures and measured ---
 
     @property
     def samples(self) -> Optional[MeasuredSamples]:
@@ -249,9 +254,7 @@ class InteractionMonitor(Callback):
         """The reference replay of the run, made at the end of fit on rank 0 (None before, or elsewhere)."""
         return self._log.replayed
 
-    # ---------------------------------------------------------------------------------------
-    # Lightning hooks
-    # ---------------------------------------------------------------------------------------
+    # --- Lightning hooks, the state in checkpoints, and measuring ---
 
     @property
     def state_key(self) -> str:
@@ -310,7 +313,7 @@ class InteractionMonitor(Callback):
         if not self.history and self.faults.first_failure is not None:
             self._log.nothing_measured(trainer, self.faults.first_failure)
         if len(self.history) >= 2 and self._reference is not None and trainer.is_global_zero:
-            self._log.run(trainer, self.history, self._reference, self.tracker, self._settings())
+            self._log.run(trainer, self.history, self._reference, self.tracker, monitor_settings(self))
         self._log.close_figures(trainer)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -338,42 +341,20 @@ class InteractionMonitor(Callback):
         self.tracker.load_state_dict(state_dict["tracker"], history=self.history)
         self._reference = state_dict["reference"]
 
-    # ---------------------------------------------------------------------------------------
-    # Samples, and the history file of a resumed run
-    # ---------------------------------------------------------------------------------------
-
     def _choose_samples(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Fix the samples (the same on every process) and their players."""
-        indices = None
         if self._given_samples is not None:
-            inputs, targets = self._given_samples
+            (inputs, targets), indices = self._given_samples, None
         else:
-            # Every process finds (or fails to find) the loader; only rank 0 draws, then broadcasts.
-            split_loader = sampling.validation_loader if self.split == "val" else sampling.training_loader
-            loader = split_loader(trainer)
-            inputs, targets = (None, None)
-            if trainer.is_global_zero:
-                inputs, targets, indices = sampling.draw_from_loader(
-                    loader, self.batch_split, self.num_samples, self.seed, self.split, self.masked_field
-                )
-            inputs, targets, indices = trainer.strategy.broadcast((inputs, targets, indices), src=0)
+            inputs, targets, indices = sampling.draw_fixed_samples(
+                trainer, self.split, self.batch_split, self.num_samples, self.seed, self.masked_field
+            )
         self._inputs, self._targets, self._indices = inputs, targets, indices
         self._players = choose_players(self.masker, inputs, self.seed, pl_module, self.forward_fn)
 
-    # ---------------------------------------------------------------------------------------
-    # Measurement
-    # ---------------------------------------------------------------------------------------
-
     def _engine_settings(self) -> EngineSettings:
-        return EngineSettings(
-            self.masker,
-            self.output,
-            self.batch_size,
-            self.q_ratio,
-            self.tol,
-            self.check_memory,
-            self.forward_fn,
-        )
+        settings = (self.masker, self.output, self.batch_size, self.q_ratio, self.tol, self.check_memory)
+        return EngineSettings(*settings, self.forward_fn)
 
     def measure(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> None:
         """Measure, record, write and log ``epoch`` now, as the hooks do; a failure follows ``on_error``.
@@ -394,10 +375,16 @@ class InteractionMonitor(Callback):
         )
         if measured is None:
             return
-        I_and, I_or, gap = measured
-        record = self._commit(trainer, epoch, I_and, I_or, gap, time.perf_counter() - begin)
-        if record is None:
+        I_and, I_or, _ = measured
+        previous = self.history[-1] if self.history else None
+        built = record_of(trainer, epoch, measured, time.perf_counter() - begin, self.tracker, previous, self)
+        if built is None:
             return
+        # Stage 2's commit, in one step: the history, the reference and the callbacks' metrics.
+        record, values = built
+        self.history.append(record)
+        self._reference = {"I_and": I_and, "I_or": I_or}
+        trainer.callback_metrics.update(values)
         self.faults.succeeded()
         if len(self.history) == 1:
             note = slow_measurement_note(
@@ -411,50 +398,3 @@ class InteractionMonitor(Callback):
             rank_zero_warn(alert_message(self.tracker, epoch))
             if self.stop_on_alert:
                 trainer.should_stop = True
-
-    def _commit(
-        self, trainer: Trainer, epoch: int, I_and: Tensor, I_or: Tensor, gap: Tensor, seconds: float
-    ) -> Optional[dict[str, Any]]:
-        """Stage 2: the record, which updates the phase tracker; undone entirely if anything fails."""
-        tracker_state = self.tracker.state_dict()
-        try:
-            record = build_record(
-                epoch,
-                I_and,
-                I_or,
-                gap,
-                self.tracker,
-                prediction=self.prediction,
-                previous=self.history[-1] if self.history else None,
-                tol=self.tol,
-                step=logging_step(trainer, epoch),
-                global_step=trainer.global_step,
-                seconds=seconds,
-            )
-            values = {k: torch.tensor(v) for k, v in record_scalars(record, self.log_prefix).items()}
-        except Exception as raised:
-            self.tracker.load_state_dict(tracker_state)
-            self.faults.report(trainer, epoch, error=raised)
-            return None
-        self.history.append(record)
-        self._reference = {"I_and": I_and, "I_or": I_or}
-        trainer.callback_metrics.update(values)
-        return record
-
-    def _settings(self) -> dict[str, Any]:
-        """The monitor's settings, for the loggers' hyperparameter tables."""
-        return {
-            f"{self.log_prefix}/{name}": value
-            for name, value in (
-                ("masker", type(self.masker).__name__),
-                ("num_players", int(self.masker.num_players)),
-                ("num_samples", self.num_samples),
-                ("q_ratio", self.q_ratio),
-                ("tol", self.tol),
-                ("prediction", self.prediction),
-                ("output", self.output if isinstance(self.output, str) else "callable"),
-                ("alert_margin", self.tracker.margin),
-                ("alert_patience", self.tracker.patience),
-                ("alert_gap_rise", "none" if self.tracker.gap_rise is None else self.tracker.gap_rise),
-            )
-        }

@@ -44,7 +44,7 @@ from lightning_interactions.loggers import LoggerBackend, backend_for, record_sc
 from lightning_interactions.plot.samples import sample_layout
 from lightning_interactions.reporting.alert_note import alert_text
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "monitor_settings"]
 
 History = Sequence[Mapping[str, Any]]
 # The parts of a measurement whose failures are reported (and repeated ones silenced) apart.
@@ -273,3 +273,23 @@ class RunLog:
             for key, value in outcome.items()
             if value is not None
         }
+
+
+def monitor_settings(monitor: Any) -> dict[str, Any]:
+    """A monitor's settings under its prefix, for the loggers' hyperparameter tables."""
+    tracker = monitor.tracker
+    return {
+        f"{monitor.log_prefix}/{name}": value
+        for name, value in (
+            ("masker", type(monitor.masker).__name__),
+            ("num_players", int(monitor.masker.num_players)),
+            ("num_samples", monitor.num_samples),
+            ("q_ratio", monitor.q_ratio),
+            ("tol", monitor.tol),
+            ("prediction", monitor.prediction),
+            ("output", monitor.output if isinstance(monitor.output, str) else "callable"),
+            ("alert_margin", tracker.margin),
+            ("alert_patience", tracker.patience),
+            ("alert_gap_rise", "none" if tracker.gap_rise is None else tracker.gap_rise),
+        )
+    }

@@ -201,6 +201,20 @@ def training_loader(trainer: Any) -> Any:
     return loader
 
 
+def draw_fixed_samples(
+    trainer: Any, split: str, batch_split: Any, num_samples: int, seed: int, masked_field: Any
+) -> tuple[Any, Tensor | None, Tensor | None]:
+    """The fit's samples, the same on every process: ``(inputs, targets, indices)``.
+
+    Every process finds (or fails to find) the loader; only rank 0 draws, then it broadcasts.
+    """
+    loader = (validation_loader if split == "val" else training_loader)(trainer)
+    drawn = (None, None, None)
+    if trainer.is_global_zero:
+        drawn = draw_from_loader(loader, batch_split, num_samples, seed, split, masked_field)
+    return trainer.strategy.broadcast(drawn, src=0)
+
+
 def draw_from_loader(
     loader: Any,
     batch_split: BatchSplit,
