@@ -7,7 +7,7 @@ one run:
 
 * ours: ``and_or_interactions`` on 16 samples (median of ``--repeats``; one run at n = 12),
   time for all 16 and per sample, objective relative to the optimum, certified gap;
-* HiGHS: the exact LP (``exact_extraction_optimum`` of ``tests/highs_oracle.py``) per sample,
+* HiGHS: the exact LP (``exact_extraction_optimum`` of ``tests/helpers/oracles.py``) per sample,
   where it finishes in minutes: all 16 samples at n = 8, ``--lp-samples-10`` (2) at n = 10,
   none at n = 12;
 * SGD: the paper group's procedure (``benchmarks/sgd_reference.py``: dense matrices, SGD with
@@ -42,9 +42,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # highs_oracle, the exact LP
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.oracles: the exact LP
 
-from highs_oracle import exact_extraction_optimum  # noqa: E402
+from helpers.oracles import exact_extraction_optimum  # noqa: E402
 from sgd_reference import (  # noqa: E402
     SOURCE_ITERATIONS,
     SOURCE_LR,

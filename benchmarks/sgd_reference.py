@@ -50,9 +50,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # highs_oracle, the exact LP
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.oracles: the exact LP
 
-from highs_oracle import transform_matrix  # noqa: E402
+from helpers.oracles import transform_matrix  # noqa: E402
 
 from lightning_interactions.extraction.and_or import extraction_objective  # noqa: E402
 from lightning_interactions.extraction.transforms import (  # noqa: E402

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from _helpers import distributed_free_env, run_in_own_group
+from helpers.processes import distributed_free_env, run_in_own_group
 
 from lightning_interactions.analysis.history import HISTORY_FILENAME, read_history
 from lightning_interactions.engine.compute import compute_interactions

@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from _helpers import distributed_free_env, run_in_own_group
+from helpers.processes import distributed_free_env, run_in_own_group
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn

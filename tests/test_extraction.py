@@ -7,98 +7,20 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from highs_oracle import exact_extraction_optimum
+from helpers.oracles import (
+    VECTOR_KINDS,
+    exact_optimum,
+    literal_and_matrix,
+    literal_or_matrix,
+    mlp_vectors,
+    planted_vectors,
+    random_vectors,
+    subset_sum_values,
+)
 
 from lightning_interactions.extraction.and_or import and_or_interactions, dual_lower_bound
 
 pytest.importorskip("scipy")
-
-
-def literal_and_matrix(n: int) -> np.ndarray:
-    """Row S, column T: (-1)^{|S|-|T|} for T subset of S (the Harsanyi dividend)."""
-    size = 2**n
-    matrix = np.zeros((size, size))
-    for S in range(size):
-        for T in range(size):
-            if T & S == T:
-                matrix[S, T] = (-1) ** (bin(S).count("1") - bin(T).count("1"))
-    return matrix
-
-
-def literal_or_matrix(n: int) -> np.ndarray:
-    """OR interactions of theory.md: -Moebius of u(T) = v(N \\ T) for nonempty S, v(empty) at empty."""
-    size = 2**n
-    full = size - 1
-    matrix = np.zeros((size, size))
-    moebius = literal_and_matrix(n)
-    for S in range(1, size):
-        for T in range(size):
-            matrix[S, full ^ T] -= moebius[S, T]
-    matrix[0, 0] = 1.0
-    return matrix
-
-
-def exact_optimum(v: np.ndarray, tau: float) -> float:
-    """HiGHS on the LP of theory.md section 3, with transform matrices from the literal loops above."""
-    n = int(np.log2(len(v)))
-    return exact_extraction_optimum(v, tau, literal_and_matrix(n), literal_or_matrix(n))
-
-
-def subset_sum_values(n: int, and_terms: dict[int, float], or_terms: dict[int, float]) -> torch.Tensor:
-    """v(T) = sum of AND terms with S subset of T plus OR terms with S meeting T (literal loops)."""
-    values = torch.zeros(2**n, dtype=torch.float64)
-    for T in range(2**n):
-        values[T] = sum(c for S, c in and_terms.items() if S & T == S)
-        values[T] += sum(c for S, c in or_terms.items() if S & T)
-    return values
-
-
-def random_vectors(n: int, count: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(count, 2**n, generator=generator, dtype=torch.float64)
-
-
-def planted_vectors(n: int, count: int, seed: int, noise: float) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        sets = rng.choice(np.arange(1, 2**n), size=6, replace=False)
-        and_terms = {int(S): float(rng.normal(0, 2)) for S in sets[:4]}
-        or_terms = {int(S): float(rng.normal(0, 2)) for S in sets[4:]}
-        clean = subset_sum_values(n, and_terms, or_terms)
-        out.append(clean + noise * torch.from_numpy(rng.standard_normal(2**n)))
-    return torch.stack(out)
-
-
-def mlp_vectors(n: int, count: int, seed: int) -> torch.Tensor:
-    """Log-odds of a small MLP, trained for a few steps on a synthetic task, on all masks."""
-    generator = torch.Generator().manual_seed(seed)
-    features = torch.randn(256, n, generator=generator)
-    labels = ((features[:, 0] * features[:, 1] > 0) | (features[:, 2] > 1)).long()
-    # Seeded before the model is built, so that its initial weights (and the vectors) are the same
-    # in every process, whatever ran before.
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(n, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
-    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(150):
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(features), labels).backward()
-        optimiser.step()
-    masks = torch.arange(2**n)
-    present = ((masks[:, None] >> torch.arange(n)) & 1).bool()
-    out = []
-    with torch.no_grad():
-        for sample in features[:count]:
-            logits = model(torch.where(present, sample, torch.zeros(())).float()).double()
-            out.append(logits[:, 1] - logits[:, 0])
-    return torch.stack(out)
-
-
-VECTOR_KINDS = {
-    "random": lambda n, seed: random_vectors(n, 2, seed),
-    "planted": lambda n, seed: planted_vectors(n, 2, seed, noise=0.05),
-    "mlp": lambda n, seed: mlp_vectors(n, 2, seed),
-}
 
 
 @pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import exact_optimum, mlp_vectors, random_vectors
+from helpers.oracles import exact_optimum, mlp_vectors, random_vectors
 
 import lightning_interactions.extraction._certificate as certificate
 import lightning_interactions.extraction._column_generation as column_generation

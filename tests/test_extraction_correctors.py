@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import VECTOR_KINDS, exact_optimum
+from helpers.oracles import VECTOR_KINDS, every_interaction, exact_optimum
 
 from lightning_interactions.extraction import _interior_point, _master, _row_space
-from lightning_interactions.extraction._gram import TriggerColumns
 from lightning_interactions.extraction._master import solve_master
 from lightning_interactions.extraction._row_space import solve_full_dual
 
 pytest.importorskip("scipy")
 
 N = 8  # 2 * (2^8 - 1) = 510 columns: above CORRECTORS_FROM_COLUMNS, so the master uses correctors
-
-
-def every_interaction(n: int, batch: int) -> TriggerColumns:
-    """The constant, then every nonempty AND set, then every nonempty OR set."""
-    nonempty = torch.arange(1, 2**n)
-    sets = torch.cat((torch.zeros(1, dtype=torch.long), nonempty, nonempty)).expand(batch, -1)
-    is_or = torch.cat((torch.zeros(2**n, dtype=torch.bool), torch.ones(2**n - 1, dtype=torch.bool)))
-    return TriggerColumns(sets.contiguous(), is_or.expand(batch, -1).contiguous(), n)
 
 
 @pytest.mark.parametrize("kind", sorted(VECTOR_KINDS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.oracles import dense_triggers
 
 from lightning_interactions.extraction import _gram
 from lightning_interactions.extraction._gram import TriggerColumns, interval_sums, trigger_gram
@@ -16,18 +17,6 @@ def mixed_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     share = 0.0 if request.param == "interval_table" else float("inf")
     monkeypatch.setattr(_gram, "TERMS_PER_TABLE_ENTRY", share)
     return request.param
-
-
-def dense_triggers(n: int, sets: torch.Tensor, is_or: torch.Tensor) -> torch.Tensor:
-    """Column j: 1[S_j subset of T] (AND) or 1[S_j meets T] (OR), by literal loops over masks."""
-    batch, k = sets.shape
-    out = torch.zeros(batch, 2**n, k, dtype=torch.float64)
-    for b in range(batch):
-        for j in range(k):
-            S = int(sets[b, j])
-            for T in range(2**n):
-                out[b, T, j] = float(T & S != 0) if bool(is_or[b, j]) else float(T & S == S)
-    return out
 
 
 def random_columns(n: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

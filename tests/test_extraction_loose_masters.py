@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import exact_optimum, mlp_vectors, random_vectors, subset_sum_values
-from test_extraction_correctors import every_interaction
+from helpers.oracles import every_interaction, exact_optimum, mlp_vectors, random_vectors, subset_sum_values
 
 from lightning_interactions.extraction import _column_generation as column_generation
 from lightning_interactions.extraction import _master, and_or

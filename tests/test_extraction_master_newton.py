@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction_gram import dense_triggers
+from helpers.oracles import dense_triggers
 
 from lightning_interactions.extraction._gram import TriggerColumns
 from lightning_interactions.extraction._interior_point import _max_step, newton_step

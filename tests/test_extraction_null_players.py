@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_extraction import exact_optimum, literal_and_matrix, literal_or_matrix, mlp_vectors, random_vectors
+from helpers.oracles import exact_optimum, literal_and_matrix, literal_or_matrix, mlp_vectors, random_vectors
 
 from lightning_interactions.extraction._null_players import (
     full_masks,

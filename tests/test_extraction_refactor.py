@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import mlp_vectors, planted_vectors, random_vectors
-from test_extraction_correctors import every_interaction
+from helpers.oracles import every_interaction, mlp_vectors, planted_vectors, random_vectors
 
 from lightning_interactions.extraction import _master, _row_space
 from lightning_interactions.extraction._master import solve_master

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_extraction import VECTOR_KINDS, exact_optimum, planted_vectors, random_vectors, subset_sum_values
-from test_extraction_gram import dense_triggers
+from helpers.oracles import (
+    VECTOR_KINDS,
+    dense_triggers,
+    exact_optimum,
+    planted_vectors,
+    random_vectors,
+    subset_sum_values,
+)
 
 from lightning_interactions.extraction import _column_generation as column_generation
 from lightning_interactions.extraction import and_or

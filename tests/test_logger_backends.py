@@ -30,7 +30,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import yaml
-from _helpers import distributed_free_env
+from helpers.processes import distributed_free_env
 from torch import nn
 
 from lightning_interactions import InteractionMonitor, demos

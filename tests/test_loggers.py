@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _report_history import N, make_history
+from helpers.report_history import N, make_history
 
 from lightning_interactions.loggers import (
     CSVBackend,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _report_history import TRAIN, VAL, make_history
+from helpers.report_history import TRAIN, VAL, make_history
 
 from lightning_interactions.analysis.losses import loss_gap_minimum, loss_rows
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from _report_history import (
+from helpers.report_history import (
     PNG_MAGIC,
     N,
     make_history,

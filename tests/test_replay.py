@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from test_theory import literal_noise_matrix, literal_strength_by_order
+from helpers.oracles import literal_noise_matrix, literal_strength_by_order
 
 from lightning_interactions.analysis.replay import EpochFit, replay, replay_run
 from lightning_interactions.analysis.theory import fit_noise_level, shape_predictor

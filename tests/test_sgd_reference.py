@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from highs_oracle import exact_extraction_optimum
+from helpers.oracles import exact_extraction_optimum
 
 from lightning_interactions.extraction.and_or import and_or_interactions
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
-from _helpers import distributed_free_env, run_in_own_group
+from helpers.processes import distributed_free_env, run_in_own_group
 
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.structured import SampleSet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _report_history import TRAIN, VAL, make_history, make_replay_fits, tracker_epochs
+from helpers.report_history import TRAIN, VAL, make_history, make_replay_fits, tracker_epochs
 
 from lightning_interactions.analysis.phases import alert_of
 from lightning_interactions.reporting.summary import summary_text

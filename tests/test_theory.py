@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers.oracles import is_subset, literal_noise_matrix, literal_strength_by_order, popcount
 
 from lightning_interactions.analysis.theory import (
     NoiseFit,
@@ -24,35 +25,6 @@ F64 = torch.float64
 # ---------------------------------------------------------------------------------------------
 # Literal helpers: masks as Python ints, no code from the package under test
 # ---------------------------------------------------------------------------------------------
-
-
-def popcount(mask: int) -> int:
-    return bin(mask).count("1")
-
-
-def is_subset(small: int, big: int) -> bool:
-    return small & ~big == 0
-
-
-def literal_noise_matrix(n: int, s: float) -> torch.Tensor:
-    """``M[S, S'] = b^|S| a^(|S'| - |S|)`` for ``S subset of S'``, else 0 (theory.md section 5)."""
-    b, a = 1.0 / (1.0 + 2.0 * s), s / (1.0 + 2.0 * s)
-    size = 2**n
-    matrix = torch.zeros(size, size, dtype=F64)
-    for S in range(size):
-        for Sp in range(size):
-            if is_subset(S, Sp):
-                matrix[S, Sp] = b ** popcount(S) * a ** (popcount(Sp) - popcount(S))
-    return matrix
-
-
-def literal_strength_by_order(I_and: torch.Tensor, I_or: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of ``sum_{|S|=k} |I_and(S)| + |I_or(S)|`` for ``k = 1..n``."""
-    n = I_and.shape[-1].bit_length() - 1
-    strength = torch.zeros(n, dtype=F64)
-    for S in range(1, 2**n):
-        strength[popcount(S) - 1] += (I_and[:, S].abs() + I_or[:, S].abs()).mean()
-    return strength
 
 
 def and_design(n: int) -> torch.Tensor:
@@ -79,8 +51,10 @@ def test_noise_transform_equals_expected_gram_least_squares(n: int, s: float) ->
     # The expected Gram matrix as stated, checked against its literal definition
     # sum_T E[J~_S(T) J~_S'(T)] = sum_T J_S(T) J_S'(T) (1 + s)^{|S n S'|}.
     gram = torch.tensor(
-        [[2.0 ** (n - popcount(S | Sp)) * (1 + s) ** popcount(S & Sp) for Sp in range(size)]
-         for S in range(size)],
+        [
+            [2.0 ** (n - popcount(S | Sp)) * (1 + s) ** popcount(S & Sp) for Sp in range(size)]
+            for S in range(size)
+        ],
         dtype=F64,
     )
     J = and_design(n)

@@ -2,8 +2,7 @@
 
 The tests' classifier is :class:`lightning_interactions.demos.Classifier` (``optimizer="sgd"``).
 
-``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest; scripts in this folder that run as
-their own process find it as their own directory.
+``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest: ``from helpers.processes import ...``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A synthetic monitored run shared by the report, plot and loss tests: eight records, a made-up replay.
 
 The history is in the callback's record format with phases from a real PhaseTracker; it fires the
-over-fitting alert. ``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest.
+over-fitting alert. ``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest:
+``from helpers.report_history import ...``.
 """
 
 from __future__ import annotations
