@@ -39,7 +39,7 @@ from torch import Tensor
 
 from lightning_interactions.analysis.strength import drop_residue, per_sample_strength
 from lightning_interactions.engine._forward import Progress, forward_all
-from lightning_interactions.engine._setup import Model, model_device, prepare
+from lightning_interactions.engine._setup import Model, Setup, model_device, prepare
 from lightning_interactions.engine.outputs import OutputFn
 from lightning_interactions.engine.result import InteractionResult
 from lightning_interactions.engine.structured import ForwardFn
@@ -183,18 +183,14 @@ def compute_interactions(
     :func:`~lightning_interactions.extraction.and_or.and_or_interactions` and sums their strength by order.
 
     Args:
-        model: a module (or callable) mapping a batch ``(N, ...)`` of masked inputs to outputs.
-            It runs in eval mode under ``torch.inference_mode()``; every submodule's mode is
-            restored afterwards. Floating inputs are cast to the model's floating dtype and
-            moved, with the targets, to its device (that of its first parameter or buffer; the
-            inputs' own for a model with neither). Half-precision and bfloat16 outputs are upcast
-            (to float32 for the output function, then float64) before the extraction.
-        inputs: ``(B, ...)`` samples, in the form the masker expects; or samples with several
-            fields: a dict of tensors (a Hugging Face batch: ``input_ids``, ``attention_mask``,
-            ...) or a tuple of tensors, each ``(B, ...)``, or a
-            :class:`~lightning_interactions.engine.structured.SampleSet` of samples of different
-            shapes. The masker masks one field (``masked_field``); the others travel with every
-            masked copy, and the model gets a dict as keyword arguments, a tuple positionally.
+        model: a module (or callable) mapping a batch ``(N, ...)`` of masked inputs to outputs,
+            run in eval mode under ``torch.inference_mode()`` (modes restored afterwards), on the
+            device of its first parameter or buffer, with floating inputs cast to its dtype;
+            half-precision outputs are upcast before the extraction.
+        inputs: ``(B, ...)`` samples as the masker expects them; or a dict or tuple of tensors
+            (a Hugging Face batch), or a :class:`~lightning_interactions.engine.structured.SampleSet`
+            of samples of different shapes: one field is masked (``masked_field``), the others go
+            with every masked copy, and a dict reaches the model as keyword arguments.
         targets: ``(B, ...)`` targets for the output function (class indices for log-odds), or None.
         masker: a :class:`~lightning_interactions.masking.Masker`, or a function
             ``fn(inputs, masks) -> (B, M, ...)`` together with ``num_players``.
@@ -217,15 +213,12 @@ def compute_interactions(
             (:data:`~lightning_interactions.engine.structured.INPUT_KEYS`), or a tuple's first.
         forward_fn: ``fn(model, inputs) -> output`` to call the model in any other way; ``inputs``
             is a tensor, dict or tuple of ``N`` masked inputs, as the samples are.
-        check_memory: estimate the memory needed (``v``, one chunk of masked inputs and the
-            extraction, not the model's activations) against what the device has available:
-            extract as many samples at a time as fit, and refuse (:class:`MeasurementMemoryError`,
-            before any allocation) a measurement whose forward passes or single-sample
-            extraction would not fit.
+        check_memory: estimate the memory needed (not the model's activations) against what the
+            device has: extract as many samples at a time as fit, and refuse a measurement that
+            cannot fit (:class:`MeasurementMemoryError`, before any allocation).
 
-    A CUDA out-of-memory error during the forward passes retries that chunk at half its size,
-    down to a single input; later chunks keep the lowered size and one warning reports it. The
-    chunks are then those of a run with the lowered ``batch_size`` from the start.
+    A CUDA out-of-memory error in the forward passes retries that chunk at half its size (down to
+    one input; one warning); later chunks keep the lowered size.
 
     Example:
         >>> import torch
@@ -257,37 +250,29 @@ def compute_interactions(
     forward_done = time.perf_counter()
 
     kept = _finite_rows(v_all)
-    v = v_all[kept]
-    n = setup.num_players
-    if kept.numel():
+    fields = _extraction_of(v_all[kept], setup, q_ratio, tol, extraction_progress)
+    end = time.perf_counter()
+    timings = {"forward_s": forward_done - begin, "extraction_s": end - forward_done, "total_s": end - begin}
+    return InteractionResult(
+        **fields, players=setup.players, sample_indices=kept, num_players=setup.num_players, timings=timings
+    )
+
+
+def _extraction_of(
+    v: Tensor, setup: Setup, q_ratio: float, tol: float, progress: Progress | None
+) -> dict[str, Tensor]:
+    """The extraction of the kept samples' ``v`` and their strength by order, as result fields."""
+    if v.shape[0]:
         I_and, I_or, gamma, q, tau, objective, gap = _extract_in_groups(
-            v, setup.extraction_group, q_ratio=q_ratio, tol=tol, progress=extraction_progress
+            v, setup.extraction_group, q_ratio=q_ratio, tol=tol, progress=progress
         )
     else:
         warnings.warn(
-            "compute_interactions: no sample was kept; the result is empty", RuntimeWarning, stacklevel=2
+            "compute_interactions: no sample was kept; the result is empty", RuntimeWarning, stacklevel=3
         )
         I_and, I_or, gamma, q = (torch.empty_like(v) for _ in range(4))
         tau, objective, gap = (v.new_empty(0) for _ in range(3))
     # What the certificate does not resolve is not strength (docs/theory.md, "Residue").
     strength = per_sample_strength(*drop_residue(I_and, I_or, tol))
-    end = time.perf_counter()
-    return InteractionResult(
-        v=v,
-        I_and=I_and,
-        I_or=I_or,
-        gamma=gamma,
-        q=q,
-        tau=tau,
-        objective=objective,
-        gap=gap,
-        strength=strength,
-        players=setup.players,
-        sample_indices=kept,
-        num_players=n,
-        timings={
-            "forward_s": forward_done - begin,
-            "extraction_s": end - forward_done,
-            "total_s": end - begin,
-        },
-    )
+    names = ("v", "I_and", "I_or", "gamma", "q", "tau", "objective", "gap", "strength")
+    return dict(zip(names, (v, I_and, I_or, gamma, q, tau, objective, gap, strength)))

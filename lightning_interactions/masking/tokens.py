@@ -21,13 +21,12 @@ from lightning_interactions.masking._common import (
     _keep_chosen,
     _player_tensor,
 )
+from lightning_interactions.masking._tokenizers import TOKENIZER_SETTINGS, TokenText, read_tokenizer
 from lightning_interactions.masking.base import _INTEGER_DTYPES, FieldName, Masker, presence
 
 __all__ = ["TokenMasker", "TokenText"]
 
 _MASKED_AS = ("mask_token", "attention")
-# The keyword arguments of from_tokenizer that override what the tokenizer gives.
-_TOKENIZER_SETTINGS = ("mask_token_id", "pad_token_id", "special_token_ids", "vocab_size")
 _ATTENTION = "attention_mask"
 
 
@@ -92,21 +91,6 @@ def _warn_if_padded(ids: Tensor) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-class TokenText:
-    """A token id's text, from a tokenizer's vocabulary ``{text: id}``; kept as a plain dict, so it pickles.
-
-    Example:
-        >>> TokenText({"[PAD]": 0, "good": 7})(7), TokenText({"good": 7})(3)
-        ('good', '<3>')
-    """
-
-    def __init__(self, vocabulary: Mapping[str, int]) -> None:
-        self.texts = {int(token): str(text) for text, token in vocabulary.items()}
-
-    def __call__(self, token: int) -> str:
-        return self.texts.get(int(token), f"<{token}>")
 
 
 class TokenMasker(Masker):
@@ -196,13 +180,13 @@ class TokenMasker(Masker):
             >>> masker.mask_token_id, masker.pad_token_id, masker.special_token_ids, masker.vocab_size
             (4, 0, (0, 1, 2, 3, 4), 30)
         """
-        unknown = sorted(set(kwargs) - set(_TOKENIZER_SETTINGS))
+        unknown = sorted(set(kwargs) - set(TOKENIZER_SETTINGS))
         if unknown:
             raise TypeError(
                 f"TokenMasker.from_tokenizer: unexpected keyword arguments {unknown}; it takes "
-                f"num_players, masked_as, players and overrides of {list(_TOKENIZER_SETTINGS)}"
+                f"num_players, masked_as, players and overrides of {list(TOKENIZER_SETTINGS)}"
             )
-        settings = {**_read_tokenizer(tokenizer), **kwargs}
+        settings = {**read_tokenizer(tokenizer), **kwargs}
         if masked_as == "mask_token" and settings["mask_token_id"] is None:
             raise ValueError(
                 f"TokenMasker.from_tokenizer: the tokenizer ({type(tokenizer).__name__}) has no mask "
@@ -381,21 +365,3 @@ class TokenMasker(Masker):
         keep = self._keep(attention, players, masks)
         masked[_ATTENTION] = torch.where(keep, attention[:, None], attention.new_zeros(()))
         return masked
-
-
-def _read_tokenizer(tokenizer: object) -> dict[str, object]:
-    """The ids :meth:`TokenMasker.from_tokenizer` takes from a Hugging Face tokenizer."""
-    try:
-        vocab_size = len(tokenizer)  # the added tokens too, unlike tokenizer.vocab_size
-        special_ids = list(tokenizer.all_special_ids)
-        return {
-            "mask_token_id": tokenizer.mask_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-            "special_token_ids": special_ids,
-            "vocab_size": vocab_size,
-        }
-    except (AttributeError, TypeError) as error:
-        raise TypeError(
-            "TokenMasker.from_tokenizer expects a Hugging Face tokenizer (mask_token_id, pad_token_id, "
-            f"all_special_ids and len()), got {type(tokenizer).__name__}: {error}"
-        ) from error
