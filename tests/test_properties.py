@@ -268,7 +268,7 @@ def test_transposes_are_the_literal_transposed_matrices(data, name):
     Each side is off by its transform's error bound (:func:`error_bound`) weighted by the other
     vector, plus the single rounding of each fsum. (This test found that or_transpose once added
     ``y(empty)`` into entry ``N`` inside the butterfly and cancelled it afterwards, losing tiny
-    entries there; see ``test_or_transpose_keeps_a_tiny_entry`` in test_transforms.py.)
+    entries there; see ``test_or_transpose_keeps_a_tiny_entry`` in extraction/test_transforms.py.)
     """
     n, (x, y) = data.draw(value_batches(F64, count=2))
     transpose_name = name.replace("_interactions", "_transpose")

@@ -1,6 +1,6 @@
 """No measurement is lost when a training process is killed and resumed from its last checkpoint.
 
-A real training process (``tests/_kill_resume_job.py``) is killed with SIGKILL right after the
+A real training process (``tests/integration/_kill_resume_job.py``) is killed with SIGKILL right after the
 monitor has measured epoch ``HANG_AT`` and before that epoch's checkpoint exists, so ``last.ckpt``
 is one measurement older than the history file; a second process resumes from ``last.ckpt`` into
 the same log directory. Expected values come from the lines read before the kill and from the
@@ -35,8 +35,8 @@ from lightning_interactions.analysis.history import (
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).resolve().parents[1]
-JOB = REPO / "tests" / "_kill_resume_job.py"
+REPO = Path(__file__).resolve().parents[2]
+JOB = Path(__file__).resolve().parent / "_kill_resume_job.py"
 HANG_AT = 2  # killed after measuring epoch 2; last.ckpt then holds epochs 0 and 1
 FINAL_EPOCHS = 4
 TIMEOUT_S = 180  # a few seconds normally; generous for a loaded machine

@@ -24,7 +24,7 @@ from lightning_interactions.analysis.history import HISTORY_FILENAME, read_histo
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.samples import draw_indices
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DDP_TIMEOUT_S = 300  # a few seconds normally; generous for a loaded CI machine
 NUM_SAMPLES = 5  # odd: two processes measure 3 and 2 samples (the second pads its share)
 FEATURES = 5

@@ -146,7 +146,7 @@ def test_summary_lists_the_emerging_interactions(tmp_path: Path) -> None:
 def test_token_example_emerging_interactions_are_the_planted_ones(monkeypatch, tmp_path: Path) -> None:
     """Since the untrained model (epoch 0), the interactions of order >= 2 that grew most are the
     planted AND{1,4} on the AND family and OR{2,6} on the OR family."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples"))
     tokens = importlib.import_module("token_rules")
     result = tokens.main(["--epochs", "5", "--out", str(tmp_path)])
     history = result["monitor"].history

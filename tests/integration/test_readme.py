@@ -17,7 +17,7 @@ import lightning
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 TRAINER_QUICKSTART = "Quickstart: the monitor in a Trainer"
 ENGINE_QUICKSTART = "Quickstart: the engine without Lightning"

@@ -195,7 +195,7 @@ def recompute(
 
 def assert_record_matches(record: dict[str, Any], expected) -> None:
     # Both leave out what the extraction does not resolve (docs/theory.md, "Residue"); the rule
-    # itself is tested against a literal loop in test_record.py and test_engine.py.
+    # itself is tested against a literal loop in analysis/test_record.py and engine/test_compute.py.
     strength = expected.mean_strength
     assert record["num_samples"] == expected.num_samples
     assert record["strength"] == pytest.approx(strength.tolist(), rel=1e-6, abs=1e-9)

@@ -41,7 +41,7 @@ from lightning_interactions.reporting.run_report import OfflineError
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DDP_TIMEOUT_S = 300  # normally well under a minute; a hang is what the DDP test looks for
 FEATURES = 4  # 16 masked inputs per sample
 BATCH = 8  # training and validation batches; the monitor's are 3 * 16 = 48

@@ -13,7 +13,7 @@ from helpers.oracles import exact_extraction_optimum
 
 from lightning_interactions.extraction.and_or import and_or_interactions
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "sgd_reference.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "sgd_reference.py"
 _SPEC = importlib.util.spec_from_file_location("sgd_reference", _PATH)
 sgd = importlib.util.module_from_spec(_SPEC)
 sys.modules["sgd_reference"] = sgd  # dataclasses look the module up while it executes

@@ -1,7 +1,7 @@
 """TensorBoard's Interactions tab through TensorBoard's WSGI application: routes, path traversal, escaping.
 
 The runs here are written with the monitor's own record and history functions (no training):
-the payload against a trained run is ``test_dashboard_run.py``'s.
+the payload against a trained run is ``dashboard/test_page.py``'s.
 """
 
 from __future__ import annotations

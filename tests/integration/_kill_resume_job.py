@@ -1,6 +1,6 @@
 """A tiny monitored training job for ``test_kill_resume.py``.
 
-``python tests/_kill_resume_job.py ROOT MAX_EPOCHS [--resume] [--hang-at E] [--wait-for FILE]``
+``python tests/integration/_kill_resume_job.py ROOT MAX_EPOCHS [--resume] [--hang-at E] [--wait-for FILE]``
 
 Trains a small classifier on the CPU (deterministic: unshuffled data, no dropout) with
 ``InteractionMonitor``, a ``CSVLogger`` of fixed version (so a resumed run writes into the same log

@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
 

@@ -21,7 +21,7 @@ from helpers.processes import distributed_free_env, run_in_own_group
 from lightning_interactions.engine.compute import compute_interactions
 from lightning_interactions.engine.structured import SampleSet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 300
 
 SCRIPT = '''
