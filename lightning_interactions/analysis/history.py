@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from lightning_interactions.analysis.schema import check_record_version
+
 __all__ = [
     "HISTORY_FILENAME",
     "REFERENCE_FILENAME",
@@ -189,6 +191,7 @@ def read_history(path: str | os.PathLike[str], warn: bool = True) -> list[dict[s
             elif kind == "resume":
                 records = [r for r in records if not _later(r.get("epoch"), epoch, or_equal=False)]
             else:
+                check_record_version(entry, f"{path}, line {number}")
                 records = [r for r in records if not _later(r.get("epoch"), epoch, or_equal=True)]
                 records.append(entry)
     if unreadable and warn:

@@ -6,12 +6,9 @@ interactions of the measured samples; it advances the phase tracker, which is th
 alert rule lives, and stores the tracker's verdict (``phase``, ``overfit_alert``, and once the
 alert has fired ``alert_epoch`` and ``onset_epoch``), so a saved history never has to re-derive it.
 
-Keys: ``epoch``, ``step``, ``global_step``, ``num_samples``, ``num_players``, ``strength`` and ``shape`` (over
-orders ``1..n``), ``complexity``, ``prediction``, ``noise_level``, ``theory_error``,
-``predicted_shape``, ``fitted_epoch``, ``fitted_shape``, ``phase``, ``overfit_alert``,
-``alert_epoch``, ``onset_epoch``, ``rise_epoch`` (the complexity's rise, which the loss gap then
-confirms), ``phase1_seen``, ``max_gap``, ``signed``, ``salient``, ``salient_top_k``,
-``output_span``, ``tol``, ``train_loss``, ``val_loss``, ``seconds``.
+Its keys and their types are :class:`~lightning_interactions.analysis.schema.MeasurementRecord`
+(``version`` is the format's, :data:`~lightning_interactions.analysis.schema.RECORD_VERSION`);
+``rise_epoch`` is the complexity's rise, which the loss gap then confirms.
 
 ``salient`` keeps each measured sample's top ``salient_top_k`` interactions after residue
 removal, one list per sample (in the order of the measured samples), strongest first, each entry
@@ -42,6 +39,7 @@ from torch import Tensor
 
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.salient import SALIENT_TOP_K, output_span, top_salient
+from lightning_interactions.analysis.schema import RECORD_VERSION, MeasurementRecord
 from lightning_interactions.analysis.strength import (
     complexity,
     drop_residue,
@@ -108,7 +106,7 @@ def build_record(
     global_step: int | None = None,
     seconds: float | None = None,
     salient_top_k: int = SALIENT_TOP_K,
-) -> dict[str, Any]:
+) -> MeasurementRecord:
     """The record of one measurement; advances ``tracker`` by this epoch's complexity.
 
     Args:
@@ -133,6 +131,7 @@ def build_record(
     noise = noise_fit_fields(epoch, shape, I_and, I_or, prediction, previous)
     phase = tracker.update(epoch, value)
     return {
+        "version": RECORD_VERSION,
         "epoch": epoch,
         "step": step,
         "global_step": global_step,
