@@ -1,50 +1,20 @@
-"""Tests for lightning_interactions.loggers: metric names, the TensorBoard layout, backends by logger."""
+"""TensorBoard (loggers/tensorboard.py): the custom-scalars layout, written and read back, merged
+between monitors, and the backend's scalars, text and figures in the event files.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pytest
 from helpers.report_history import N, make_history
 
 from lightning_interactions.loggers import (
-    CSVBackend,
-    LoggerBackend,
-    MetricsBackend,
-    TensorBoardBackend,
     backend_for,
     record_scalars,
     scalar_layout,
     scalar_tags,
 )
-
-
-@pytest.fixture(scope="module")
-def history() -> list[dict]:
-    return make_history()
-
-
-# --- scalars and layout ------------------------------------------------------------------------
-
-
-def test_scalar_tags_are_the_documented_names() -> None:
-    expected = (
-        [f"interactions/order_{k}" for k in range(1, N + 1)]
-        + [f"interactions/shape/order_{k}" for k in range(1, N + 1)]
-        + [
-            "interactions/complexity",
-            "interactions/noise_level",
-            "interactions/theory_error",
-            "interactions/phase",
-            "interactions/overfit_alert",
-            "interactions/phase1_seen",
-        ]
-    )
-    assert scalar_tags(N) == expected
-    assert scalar_tags(1, prefix="x")[0] == "x/order_1"
-    with pytest.raises(ValueError):
-        scalar_tags(0)
 
 
 def _layouts_read_back(log_dir: Path) -> list[dict[str, dict[str, list[str]]]]:
@@ -109,24 +79,6 @@ def test_two_monitors_layouts_are_merged_in_one_run(tmp_path) -> None:
     assert set(categories) == set(scalar_layout(3)) | set(scalar_layout(3, prefix="interactions/train"))
 
 
-def test_record_scalars_keys_and_values(history) -> None:
-    record = history[3]
-    scalars = record_scalars(record)
-    assert list(scalars) == scalar_tags(N)
-    for k in range(1, N + 1):
-        assert scalars[f"interactions/order_{k}"] == record["strength"][k - 1]
-        assert scalars[f"interactions/shape/order_{k}"] == record["shape"][k - 1]
-    for name in ("complexity", "noise_level", "theory_error", "phase", "overfit_alert"):
-        assert scalars[f"interactions/{name}"] == float(record[name])
-    assert all(isinstance(value, float) for value in scalars.values())
-
-
-def test_record_scalars_skip_none(history) -> None:
-    scalars = record_scalars(history[0], prefix="p")
-    documented = scalar_tags(N, prefix="p")
-    assert set(scalars) == set(documented) - {"p/noise_level", "p/theory_error"}
-
-
 def test_layout_is_written_and_read_back(tmp_path) -> None:
     from tensorboard.backend.event_processing import event_accumulator
     from torch.utils.tensorboard import SummaryWriter
@@ -149,26 +101,6 @@ def test_layout_is_written_and_read_back(tmp_path) -> None:
             for category, charts in layout.items()
         }
     ]
-
-
-def test_backend_for_each_logger(tmp_path) -> None:
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from lightning.pytorch.loggers.logger import DummyLogger
-
-    tensorboard = backend_for(TensorBoardLogger(str(tmp_path / "tb")))
-    # TensorBoard's figures are drawn by its Interactions tab, from the history file.
-    assert isinstance(tensorboard, TensorBoardBackend) and not tensorboard.supports_figures
-    csv = backend_for(CSVLogger(str(tmp_path / "csv")))
-    assert isinstance(csv, CSVBackend) and csv.supports_figures
-    other = backend_for(DummyLogger())
-    assert type(other) is MetricsBackend and not other.supports_figures
-
-    class Own(LoggerBackend):
-        def log_scalars(self, scalars, step):
-            pass
-
-    own = Own()
-    assert backend_for(own) is own  # a backend passed as a logger is used as it is
 
 
 def test_tensorboard_backend_writes_scalars_text_and_figures(tmp_path) -> None:

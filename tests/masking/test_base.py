@@ -1,4 +1,9 @@
-"""Maskers: checked against a literal loop over masks and players (theory.md section 1)."""
+"""The masker contract (masking/base.py), for every built-in masker: checked against a literal loop
+over masks and players (theory.md section 1); presence, bad masks, ``out=`` and the player limit.
+
+Each masker's own rules are in ``test_patches.py``, ``test_features.py``, ``test_tokens.py``,
+``test_point_clouds.py`` and ``test_callable.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,7 @@ from lightning_interactions.masking import (
     PatchMasker,
     PointCloudMasker,
     TokenMasker,
-    as_masker,
-    contiguous_segments,
     presence,
-    resolve_baseline,
 )
 from lightning_interactions.masking.base import check_num_players
 
@@ -310,231 +312,14 @@ def test_presence_is_the_bits_of_each_mask():
 
 
 # ---------------------------------------------------------------------------------------------
-# Patches
-# ---------------------------------------------------------------------------------------------
-
-
-def test_patch_fixed_players_keep_their_order_for_every_sample():
-    masker = PatchMasker(2, players=[3, 0])
-    patches = masker.select_players(torch.zeros(4, 1, 4, 4), seed=5)["patches"]
-    assert patches.tolist() == [[3, 0]] * 4
-    out = masker.apply(torch.ones(1, 1, 4, 4), {"patches": patches[:1]}, torch.tensor([1]))
-    # Mask 1: player 0 (patch 3, bottom right) present, player 1 (patch 0, top left) absent.
-    assert out[0, 0, 0, :2, :2].eq(0).all() and out[0, 0, 0, 2:, 2:].eq(1).all()
-
-
-def test_patch_baselines_resolve_once():
-    data = torch.randn(4, 2, 4, 4, generator=_gen())
-    assert torch.equal(PatchMasker(2, baseline="mean", data=data).baseline, data.double().mean(dim=0))
-    assert torch.equal(PatchMasker(2).baseline, torch.zeros(()))
-    assert torch.equal(resolve_baseline(1.5), torch.tensor(1.5))
-
-
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.uint8])
-def test_patch_keeps_dtype(dtype):
-    masker = PatchMasker(2, num_players=2, baseline=7.0)
-    images = torch.ones(1, 1, 4, 4, dtype=dtype)
-    out = masker.apply(images, masker.select_players(images), torch.tensor([0]))
-    assert out.dtype == dtype
-    assert out.eq(1).sum() == 8 and out.eq(7).sum() == 8  # two of four patches masked
-
-
-def test_patch_errors():
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        PatchMasker(2).validate(torch.zeros(2, 8, 8))
-    with pytest.raises(ValueError, match="not divisible by the patch size 3x3"):
-        PatchMasker(3, num_players=2).validate(torch.zeros(1, 1, 8, 9))
-    with pytest.raises(ValueError, match="4 patches, fewer than num_players=5"):
-        PatchMasker(4, num_players=5).validate(torch.zeros(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="outside the 2x2 grid"):
-        PatchMasker(4, players=[1, 4]).validate(torch.zeros(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="baseline of shape"):
-        PatchMasker(4, num_players=2, baseline=torch.zeros(3, 8, 8)).validate(torch.zeros(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="needs data"):
-        PatchMasker(4, baseline="mean")
-    with pytest.raises(ValueError, match="only used with baseline='mean'"):
-        PatchMasker(4, data=torch.zeros(2, 1, 8, 8))
-    with pytest.raises(ValueError, match="'zeros', 'mean'"):
-        PatchMasker(4, baseline="median")
-    with pytest.raises(ValueError, match="distinct"):
-        PatchMasker(4, players=[1, 1])
-    with pytest.raises(ValueError, match="num_players=3 but 2 fixed players"):
-        PatchMasker(4, num_players=3, players=[0, 1])
-    with pytest.raises(ValueError, match="patch_size"):
-        PatchMasker((2, 0))
-    with pytest.raises(ValueError, match="num_players must be in 1"):
-        PatchMasker(2, num_players=0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Features and signals
-# ---------------------------------------------------------------------------------------------
-
-
-def test_feature_default_players_are_the_features_in_order():
-    masker = FeatureMasker(num_features=4)
-    assert masker.num_players == 4
-    assert masker.select_players(torch.zeros(2, 4))["groups"].tolist() == [[0, 1, 2, 3]] * 2
-    assert FeatureMasker(data=torch.zeros(3, 6), baseline="mean").num_players == 6
-
-
-def test_feature_segments_are_contiguous_and_cover_the_axis():
-    for length, count in [(10, 3), (40, 8), (7, 7), (5, 1)]:
-        segments = contiguous_segments(length, count)
-        assert len(segments) == count
-        assert [f for s in segments for f in s] == list(range(length))
-        sizes = [len(s) for s in segments]
-        assert max(sizes) - min(sizes) <= 1
-    with pytest.raises(ValueError, match="num_segments"):
-        contiguous_segments(3, 4)
-
-
-def test_feature_errors():
-    with pytest.raises(ValueError, match="needs groups, num_features or data"):
-        FeatureMasker()
-    with pytest.raises(ValueError, match=r"disjoint, features \[2\]"):
-        FeatureMasker(groups=[[0, 2], [2, 3]])
-    with pytest.raises(ValueError, match=r"must lie in 0 \.\. 3"):
-        FeatureMasker(groups=[[0], [4]], num_features=4)
-    with pytest.raises(ValueError, match="must lie in 0"):
-        FeatureMasker(groups=[[-1], [2]])
-    with pytest.raises(ValueError, match="non-empty list"):
-        FeatureMasker(groups=[[0], []])
-    with pytest.raises(ValueError, match="exceeds the 2 groups"):
-        FeatureMasker(groups=[[0], [1]], num_players=3)
-    with pytest.raises(ValueError, match="inputs have 5 features .* expected 4"):
-        FeatureMasker(num_features=4).validate(torch.zeros(2, 5))
-    with pytest.raises(ValueError, match="groups use feature 6"):
-        FeatureMasker(groups=[[0], [6]]).validate(torch.zeros(2, 5))
-    with pytest.raises(ValueError, match=r"\(B, \.\.\., F\)"):
-        FeatureMasker(num_features=4).validate(torch.zeros(4))
-    with pytest.raises(ValueError, match="baseline of shape"):
-        FeatureMasker(num_features=4, baseline=torch.zeros(3)).validate(torch.zeros(2, 4))
-
-
-# ---------------------------------------------------------------------------------------------
-# Tokens
-# ---------------------------------------------------------------------------------------------
-
-
-def test_token_padding_is_never_a_player():
-    ids = _tokens()
-    masker = TokenMasker(mask_token_id=3, num_players=5, pad_token_id=0)
-    for seed in range(25):
-        positions = masker.select_players(ids, seed=seed)["positions"]
-        assert ids.gather(1, positions).ne(0).all()
-        # Padding keeps its value in every masked sample.
-        out = masker.apply(ids, {"positions": positions}, torch.arange(32))
-        assert torch.equal(out.eq(0), ids.eq(0)[:, None].expand_as(out))
-
-
-def test_token_errors():
-    ids = _tokens()
-    with pytest.raises(ValueError, match="sample 2 has 5 non-padding tokens, fewer than num_players=6"):
-        TokenMasker(3, num_players=6, pad_token_id=0).validate(ids)
-    with pytest.raises(ValueError, match="integer token ids"):
-        TokenMasker(3, num_players=2).validate(ids.float())
-    with pytest.raises(ValueError, match=r"\(B, L\)"):
-        TokenMasker(3, num_players=2).validate(ids[None])
-    with pytest.raises(ValueError, match="position 5 is padding in sample 2"):
-        TokenMasker(3, players=[1, 5], pad_token_id=0).validate(ids)
-    with pytest.raises(ValueError, match="position 9 >= the length 9"):
-        TokenMasker(3, players=[9]).validate(ids)
-    with pytest.raises(TypeError, match="mask_token_id must be an int"):
-        TokenMasker("[MASK]")
-
-
-# ---------------------------------------------------------------------------------------------
-# Point clouds
-# ---------------------------------------------------------------------------------------------
-
-
-def _blobs(batch=2, per_blob=12, seed=0):
-    """Four tight blobs far apart, shuffled; returns the cloud and each point's blob."""
-    gen = _gen(seed)
-    centres = torch.tensor([[0.0, 0, 0], [50, 0, 0], [0, 50, 0], [0, 0, 50]])
-    clouds, labels = [], []
-    for _ in range(batch):
-        label = torch.arange(4).repeat_interleave(per_blob)
-        order = torch.randperm(len(label), generator=gen)
-        label = label[order]
-        clouds.append(centres[label] + 0.1 * torch.randn(len(label), 3, generator=gen))
-        labels.append(label)
-    return torch.stack(clouds), torch.stack(labels)
-
-
-def test_kmeans_recovers_separated_blobs_and_is_deterministic():
-    cloud, labels = _blobs()
-    masker = PointCloudMasker(num_players=4)
-    ids = masker.select_players(cloud, seed=1)["clusters"]
-    for b in range(cloud.shape[0]):
-        # Same partition as the blobs, up to renaming the clusters.
-        pairs = set(zip(ids[b].tolist(), labels[b].tolist()))
-        assert len(pairs) == 4 and len({c for c, _ in pairs}) == 4
-    assert torch.equal(ids, masker.select_players(cloud, seed=1)["clusters"])
-
-
-def test_kmeans_clusters_are_never_empty_with_duplicate_points():
-    # Half the points coincide, so seeded initial centres often coincide too.
-    gen = _gen(9)
-    cloud = torch.randn(4, 16, 3, generator=gen)
-    cloud[:, :8] = cloud[:, :1]
-    masker = PointCloudMasker(num_players=6, iters=10)
-    for seed in range(5):
-        ids = masker.select_players(cloud, seed=seed)["clusters"]
-        counts = torch.stack([torch.bincount(row, minlength=6) for row in ids])
-        assert counts.gt(0).all()
-
-
-def test_kmeans_reseeds_empty_clusters(monkeypatch):
-    from lightning_interactions.masking import _kmeans
-
-    def all_on_first_point(points, k, generator):
-        return points[:, :1].expand(-1, k, -1).clone()  # every cluster but one starts empty
-
-    monkeypatch.setattr(_kmeans, "_kmeans_plus_plus", all_on_first_point)
-    cloud, _ = _blobs()
-    ids = PointCloudMasker(num_players=4, iters=10).select_players(cloud)["clusters"]
-    assert torch.stack([torch.bincount(row, minlength=4) for row in ids]).gt(0).all()
-
-
-def test_cloud_with_fewer_distinct_points_than_players():
-    # Three distinct points, five players: two clusters stay empty and change nothing.
-    cloud = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]).repeat(4, 1)[None]
-    masker = PointCloudMasker(num_players=5)
-    ids = masker.select_players(cloud)["clusters"]
-    assert len(set(ids[0].tolist())) == 3
-    out = masker.apply(cloud, {"clusters": ids}, torch.arange(32))
-    assert torch.equal(out, cloud[:, None].expand_as(out))  # every cluster sits on its centroid
-
-
-def test_cloud_masked_cluster_moves_to_its_centroid():
-    cloud = torch.tensor([[[0.0, 0, 0], [2, 0, 0], [4, 4, 0], [10, 0, 0]]])
-    masker = PointCloudMasker(clusters=torch.tensor([0, 0, 0, 1]))
-    out = masker.apply(cloud, masker.select_players(cloud), torch.tensor([2]))
-    centroid = cloud[0, :3].mean(dim=0)
-    assert torch.allclose(out[0, 0, :3], centroid.expand(3, 3))
-    assert torch.equal(out[0, 0, 3], cloud[0, 3])
-
-
-def test_cloud_errors():
-    with pytest.raises(ValueError, match=r"\(B, P, 3\)"):
-        PointCloudMasker(num_players=2).validate(torch.zeros(2, 10, 2))
-    with pytest.raises(ValueError, match="3 points, fewer than num_players=4"):
-        PointCloudMasker(num_players=4).validate(torch.zeros(2, 3, 3))
-    with pytest.raises(ValueError, match="floating-point"):
-        PointCloudMasker(num_players=2).validate(torch.zeros(2, 10, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"cluster ids must lie in 0 \.\. 1"):
-        PointCloudMasker(num_players=2, clusters=torch.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match="ids for 3 points, the clouds have 4"):
-        PointCloudMasker(clusters=torch.tensor([0, 1, 1])).validate(torch.zeros(1, 4, 3))
-    with pytest.raises(ValueError, match="batch of 2, the inputs have 3"):
-        PointCloudMasker(clusters=torch.zeros(2, 4, dtype=torch.long)).validate(torch.zeros(3, 4, 3))
-
-
-# ---------------------------------------------------------------------------------------------
 # The contract: out= and the player limit
 # ---------------------------------------------------------------------------------------------
+
+
+def _halves(inputs, masks):
+    """Two players: the first and the second half of the features; zeros when absent."""
+    keep = presence(masks, 2).to(inputs.dtype).repeat_interleave(inputs.shape[1] // 2, dim=1)
+    return inputs[:, None] * keep
 
 
 def test_supports_out_is_declared_by_the_class_that_defines_apply():
@@ -599,38 +384,3 @@ def test_check_num_players():
     for limit in (0, 21, 2.5):
         with pytest.raises(ValueError, match=r"X: the player limit max_players must be an int in 1 \.\. 20"):
             check_num_players(1, "X", limit=limit)
-
-
-# ---------------------------------------------------------------------------------------------
-# User maskers
-# ---------------------------------------------------------------------------------------------
-
-
-def _halves(inputs, masks):
-    """Two players: the first and the second half of the features; zeros when absent."""
-    keep = presence(masks, 2).to(inputs.dtype).repeat_interleave(inputs.shape[1] // 2, dim=1)
-    return inputs[:, None] * keep
-
-
-def test_callable_masker_wraps_a_function():
-    masker = as_masker(_halves, num_players=2)
-    assert isinstance(masker, CallableMasker) and masker.num_players == 2
-    x = torch.arange(1.0, 5.0)[None]
-    assert masker.select_players(x) == {}
-    out = masker.apply(x, {}, torch.tensor([0, 2]))
-    assert torch.equal(out, torch.tensor([[[0.0, 0, 0, 0], [0, 0, 3, 4]]]))
-
-
-def test_as_masker_and_callable_errors():
-    patch = PatchMasker(2, num_players=3)
-    assert as_masker(patch) is patch
-    with pytest.raises(ValueError, match="needs num_players"):
-        as_masker(_halves)
-    with pytest.raises(ValueError, match="disagrees"):
-        as_masker(patch, num_players=4)
-    with pytest.raises(TypeError, match="Masker or a callable"):
-        as_masker(42)
-    bad = CallableMasker(lambda inputs, masks: inputs, num_players=2)
-    with pytest.raises(ValueError, match=r"\(B, M, \.\.\.\).*got \(1, 4\)"):
-        bad.apply(torch.zeros(1, 4), {}, torch.tensor([0, 1]))
-    assert isinstance(bad, Masker)

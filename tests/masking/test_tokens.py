@@ -459,3 +459,44 @@ def test_ids_that_look_padded_without_a_pad_id_get_a_warning():
         TokenMasker(mask_token_id=1, num_players=2, pad_token_id=0).select_players(padded)
         masker.select_players_with(padded, {"attention_mask": (padded != 0).long()})
         masker.select_players(torch.tensor([[5, 6, 7, 3, 4], [5, 6, 2, 3, 4], [5, 6, 7, 8, 9]]))
+
+
+# The two token tests of the masker contract's file (padding is never a player; errors).
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _tokens():
+    ids = torch.randint(5, 50, (3, 9), generator=_gen(1))
+    ids[0, 6:] = 0  # padding at the end of two samples
+    ids[2, 5:] = 0
+    return ids
+
+
+def test_token_padding_is_never_a_player():
+    ids = _tokens()
+    masker = TokenMasker(mask_token_id=3, num_players=5, pad_token_id=0)
+    for seed in range(25):
+        positions = masker.select_players(ids, seed=seed)["positions"]
+        assert ids.gather(1, positions).ne(0).all()
+        # Padding keeps its value in every masked sample.
+        out = masker.apply(ids, {"positions": positions}, torch.arange(32))
+        assert torch.equal(out.eq(0), ids.eq(0)[:, None].expand_as(out))
+
+
+def test_token_errors():
+    ids = _tokens()
+    with pytest.raises(ValueError, match="sample 2 has 5 non-padding tokens, fewer than num_players=6"):
+        TokenMasker(3, num_players=6, pad_token_id=0).validate(ids)
+    with pytest.raises(ValueError, match="integer token ids"):
+        TokenMasker(3, num_players=2).validate(ids.float())
+    with pytest.raises(ValueError, match=r"\(B, L\)"):
+        TokenMasker(3, num_players=2).validate(ids[None])
+    with pytest.raises(ValueError, match="position 5 is padding in sample 2"):
+        TokenMasker(3, players=[1, 5], pad_token_id=0).validate(ids)
+    with pytest.raises(ValueError, match="position 9 >= the length 9"):
+        TokenMasker(3, players=[9]).validate(ids)
+    with pytest.raises(TypeError, match="mask_token_id must be an int"):
+        TokenMasker("[MASK]")
