@@ -1,8 +1,11 @@
-"""Rows of a batch that converged keep their factorisation; the others must not notice.
+"""The interior point on a batch (extraction/_interior_point.py): rows that converged keep their
+factorisation, and the others must not notice.
 
-``mehrotra`` factors only the rows still moving once some have converged
-(``cholesky_factors(rows=...)`` in ``_master._Problem`` on restricted problems, the per-sample
-loop of the dual route).
+Once some rows of a batch have converged, ``_interior_point.mehrotra`` calls
+``problem.factor(d, rows)`` with the rows still moving only. On the restricted problems
+(``_master._Problem.factor``) those rows are factored again through
+``_cholesky.cholesky_factors(matrices, rows, previous)``; on the dual route
+(``_row_space._DualProblem.factor``) in a per-sample loop through ``_cholesky.cholesky_into``.
 Solving a batch of different problems together must give what solving each alone gives, on both
 routes, and the partial factorisations must really happen.
 """
