@@ -11,5 +11,6 @@
   without an enclosing launcher's variables (the DDP, logger and fault tests).
 
 ``pyproject.toml`` puts ``tests/`` on ``sys.path`` for pytest, so tests import these as
-``from helpers.oracles import exact_optimum``; pytest fixtures live in ``conftest.py`` files (``tests/plot/conftest.py``).
+``from helpers.oracles import exact_optimum``; pytest fixtures live in ``conftest.py`` files
+(``tests/plot/conftest.py``).
 """
