@@ -24,7 +24,7 @@ Defaults and where they come from:
 
 One deliberate difference: that code's loss also counts ``|I_and(empty)| + |I_or(empty)|``.
 Here the loss sums over nonempty sets only, which is exactly the objective of this package's
-LP (``docs/extraction.md``, ``shared/docs/theory.md`` section 3), so that the objectives of the
+LP (``docs/extraction.md``, "The problem"), so that the objectives of the
 two methods are the same function and their ratio is meaningful. Its gradient is that of
 autograd on ``|x|`` (``sign(x)``, zero at zero), written out by hand to skip autograd's overhead.
 

@@ -1,4 +1,4 @@
-"""The certified AND-OR extraction (``docs/theory.md`` section 3, ``docs/extraction.md``).
+"""The certified AND-OR extraction (``docs/theory.md`` section 1, ``docs/extraction.md``).
 
 ``transforms``: the ``O(n 2^n)`` AND/OR butterflies; ``and_or``: the extraction LP solved by
 column generation to a certified gap, its rounds' state and steps in ``_column_generation``;

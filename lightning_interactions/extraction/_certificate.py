@@ -11,7 +11,7 @@ This module moves ``mu`` toward feasibility before scaling: L-BFGS on the dual o
 quadratic penalty on every violation, ``D(mu) - rho/2 sum (|a_S' mu| - 1)_+^2``, where all
 ``2^(n+1)`` prices and the penalty's gradient cost two butterflies per step. (On ten such
 problems plain gradient ascent stalled with 0.5% to 19% left, where L-BFGS reached 0.3% to 1.0%:
-the transforms are badly conditioned, theory.md section 3.) Every point of the path is rescaled
+the transforms are badly conditioned, docs/extraction.md, "The problem".) Every point of the path is rescaled
 into a valid bound and the best one is kept, so the certificate stays exact whatever the path
 does; only its tightness depends on the steps taken.
 

@@ -1,6 +1,6 @@
 """The restricted extraction LP ("master problem") of column generation, in the interior point's form.
 
-Each batch row is one problem of the form (theory.md section 3, restricted to a few columns)
+Each batch row is one problem of the form (docs/extraction.md, "The problem", restricted to a few columns)
 
     minimise   sum_{j >= 1} c_j |x_j|
     subject to |M x - v| <= tau   (elementwise over the m rows of M)

@@ -1,4 +1,4 @@
-"""Batched AND-OR extraction: the L1 problem of theory.md section 3, solved to a certified gap.
+"""Batched AND-OR extraction: the L1 problem of docs/extraction.md, solved to a certified gap.
 
 Minimise ``sum_{S nonempty} |I_and(S)| + |I_or(S)|`` over the free split ``gamma`` and the error
 ``q`` with ``|q_T| <= tau``, ``tau = q_ratio * |v(N) - v(empty)|``. Written in the interactions

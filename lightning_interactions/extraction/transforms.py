@@ -120,7 +120,7 @@ def and_transpose(duals: torch.Tensor) -> torch.Tensor:
 
 
 def or_interactions(values: torch.Tensor) -> torch.Tensor:
-    """OR interactions of theory.md section 2.
+    """OR interactions of docs/theory.md section 1.
 
     With ``u(T) = v(N \\ T)``: ``I(S) = -sum_{T subset of S} (-1)^{|S|-|T|} u(T)`` for nonempty
     ``S`` and ``I(empty) = v(empty)``. The complement of mask ``m`` is ``2^n - 1 - m``, which is
