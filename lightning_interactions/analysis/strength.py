@@ -1,4 +1,4 @@
-"""Interaction strength by order (theory.md section 4), as functions and as a torchmetrics Metric.
+"""Interaction strength by order (docs/theory.md section 1), as functions and as a torchmetrics Metric.
 
 For samples ``x`` and order ``k = 1..n``:
 ``A(k) = mean_x sum_{|S| = k} (|I_and(S|x)| + |I_or(S|x)|)``; the shape is ``A(k) / sum_j A(j)``

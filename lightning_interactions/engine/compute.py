@@ -4,7 +4,7 @@
 most ``batch_size`` inputs, under :func:`torch.inference_mode`, on the model's device) and
 returns the outputs ``v`` ``(B, 2^n)`` in float64, indexed by mask (bit ``i`` set = player ``i``
 present, ``docs/theory.md`` section 1). :func:`compute_interactions` adds the AND-OR extraction
-(section 3) and the strength by order (section 4) and returns an
+(docs/extraction.md) and the strength by order (section 1) and returns an
 :class:`~lightning_interactions.engine.result.InteractionResult`.
 
 Neither function changes the model: every submodule's train/eval mode is restored exactly, no
