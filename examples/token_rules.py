@@ -19,7 +19,7 @@ The monitor measures two families of positive validation sequences, given as its
 After training, the salient interactions (``|I| > ratio * |v(N) - v(empty)|``, the criterion of
 ``strength.signed_strength``, ``docs/theory.md`` section 4) of the last measurement are listed
 per family; the strongest should be the planted AND pair and the planted OR pair.
-``tests/test_examples.py`` checks exactly that.
+``tests/integration/test_examples.py`` checks exactly that.
 
 Run: .venv/bin/python examples/token_rules.py [--epochs 8] [--out runs/token_rules] [--quick]
 """
