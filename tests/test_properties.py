@@ -719,7 +719,10 @@ def token_cases(draw):
     players = draw(st.permutations(range(length)))[:n] if fixed else None
     masker = TokenMasker(
         # The pad id is 0 when there is one; a mask id equal to it is refused at construction.
-        mask_token_id=draw(st.integers(1, 127)), num_players=n, pad_token_id=pad, players=players
+        mask_token_id=draw(st.integers(1, 127)),
+        num_players=n,
+        pad_token_id=pad,
+        players=players,
     )
     ids = some_layout(ids.to(dtype), draw(LAYOUTS))
     return masker, ids, draw(masks_strategy(n)), draw(st.integers(0, 2**31))

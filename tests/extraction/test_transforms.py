@@ -356,8 +356,7 @@ def value_vectors(draw, count: int = 1):
     n = draw(st.integers(min_value=1, max_value=8))
     size = 2**n
     return [
-        torch.tensor(draw(st.lists(_finite, min_size=size, max_size=size)), dtype=F64)
-        for _ in range(count)
+        torch.tensor(draw(st.lists(_finite, min_size=size, max_size=size)), dtype=F64) for _ in range(count)
     ]
 
 
