@@ -227,6 +227,13 @@ def per_run_table(runs: Sequence[dict], rows: Sequence[dict], chosen: dict[str, 
         "onset: the alert's onset (the complexity minimum before the rise; the smallest complexity where"
     )
     lines.append("no alert fired); turn: the start of the gap's transition window; o-t: onset minus turn.")
+    flipped = sorted(d for d, run in zip(differences, runs) if d is not None and run["label_noise"] > 0)
+    if flipped:
+        near = sum(abs(d) <= SLACK for d in flipped)
+        lines.append(
+            f"onset minus turn, runs with flipped labels: median {_median(flipped):+.1f}, "
+            f"from {flipped[0]:+d} to {flipped[-1]:+d}; within +-{SLACK} epochs in {near}/{len(flipped)}"
+        )
     return "\n".join(lines)
 
 
