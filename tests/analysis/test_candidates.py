@@ -12,6 +12,7 @@ from lightning_interactions.analysis.candidates import (
     high_order_share,
     high_order_strength,
     noise_fall_series,
+    onset_and_turn,
     outlier_share,
     precision_recall,
     roc_auc,
@@ -120,3 +121,26 @@ def test_precision_recall_of_flagging_above_a_threshold() -> None:
 def test_series_reads_one_key_per_record() -> None:
     history = [{"epoch": 0, "noise_level": 0.5}, {"epoch": 2}]
     assert series(history, "noise_level") == ([0, 2], [0.5, None])
+
+
+def test_onset_and_turn_puts_the_complexity_minimum_beside_the_gap_window_start() -> None:
+    complexities = [2.0, 1.2, 1.3, 1.5, 1.6, 1.8, 1.9]
+    gaps = [None, 0.4, 0.2, 0.1, 0.1, 0.5, 0.9]  # epoch 0 has no losses
+    history = [
+        {
+            "epoch": e,
+            "complexity": c,
+            "train_loss": None if g is None else 1.0,
+            "val_loss": None if g is None else 1.0 + g,
+        }
+        for e, c, g in zip(range(7), complexities, gaps)
+    ]
+    # Smoothed gap over epochs 1..6: [0.3, 0.2333, 0.1333, 0.2333, 0.5, 0.7]; smallest at epoch 3;
+    # threshold 0.1333 + 0.1 * (0.7 - 0.1333) = 0.19, exceeded for good from epoch 4: window (3, 4).
+    result = onset_and_turn(history)
+    assert result["onset"] == 1 and result["turn"] == 3 and result["onset_minus_turn"] == -2
+    assert result["window"] == (3, 4)
+    # The tracker's onset, where the last record has one, wins over the smallest complexity.
+    history[-1]["onset_epoch"] = 2
+    assert onset_and_turn(history)["onset_minus_turn"] == -1
+    assert onset_and_turn([])["turn"] is None
