@@ -1,5 +1,6 @@
-"""What the study suite records per run besides the monitors' histories: per-sample interactions.
+"""What the study suite records per run besides the monitors' histories: losses, per-sample interactions.
 
+``Evaluation`` evaluates the model on the whole of each split after every epoch.
 ``SampleLog`` reads each monitor's latest interactions after every measurement and keeps, per
 measured sample, its strength by order (residue removed, as the records' strength is), and for
 the training split each sample's loss under its training label and whether that label was
@@ -19,7 +20,9 @@ from torch import Tensor, nn
 from lightning_interactions import InteractionMonitor
 from lightning_interactions.analysis.strength import drop_residue, per_sample_strength
 
-__all__ = ["SampleLog"]
+__all__ = ["Evaluation", "SampleLog"]
+
+SPLITS = ("train", "val", "test")
 
 
 class SampleLog(L.Callback):
@@ -92,3 +95,31 @@ class SampleLog(L.Callback):
                 "flipped": [bool(self.y_train[i] != self.y_clean[i]) for i in indices],
             },
         }
+
+
+class Evaluation(L.Callback):
+    """Loss and accuracy on the whole of each split, in eval mode, before training and after each epoch."""
+
+    def __init__(self, data: dict[str, Tensor]) -> None:
+        self.data = data
+        self.rows: list[dict[str, float]] = []
+
+    @torch.no_grad()
+    def _evaluate(self, module: L.LightningModule, epoch: int) -> None:
+        was_training = module.training
+        module.eval()
+        row: dict[str, float] = {"epoch": epoch}
+        for split in SPLITS:
+            logits = torch.cat([module(x) for x in self.data[f"x_{split}"].split(256)])
+            labels = self.data[f"y_{split}"]
+            row[f"{split}_loss"] = float(nn.functional.cross_entropy(logits, labels))
+            row[f"{split}_acc"] = float((logits.argmax(dim=1) == labels).float().mean())
+        self.rows.append(row)
+        module.train(was_training)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(pl_module, 0)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._evaluate(pl_module, trainer.current_epoch + 1)

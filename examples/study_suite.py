@@ -2,19 +2,23 @@
 
 Trains six architectures (``_study_tasks.py``: an MLP, a plain CNN, a residual CNN with
 BatchNorm, a transformer encoder, a 1-D CNN on MNIST-1D, a PointNet), each with flipped training
-labels, and a control (the MLP with clean labels), 3 seeds each, with ``InteractionMonitor``
-measuring 16 validation samples and 16 training samples after every epoch. After every epoch it
-also evaluates the model on the whole training set (its labels, flipped ones included), the
-clean validation set and a clean held-out test set. Per run it prints whether phase 1 was seen,
-the onset and the alert, the transition window of the loss gap (``analysis.transition``), the
-best validation-loss epoch, the phase-2 theory fit error, and where each stopping rule
+labels, the plain CNN a second time with SGD and weight decay, and a control (the MLP with clean
+labels), 5 seeds each, with ``InteractionMonitor`` measuring 16 validation samples and 16
+training samples after every epoch. After every epoch it also evaluates the model on the whole
+training set (its labels, flipped ones included), the clean validation set and a clean held-out
+test set, and keeps each measured sample's strength by order, the training samples' losses and
+which of their labels were flipped (``_study_record.py``). Per run it prints whether phase 1 was
+seen, the onset and the alert, the transition window of the loss gap (``analysis.transition``),
+the best validation-loss epoch, the phase-2 theory fit error, and where each stopping rule
 (``analysis.stopping``) would have stopped and how good the model it kept is; then the summary
-across runs.
+across runs; then the comparison of the gap rule, the alert and the interaction-based candidates
+(``_study_rules.py``, ``analysis.candidates``; thresholds chosen on seeds 0-1, reported on the
+others) and the per-sample memorisation scores (docs/alert_study.md).
 
 Everything a run measured goes to ``OUT/<task>-seed<k>/run.json``; ``--from OUT`` evaluates saved
 runs again without training (the rules are pure functions of what a run recorded).
 
-Run: .venv/bin/python examples/study_suite.py --out study-suite --jobs 2     # 21 runs, about 16 min
+Run: .venv/bin/python examples/study_suite.py --out study-suite --jobs 2     # 40 runs
      .venv/bin/python examples/study_suite.py --from study-suite            # the tables again
      .venv/bin/python examples/study_suite.py --quick                       # 2 epochs of each task
      .venv/bin/python examples/study_suite.py --tasks mlp_clean --out study-suite  # add runs to a suite
@@ -33,10 +37,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from _study_record import SampleLog
+from _study_record import Evaluation, SampleLog
 from _study_rules import comparison_report
 from _study_tasks import TASKS, Task
-from torch import Tensor, nn
 
 from lightning_interactions import InteractionMonitor
 from lightning_interactions.analysis.phases import PhaseTracker, phase1_of, replay_tracker
@@ -45,7 +48,6 @@ from lightning_interactions.analysis.stopping import AlertRule, PatienceRule, st
 from lightning_interactions.analysis.transition import transition_window
 from lightning_interactions.demos import Classifier, TensorDataModule
 
-SPLITS = ("train", "val", "test")
 SLACK = 2  # epochs either side of the transition window that still count as "in the window"
 NEAR_BEST = 0.05  # a kept model within 5% of the run's best validation loss counts as good
 STOPPING_RULES = {
@@ -60,34 +62,6 @@ STOPPING_RULES = {
         "val_loss", patience=10, armed_by="overfit_alert"
     ),
 }
-
-
-class _Evaluation(L.Callback):
-    """Loss and accuracy on the whole of each split, in eval mode, before training and after each epoch."""
-
-    def __init__(self, data: dict[str, Tensor]) -> None:
-        self.data = data
-        self.rows: list[dict[str, float]] = []
-
-    @torch.no_grad()
-    def _evaluate(self, module: L.LightningModule, epoch: int) -> None:
-        was_training = module.training
-        module.eval()
-        row: dict[str, float] = {"epoch": epoch}
-        for split in SPLITS:
-            logits = torch.cat([module(x) for x in self.data[f"x_{split}"].split(256)])
-            labels = self.data[f"y_{split}"]
-            row[f"{split}_loss"] = float(nn.functional.cross_entropy(logits, labels))
-            row[f"{split}_acc"] = float((logits.argmax(dim=1) == labels).float().mean())
-        self.rows.append(row)
-        module.train(was_training)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._evaluate(pl_module, 0)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._evaluate(pl_module, trainer.current_epoch + 1)
 
 
 def _strip(record: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +96,7 @@ def _train_run(task_name: str, seed: int, out: Path, quick: bool) -> dict[str, A
     sample_log = SampleLog(
         {"val": monitors[0], "train": monitors[1]}, data["x_train"], data["y_train"], clean
     )
-    evaluation = _Evaluation(data)
+    evaluation = Evaluation(data)
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator="cpu",
