@@ -64,7 +64,6 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
 import lightning_interactions.analysis.record as record_module  # noqa: E402
 import lightning_interactions.callbacks.measurement as measurement_module  # noqa: E402
-import lightning_interactions.callbacks.monitor as callback_module  # noqa: E402
 import lightning_interactions.callbacks.publishing as publishing_module  # noqa: E402
 import lightning_interactions.callbacks.run_log as run_log_module  # noqa: E402
 from lightning_interactions import demos as demo  # noqa: E402
@@ -287,7 +286,7 @@ class Probe:
         self.patch(monitor, "measure", timed_measure)
         self.patch(measurement_module, "compute_interactions", timed_compute)
         self.patch(monitor.masker, "apply", self.timed("masking", monitor.masker.apply))
-        self.patch(callback_module, "build_record", self.timed("record", callback_module.build_record))
+        self.patch(measurement_module, "build_record", self.timed("record", measurement_module.build_record))
         fit_noise = record_module.noise_fit_fields
         self.patch(record_module, "noise_fit_fields", self.timed("theory_fit", fit_noise))
         publish = run_log_module.publish_measurement
