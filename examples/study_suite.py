@@ -38,7 +38,7 @@ from typing import Any
 import lightning as L
 import torch
 from _study_record import Evaluation, SampleLog
-from _study_rules import comparison_report
+from _study_rules import FIT_SEEDS, comparison_report
 from _study_tasks import TASKS, Task
 
 from lightning_interactions import InteractionMonitor
@@ -325,7 +325,7 @@ def verdict(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def report(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def report(runs: Sequence[dict[str, Any]], fit_seeds: Sequence[int] = FIT_SEEDS) -> list[dict[str, Any]]:
     """Evaluate and print the runs; returns the rows."""
     rows = [evaluate_run(run) for run in runs]
     print(alert_table(rows))
@@ -344,7 +344,7 @@ def report(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         print(f"  {short:<8} {name}")
     print(stops_table(rows))
     print()
-    print(comparison_report(runs, rows))
+    print(comparison_report(runs, rows, fit_seeds))
     return rows
 
 
@@ -357,6 +357,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--from", dest="saved", type=Path, default=None, help="evaluate saved runs only")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS), help="tasks")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds")
+    parser.add_argument(
+        "--fit-seeds", type=int, nargs="+", default=list(FIT_SEEDS), help="seeds the thresholds are chosen on"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one CPU thread each)")
     parser.add_argument("--quick", action="store_true", help="2 epochs of each task, seed 0, 4 samples")
     args = parser.parse_args(argv)
@@ -378,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Train (or load) the runs, print the tables, and return the rows."""
     args = parse_args(argv)
     if args.saved is not None:
-        return report(load_runs(args.saved))
+        return report(load_runs(args.saved), args.fit_seeds)
     jobs = [(task, seed) for task in args.tasks for seed in args.seeds]
     runs = []
     if args.jobs > 1:
@@ -392,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         for task, seed in jobs:
             runs.append(train_run(task, seed, args.out, args.quick))
             print(f"{runs[-1]['task']} seed {runs[-1]['seed']}: {runs[-1]['seconds']:.0f} s", flush=True)
-    rows = report(runs)
+    rows = report(runs, args.fit_seeds)
     (args.out / "suite.json").write_text(json.dumps(rows, indent=1) + "\n")
     return rows
 
