@@ -15,6 +15,7 @@ from typing import Any, Callable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from lightning_interactions.analysis.candidates import onset_and_turn
 from lightning_interactions.analysis.history import (
     FAILED,
     ONSET_FILENAME,
@@ -268,6 +269,9 @@ class RunLog:
             "final_complexity": history[-1]["complexity"],
             "phase2_fit_error": replay_errors(run.fits, tracker.onset_epoch)[0],
         }
+        # The paper's claim on this run: where phase 2 began against where the loss gap turned.
+        turn = onset_and_turn(history)
+        outcome.update(gap_turn_epoch=turn["turn"], onset_minus_gap_turn=turn["onset_minus_turn"])
         return {
             f"{self.prefix}/outcome/{key}": float(value)
             for key, value in outcome.items()

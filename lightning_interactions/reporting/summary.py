@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lightning_interactions.analysis.candidates import onset_and_turn
 from lightning_interactions.analysis.losses import loss_gap_minimum, loss_rows
 from lightning_interactions.analysis.phases import phase1_of
 from lightning_interactions.analysis.replay import EpochFit, replay_errors
@@ -89,6 +90,25 @@ def _replay_line(replay_fits: Sequence[EpochFit], onset_epoch: int | None) -> st
     return text + f"over all other epochs {_fmt(overall, '.3g')}."
 
 
+def _turn_line(history: History) -> str | None:
+    """The complexity's onset beside the start of the loss gap's transition window (the paper's
+    claim that phase 2 starts where over-fitting does, measured on this run); None without losses."""
+    found = onset_and_turn(history)
+    if found["turn"] is None:
+        return None
+    difference = found["onset_minus_turn"]
+    when = (
+        "at the same epoch"
+        if difference == 0
+        else f"{abs(difference)} epoch(s) {'earlier' if difference < 0 else 'later'}"
+    )
+    first, last = found["window"]
+    return (
+        f"- **Onset and the loss gap's turn:** the complexity minimum (epoch {found['onset']}) came {when} "
+        f"than the start of the loss gap's transition window (epochs {first} to {last})."
+    )
+
+
 def _best_validation(history: History) -> tuple[int, float] | None:
     """The measured epoch of the lowest validation loss, and that loss (None: no validation loss)."""
     losses = [(int(r["epoch"]), float(r["val_loss"])) for r in history if r.get("val_loss") is not None]
@@ -125,6 +145,9 @@ def summary_text(
     best = _best_validation(history)
     if best is not None:
         lines.append(f"- **Validation loss:** lowest at epoch {best[0]} ({best[1]:.4g}); keep that model.")
+    turn = _turn_line(history)
+    if turn is not None:
+        lines.append(turn)
     gap_epoch = loss_gap_minimum(history)
     if gap_epoch is not None:
         gap = min(val - train for _, train, val in loss_rows(history))

@@ -22,6 +22,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
@@ -149,19 +150,7 @@ class Snapshots(Callback):
 
 
 def make_trainer(root: Path, max_epochs: int = 3, **kwargs: Any) -> pl.Trainer:
-    options: dict[str, Any] = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=max_epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(root),
-        log_every_n_steps=1,
-    )
-    options.update(kwargs)
-    return pl.Trainer(**options)
+    return quiet_trainer(root, max_epochs=max_epochs, log_every_n_steps=1, **kwargs)
 
 
 def monitor(**kwargs: Any) -> InteractionMonitor:

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -255,15 +256,7 @@ def fit(
     tmp_path: Any,
     model: L.LightningModule | None = None,
 ) -> L.Trainer:
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        callbacks=[monitor],
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
     trainer.fit(
         model or TextClassifier(),
         DataLoader(sentence_batches([[5, 6]] * 3, seed=7), batch_size=None),

@@ -14,14 +14,6 @@ def blas_threads() -> list[int]:
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def values(n: int = 4) -> torch.Tensor:
     return torch.randn(3, 2**n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 

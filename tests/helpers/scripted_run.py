@@ -14,6 +14,8 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from helpers.trainers import quiet_trainer
+
 # Validation losses of a run (epochs 1..12): a stall at epochs 3-5, a new best at 6, then rising.
 VAL = [2.0, 1.5, 1.4, 1.45, 1.42, 1.1, 1.2, 1.3, 1.25, 1.35, 1.4, 1.5]
 
@@ -41,16 +43,7 @@ class Scripted(pl.LightningModule):
 
 def fit(module: pl.LightningModule, callbacks: list[Any], epochs: int = len(VAL)) -> pl.Trainer:
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(2, 1)), batch_size=2)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-    )
+    trainer = quiet_trainer(None, max_epochs=epochs, num_sanity_val_steps=0, callbacks=callbacks)
     trainer.fit(module, data, data)
     return trainer
 

@@ -36,14 +36,6 @@ def code_blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ShortTrainer(lightning.Trainer):
     """``lightning.Trainer`` with ``max_epochs`` lowered and no progress bar; everything else as given."""
 

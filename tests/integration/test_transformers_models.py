@@ -20,6 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 transformers = pytest.importorskip("transformers")
 L = pytest.importorskip("lightning")
 
+from helpers.trainers import quiet_trainer  # noqa: E402
+
 from lightning_interactions import InteractionMonitor, PatchMasker, TokenMasker  # noqa: E402
 from lightning_interactions.engine import last_token_log_odds, masked_outputs  # noqa: E402
 from lightning_interactions.engine.structured import SampleSet  # noqa: E402
@@ -98,18 +100,7 @@ def reconstruct_from_interactions(I_and: torch.Tensor, I_or: torch.Tensor) -> to
 
 
 def fit_trainer(tmp_path, max_epochs: int, monitor) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=max_epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        default_root_dir=tmp_path,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[monitor],
-    )
+    return quiet_trainer(tmp_path, max_epochs=max_epochs, num_sanity_val_steps=0, callbacks=[monitor])
 
 
 class ListDataset(Dataset):

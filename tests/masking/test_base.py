@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.inputs import padded_token_ids, seeded
 
 from lightning_interactions.masking import (
     MAX_PLAYERS,
@@ -128,48 +129,37 @@ def literal_for(masker, inputs, players, masks):
 # ---------------------------------------------------------------------------------------------
 
 
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _tokens():
-    ids = torch.randint(5, 50, (3, 9), generator=_gen(1))
-    ids[0, 6:] = 0  # padding at the end of two samples
-    ids[2, 5:] = 0
-    return ids
-
-
 CASES = {
-    "patch_random": lambda: (PatchMasker(4, num_players=4), torch.randn(3, 2, 8, 12, generator=_gen())),
+    "patch_random": lambda: (PatchMasker(4, num_players=4), torch.randn(3, 2, 8, 12, generator=seeded())),
     "patch_fixed_rect": lambda: (
-        PatchMasker((2, 4), players=[5, 0, 7], baseline=torch.randn(2, 1, 1, generator=_gen(2))),
-        torch.randn(2, 2, 6, 12, generator=_gen()),
+        PatchMasker((2, 4), players=[5, 0, 7], baseline=torch.randn(2, 1, 1, generator=seeded(2))),
+        torch.randn(2, 2, 6, 12, generator=seeded()),
     ),
     "patch_mean": lambda: (
-        PatchMasker(2, num_players=3, baseline="mean", data=torch.randn(5, 1, 4, 4, generator=_gen(3))),
-        torch.randn(2, 1, 4, 4, generator=_gen()),
+        PatchMasker(2, num_players=3, baseline="mean", data=torch.randn(5, 1, 4, 4, generator=seeded(3))),
+        torch.randn(2, 1, 4, 4, generator=seeded()),
     ),
-    "feature_all": lambda: (FeatureMasker(num_features=5), torch.randn(3, 5, generator=_gen())),
+    "feature_all": lambda: (FeatureMasker(num_features=5), torch.randn(3, 5, generator=seeded())),
     "feature_groups_random": lambda: (
         FeatureMasker(groups=[[0], [2, 3], [5], [6, 9], [7], [1]], num_players=3, baseline=0.5),
-        torch.randn(4, 10, generator=_gen()),
+        torch.randn(4, 10, generator=seeded()),
     ),
     "feature_segments_signal": lambda: (
-        FeatureMasker.segments(12, 4, baseline="mean", data=torch.randn(6, 2, 12, generator=_gen(4))),
-        torch.randn(3, 2, 12, generator=_gen()),
+        FeatureMasker.segments(12, 4, baseline="mean", data=torch.randn(6, 2, 12, generator=seeded(4))),
+        torch.randn(3, 2, 12, generator=seeded()),
     ),
-    "token_random": lambda: (TokenMasker(mask_token_id=3, num_players=4, pad_token_id=0), _tokens()),
+    "token_random": lambda: (TokenMasker(mask_token_id=3, num_players=4, pad_token_id=0), padded_token_ids()),
     "token_fixed_int32": lambda: (
         TokenMasker(mask_token_id=3, players=[4, 1], pad_token_id=0),
-        _tokens().to(torch.int32),
+        padded_token_ids().to(torch.int32),
     ),
     "cloud_kmeans": lambda: (
         PointCloudMasker(num_players=4, iters=5),
-        torch.randn(3, 20, 3, generator=_gen()),
+        torch.randn(3, 20, 3, generator=seeded()),
     ),
     "cloud_given": lambda: (
-        PointCloudMasker(clusters=torch.randint(0, 3, (2, 15), generator=_gen(5))),
-        torch.randn(2, 15, 3, generator=_gen(), dtype=torch.float64),
+        PointCloudMasker(clusters=torch.randint(0, 3, (2, 15), generator=seeded(5))),
+        torch.randn(2, 15, 3, generator=seeded(), dtype=torch.float64),
     ),
 }
 RANDOM_CASES = ["patch_random", "feature_groups_random", "token_random", "cloud_kmeans"]
@@ -338,7 +328,7 @@ def test_supports_out_is_declared_by_the_class_that_defines_apply():
 
     assert Masker.supports_out is False and CallableMasker(_halves, num_players=2).supports_out is False
     assert Inherits.supports_out and PassesOut.supports_out and not NoOut.supports_out
-    x = torch.randn(2, 4, generator=_gen())
+    x = torch.randn(2, 4, generator=seeded())
     masker = PassesOut(num_features=4)
     players = masker.select_players(x)
     buffer = torch.empty(2, 16, 4)

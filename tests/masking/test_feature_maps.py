@@ -14,6 +14,7 @@ from __future__ import annotations
 import lightning
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -353,15 +354,7 @@ def test_monitor_in_a_trainer(tmp_path) -> None:
     monitor = InteractionMonitor(
         FeatureMapMasker("net.3", PATCH, num_players=4), num_samples=4, log_figures=False, on_error="raise"
     )
-    trainer = lightning.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[monitor],
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
     module = CNNModule()
     trainer.fit(module, train, val)
     assert [record["epoch"] for record in monitor.history] == [0, 1, 2]

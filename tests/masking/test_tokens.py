@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.inputs import padded_token_ids
 
 from lightning_interactions.masking import TokenMasker
 
@@ -461,22 +462,11 @@ def test_ids_that_look_padded_without_a_pad_id_get_a_warning():
         masker.select_players(torch.tensor([[5, 6, 7, 3, 4], [5, 6, 2, 3, 4], [5, 6, 7, 8, 9]]))
 
 
-# The two token tests of the masker contract's file (padding is never a player; errors).
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _tokens():
-    ids = torch.randint(5, 50, (3, 9), generator=_gen(1))
-    ids[0, 6:] = 0  # padding at the end of two samples
-    ids[2, 5:] = 0
-    return ids
+# Padding is never a player; errors.
 
 
 def test_token_padding_is_never_a_player():
-    ids = _tokens()
+    ids = padded_token_ids()
     masker = TokenMasker(mask_token_id=3, num_players=5, pad_token_id=0)
     for seed in range(25):
         positions = masker.select_players(ids, seed=seed)["positions"]
@@ -487,7 +477,7 @@ def test_token_padding_is_never_a_player():
 
 
 def test_token_errors():
-    ids = _tokens()
+    ids = padded_token_ids()
     with pytest.raises(ValueError, match="sample 2 has 5 non-padding tokens, fewer than num_players=6"):
         TokenMasker(3, num_players=6, pad_token_id=0).validate(ids)
     with pytest.raises(ValueError, match="integer token ids"):

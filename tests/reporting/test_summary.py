@@ -65,3 +65,21 @@ def test_summary_text_without_alert_or_losses() -> None:
     assert "Loss gap" not in text and "replay" not in text
     with pytest.raises(ValueError):
         summary_text([], None, None, None)
+
+
+def test_the_summary_puts_the_onset_beside_the_loss_gaps_turn() -> None:
+    from lightning_interactions.reporting.summary import summary_text
+
+    # The gap val - train: 0.0, 0.2, 0.3, 0.4, 0.7, 1.1, rising from the first epoch on.
+    losses = [(1.0, 1.0), (0.8, 1.0), (0.6, 0.9), (0.5, 0.9), (0.3, 1.0), (0.1, 1.2)]
+    history = [
+        {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
+        for e, c, (t, v) in zip(range(6), [2.0, 1.5, 1.6, 1.8, 1.9, 2.0], losses)
+    ]
+    text = summary_text(history, None, None, None)
+    assert (
+        "**Onset and the loss gap's turn:** the complexity minimum (epoch 1) came 1 epoch(s) later than "
+        "the start of the loss gap's transition window (epochs 0 to 2)."
+    ) in text
+    no_losses = [{"epoch": r["epoch"], "complexity": r["complexity"]} for r in history]
+    assert "loss gap's turn" not in summary_text(no_losses, None, None, None)
