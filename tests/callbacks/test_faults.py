@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.processes import distributed_free_env, run_in_own_group
+from helpers.trainers import quiet_trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
@@ -100,20 +101,14 @@ def monitor(**kwargs: Any) -> InteractionMonitor:
 
 def make_trainer(root: Path, callbacks: list[Callback], **kwargs: Any) -> pl.Trainer:
     options: dict[str, Any] = dict(
-        accelerator="cpu",
-        devices=1,
         max_epochs=EPOCHS,
         limit_train_batches=STEPS,
         logger=CSVLogger(str(root), name="csv", version=0),
         enable_checkpointing=True,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(root),
         log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
-    options.update(kwargs)
-    return pl.Trainer(callbacks=callbacks, **options)
+    return quiet_trainer(root, callbacks=callbacks, **{**options, **kwargs})
 
 
 def fit_recording_warnings(trainer: pl.Trainer, model: pl.LightningModule, **kwargs: Any) -> list[str]:
