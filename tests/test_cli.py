@@ -241,9 +241,7 @@ def test_console_script_imports_the_module_from_the_current_directory(tmp_path):
     torch.save((torch.rand(4, 1, 4, 4, generator=generator), torch.tensor([0, 1, 2, 0])), project / "x.pt")
     arguments = ["analyze", "--checkpoints", "ckpt", "--out", "out", "--module", "mypkg.model:Net",
                  "--samples", "x.pt", "--num-samples", "2", "--num-players", "4"]  # fmt: skip
-    done = subprocess.run(
-        [str(script), *arguments], cwd=project, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([str(script), *arguments], cwd=project, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((project / "out" / "summary.json").read_text())["epochs"] == [0, 1]
 
