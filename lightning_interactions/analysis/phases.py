@@ -141,6 +141,16 @@ class PhaseTracker:
         self.gaps: list[list[float]] = []
         self.losses_missing = False
 
+    def settings(self) -> dict[str, Any]:
+        """The rule's settings, as the constructor takes them (each record keeps them).
+
+        Example:
+            >>> PhaseTracker(margin=0.1, gap_rise=None).settings()["margin"]
+            0.1
+        """
+        names = ("margin", "patience", "gap_rise", "gap_patience", "gap_window", "phase1_drop")
+        return {name: getattr(self, name) for name in names}
+
     def threshold(self) -> float | None:
         """The complexity a measurement must exceed to count as a rise (None before any measurement)."""
         if self.min_complexity is None:
@@ -280,13 +290,8 @@ class PhaseTracker:
         self.gaps = [list(entry) for entry in self.gaps]
         rebuilt = ("first_complexity", "phase1_seen", "gaps", "losses_missing")
         if history and any(key not in state_dict for key in rebuilt):
-            settings = ("margin", "patience", "gap_rise", "gap_patience", "gap_window", "phase1_drop")
-            replayed = replay_tracker(
-                history,
-                PhaseTracker(
-                    **{key: getattr(self, key) for key in settings}, wait_for_losses=self.wait_for_losses
-                ),
-            )
+            tracker = PhaseTracker(**self.settings(), wait_for_losses=self.wait_for_losses)
+            replayed = replay_tracker(history, tracker)
             for key in rebuilt:
                 if key not in state_dict:
                     setattr(self, key, getattr(replayed, key))
@@ -330,14 +335,17 @@ def replay_tracker(history: Sequence[Mapping[str, Any]], tracker: PhaseTracker |
 
     Each record's complexity first, then its ``train_loss`` and ``val_loss`` (None when it has
     none): the monitor learns an epoch's losses after that epoch's measurement. The default
-    tracker is the monitor's (default settings, ``wait_for_losses=True``).
+    tracker is the monitor's (``wait_for_losses=True``) with the settings the records keep
+    (``alert_settings``), or the default settings for records written without them.
 
     Example:
         >>> history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.4, 2.0, 2.2, 2.3])]
         >>> replay_tracker(history).alert_epoch
         4
     """
-    tracker = PhaseTracker(wait_for_losses=True) if tracker is None else tracker
+    if tracker is None:
+        settings = next((r["alert_settings"] for r in history if r.get("alert_settings")), {})
+        tracker = PhaseTracker(**settings, wait_for_losses=True)
     for record in history:
         epoch = int(record["epoch"])
         tracker.update(epoch, float(record["complexity"]))

@@ -148,6 +148,7 @@ def build_record(
         "onset_epoch": tracker.onset_epoch,
         "rise_epoch": tracker.rise_epoch,
         "phase1_seen": tracker.phase1_seen,
+        "alert_settings": tracker.settings(),
         "max_gap": float(gap.max()),
         "signed": {key: values.tolist() for key, values in signed_strength(I_and, I_or).items()},
         "salient": top_salient(I_and, I_or, salient_top_k),

@@ -53,6 +53,7 @@ class MeasurementRecord(TypedDict):
     onset_epoch: int | None
     rise_epoch: int | None
     phase1_seen: bool
+    alert_settings: dict[str, float | int | None]  # the PhaseTracker's: margin, patience, gap_rise, ...
     max_gap: float  # the largest certified relative gap of the extractions
     signed: dict[str, list[float]]
     salient: list[list[list[Any]]]  # per sample: [kind, players, order, value], strongest first

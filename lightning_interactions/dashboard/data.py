@@ -170,9 +170,9 @@ def _emerging(history: History, onset: Any) -> tuple[list[list[list[Any]]], list
 def _alert_note(history: History) -> str | None:
     """The note the monitor logged when the alert fired, made again by the monitor's own function.
 
-    The tracker is replayed with the monitor's default settings over the records before the alert;
-    if it does not fire where the monitor's did (the monitor had other settings), a short note
-    says when it fired instead. None without an alert.
+    The tracker is replayed over the records before the alert with the settings they keep (the
+    defaults for records written without them); if it does not fire where the monitor's did, a
+    short note says when it fired instead. None without an alert.
     """
     alert, onset = alert_of(history)
     index = next((i for i, r in enumerate(history) if r["epoch"] == alert), None)
@@ -187,8 +187,8 @@ def _alert_note(history: History) -> str | None:
             pass
     return (
         f"**Over-fitting alert at epoch {alert}.** Phase 2 began at epoch {onset}, the complexity "
-        "minimum. (The monitor's alert settings are not the defaults, so its full note is not made "
-        "again here; it is in the run's logs.)"
+        "minimum. (This history does not keep the monitor's alert settings, so its full note is not "
+        "made again here; it is in the run's logs.)"
     )
 
 

@@ -334,3 +334,22 @@ def test_a_replay_given_is_the_replay_made(run_dir: Path) -> None:
     (made,) = dashboard_payload(path)["runs"][0]["monitors"]
     assert given["predicted"] == made["predicted"] and given["prediction"] == made["prediction"]
     assert given["prediction"].startswith("reference replay")
+
+
+def test_the_pages_alert_note_is_the_monitors_own_under_other_alert_settings() -> None:
+    from lightning_interactions.analysis.phases import PhaseTracker, replay_tracker
+    from lightning_interactions.analysis.record import build_record
+    from lightning_interactions.dashboard.data import _alert_note
+    from lightning_interactions.reporting.alert_note import alert_text
+
+    # A rise of one measurement fires this tracker (patience 1, no loss gap), not the default one.
+    online = PhaseTracker(margin=0.02, patience=1, gap_rise=None, wait_for_losses=True)
+    history, note = [], None
+    for epoch, weight in enumerate([1.0, 0.2, 0.1, 0.3, 0.35]):
+        I_and = torch.tensor([[0.0, 1.0, 1.0, weight]], dtype=torch.float64)
+        history.append(build_record(epoch, I_and, torch.zeros_like(I_and), torch.zeros(1), online))
+        if online.just_fired:
+            note = alert_text(history[-1], history, online)
+    assert note is not None and history[-1]["alert_settings"]["patience"] == 1
+    assert replay_tracker(history).alert_epoch == online.alert_epoch
+    assert _alert_note(history) == note
