@@ -46,9 +46,9 @@ from lightning_interactions.callbacks.measurement import (
 )
 from lightning_interactions.callbacks.progress import slow_measurement_note
 from lightning_interactions.callbacks.run_log import RunLog, monitor_settings
+from lightning_interactions.callbacks.state import MonitorState
 from lightning_interactions.engine._setup import check_batch_size, validate_groups
 from lightning_interactions.engine.outputs import resolve_output
-from lightning_interactions.engine.structured import SampleSet
 from lightning_interactions.extraction.and_or import check_extraction_settings
 from lightning_interactions.masking import Masker, as_masker
 from lightning_interactions.masking.base import check_num_players
@@ -201,9 +201,11 @@ class InteractionMonitor(Callback):
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
         self.prediction = prediction
-        self.tracker = PhaseTracker(
+        tracker = PhaseTracker(
             margin=alert_margin, patience=alert_patience, gap_rise=alert_gap_rise, wait_for_losses=True
         )
+        # What the fit has measured, and what checkpoints keep.
+        self.state = MonitorState(tracker)
         if split not in sampling.SPLITS:
             raise ValueError(f"split must be one of {sampling.SPLITS}, got {split!r}")
         self.split = split
@@ -221,12 +223,6 @@ class InteractionMonitor(Callback):
         self._given_samples = None if samples is None else sampling.split_given(samples, masked_field)
         if self._given_samples is not None:
             validate_groups(self.masker, self._given_samples[0])
-        self._inputs: Optional[SampleSet] = None
-        self._targets: Optional[Tensor] = None
-        self._players: Optional[dict[str, Tensor]] = None
-        self._indices: Optional[Tensor] = None
-        self.history: list[dict[str, Any]] = []
-        self._reference: Optional[dict[str, Tensor]] = None
         self._log = RunLog(self.log_prefix, self.log_figures, self.faults, self.masker)
 
     @property
@@ -236,18 +232,24 @@ class InteractionMonitor(Callback):
     # --- What the monitor measures and measured ---
 
     @property
+    def tracker(self) -> PhaseTracker:
+        """The phase tracker: the alert rule, and where the run stands in it."""
+        return self.state.tracker
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The records of the measurements so far, one per measured epoch."""
+        return self.state.history
+
+    @property
     def samples(self) -> Optional[MeasuredSamples]:
         """The measured samples and their players, once fitting has started (None before)."""
-        if self._inputs is None or self._players is None:
-            return None
-        return MeasuredSamples(self._inputs, self._targets, self._players, self._indices)
+        return self.state.samples
 
     @property
     def last_interactions(self) -> Optional[LastInteractions]:
         """The interactions of the latest measurement (None before the first)."""
-        if self._reference is None or not self.history:
-            return None
-        return LastInteractions(self.history[-1]["epoch"], self._reference["I_and"], self._reference["I_or"])
+        return self.state.last_interactions
 
     @property
     def replay(self) -> Optional[RunReplay]:
@@ -270,19 +272,19 @@ class InteractionMonitor(Callback):
 
         Configuration errors are raised here whatever ``on_error`` says: no step has run yet.
         """
-        if self._inputs is None:
+        if self.state.sample_set is None:
             with preserved_rng_state():
                 self._choose_samples(trainer, pl_module)
                 check_measurable(trainer, pl_module, self.samples, self._engine_settings())
         if self.history:
             if trainer.is_global_zero:
-                self._log.resumed(trainer, self.history, self._reference)
+                self._log.resumed(trainer, self.history, self.state.reference)
         else:
             self.measure(trainer, pl_module, epoch=trainer.current_epoch)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Neither the sanity check nor a trainer.validate() call outside fitting is a measurement.
-        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self._inputs is None:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING or self.state.sample_set is None:
             return
         # With val_check_interval < 1 validation also runs mid-epoch; only the run after the
         # epoch's last batch measures a completed epoch.
@@ -312,8 +314,8 @@ class InteractionMonitor(Callback):
         """Replay the whole run against its last measurement, log the summary, and finish the figures."""
         if not self.history and self.faults.first_failure is not None:
             self._log.nothing_measured(trainer, self.faults.first_failure)
-        if len(self.history) >= 2 and self._reference is not None and trainer.is_global_zero:
-            self._log.run(trainer, self.history, self._reference, self.tracker, monitor_settings(self))
+        if len(self.history) >= 2 and self.state.reference is not None and trainer.is_global_zero:
+            self._log.run(trainer, self.history, self.state.reference, self.tracker, monitor_settings(self))
         self._log.close_figures(trainer)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -321,25 +323,10 @@ class InteractionMonitor(Callback):
         self._log.close_figures(trainer, crashed=True)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "inputs": None if self._inputs is None else self._inputs.to_state(),
-            "targets": self._targets,
-            "players": self._players,
-            "indices": self._indices,
-            "history": self.history,
-            "tracker": self.tracker.state_dict(),
-            "reference": self._reference,
-        }
+        return self.state.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        inputs = state_dict["inputs"]
-        self._inputs = None if inputs is None else SampleSet.from_state(inputs)
-        self._targets = state_dict["targets"]
-        self._players = state_dict["players"]
-        self._indices = state_dict.get("indices")
-        self.history = list(state_dict["history"])
-        self.tracker.load_state_dict(state_dict["tracker"], history=self.history)
-        self._reference = state_dict["reference"]
+        self.state.load_state_dict(state_dict)
 
     def _choose_samples(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Fix the samples (the same on every process) and their players."""
@@ -349,8 +336,8 @@ class InteractionMonitor(Callback):
             inputs, targets, indices = sampling.draw_fixed_samples(
                 trainer, self.split, self.batch_split, self.num_samples, self.seed, self.masked_field
             )
-        self._inputs, self._targets, self._indices = inputs, targets, indices
-        self._players = choose_players(self.masker, inputs, self.seed, pl_module, self.forward_fn)
+        players = choose_players(self.masker, inputs, self.seed, pl_module, self.forward_fn)
+        self.state.choose(inputs, targets, indices, players)
 
     def _engine_settings(self) -> EngineSettings:
         settings = (self.masker, self.output, self.batch_size, self.q_ratio, self.tol, self.check_memory)
@@ -365,7 +352,7 @@ class InteractionMonitor(Callback):
         is it written to the history file and logged, where a failure keeps the committed record.
         Needs the samples, which are chosen when fitting starts.
         """
-        if self._inputs is None or self._players is None:
+        if self.samples is None:
             raise RuntimeError(
                 "InteractionMonitor.measure: no samples yet; they are chosen when fitting starts"
             )
@@ -382,13 +369,15 @@ class InteractionMonitor(Callback):
             return
         # Stage 2's commit, in one step: the history, the reference and the callbacks' metrics.
         record, values = built
-        self.history.append(record)
-        self._reference = {"I_and": I_and, "I_or": I_or}
+        self.state.commit(record, I_and, I_or)
         trainer.callback_metrics.update(values)
         self.faults.succeeded()
         if len(self.history) == 1:
             note = slow_measurement_note(
-                record["seconds"], len(self._inputs), int(self.masker.num_players), self.every_n_epochs
+                record["seconds"],
+                len(self.state.sample_set),
+                int(self.masker.num_players),
+                self.every_n_epochs,
             )
             if note is not None:
                 rank_zero_info(note)
