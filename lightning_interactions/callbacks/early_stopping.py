@@ -12,15 +12,13 @@ same rule, replayed on saved runs, is
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities import rank_zero_warn
 
 __all__ = ["InteractionEarlyStopping"]
-
-# Public attributes in which EarlyStopping says why it stopped (the newer releases have them).
-_REASONS = ("stopping_reason", "stopping_reason_message")
 
 
 class InteractionEarlyStopping(EarlyStopping):
@@ -77,27 +75,27 @@ class InteractionEarlyStopping(EarlyStopping):
         )
 
     def _check_armed(self, trainer: Any, check: Callable[[], None]) -> None:
-        """Run ``EarlyStopping``'s own check; before the alert, undo what a validation end without
-        improvement did to the patience (a new best value, a non-finite metric or a threshold still
-        count). Only public hooks and attributes of ``EarlyStopping`` are used."""
+        """Run ``EarlyStopping``'s own check; before the alert, with a patience that cannot run out.
+
+        So a validation end without improvement neither stops nor counts before the alert, while a
+        new best value, a non-finite metric or a threshold count as they always do. The patience is
+        set before the check, so every DDP process votes on the same rule. Only public hooks and
+        attributes of ``EarlyStopping`` are used.
+        """
+        if trainer.sanity_checking:  # the monitor has not measured yet, and EarlyStopping skips it too
+            return
         self._read_alert(trainer)
         if self.alert:
             check()
             return
-        kept = (self.wait_count, trainer.should_stop, self.stopped_epoch)
-        reasons = {name: getattr(self, name) for name in _REASONS if hasattr(self, name)}
-        verbose, self.verbose = (
-            self.verbose,
-            False,
-        )  # no "did not improve" note for an epoch that does not count
+        patience, waited = self.patience, self.wait_count
+        self.patience = sys.maxsize
         try:
             check()
         finally:
-            self.verbose = verbose
-        if self.wait_count > kept[0]:
-            self.wait_count, trainer.should_stop, self.stopped_epoch = kept
-            for name, value in reasons.items():
-                setattr(self, name, value)
+            self.patience = patience
+            # Validation ends before the alert do not count towards the patience.
+            self.wait_count = min(self.wait_count, waited)
 
     def _read_alert(self, trainer: Any) -> None:
         """Latch the alert from ``trainer.callback_metrics``; warn once if the metric never shows up."""

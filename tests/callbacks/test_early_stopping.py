@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.scripted_run import VAL, Scripted, fit, records
+from helpers.trainers import quiet_trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 
@@ -118,3 +119,38 @@ def test_interaction_early_stopping_overrides_no_private_method_of_early_stoppin
         if name.startswith("_") and not name.startswith("__") and hasattr(EarlyStopping, name)
     ]
     assert overridden == []  # only public hooks: a Lightning release may change its private ones
+
+
+def test_the_sanity_check_before_the_monitors_first_measurement_raises_no_missing_alert_warning(
+    tmp_path,
+) -> None:
+    import warnings
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, (x[:, 0] * x[:, 1] > 0).long()), 8)
+    monitor = InteractionMonitor(FeatureMasker(num_features=4), num_samples=4, log_figures=False)
+    stopping = InteractionEarlyStopping(patience=2)
+    # The default sanity check runs validation before the monitor's first measurement.
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor, stopping])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Tiny(), data, data)
+    assert not [w for w in caught if "InteractionEarlyStopping" in str(w.message)]
+    assert not stopping._warned_missing
