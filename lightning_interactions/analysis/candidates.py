@@ -251,6 +251,10 @@ def series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], l
     return [int(r["epoch"]) for r in history], [r.get(key) for r in history]
 
 
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
 def onset_and_turn(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The complexity's onset and the loss gap's turn of a run, side by side (the paper's claim, measured).
 
@@ -274,7 +278,7 @@ def onset_and_turn(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     onset = history[-1].get("onset_epoch")
     if onset is None:
         onset = int(min(history, key=lambda r: float(r["complexity"]))["epoch"])
-    logged = [r for r in history if r.get("train_loss") is not None and r.get("val_loss") is not None]
+    logged = [r for r in history if _finite(r.get("train_loss")) and _finite(r.get("val_loss"))]
     window = transition_window(
         [int(r["epoch"]) for r in logged], [float(r["val_loss"]) - float(r["train_loss"]) for r in logged]
     )

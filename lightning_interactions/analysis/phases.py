@@ -35,6 +35,8 @@ __all__ = [
     "replay_tracker",
 ]
 
+# The rule's settings, as PhaseTracker's constructor takes them and the records keep them.
+_SETTINGS = ("margin", "patience", "gap_rise", "gap_patience", "gap_window", "phase1_drop")
 # The alert's defaults, here only: the monitor's arguments take them from these names.
 ALERT_MARGIN = 0.05  # the complexity must exceed its minimum by 5% of it...
 ALERT_PATIENCE = 2  # ...on 2 measurements in a row,
@@ -148,8 +150,7 @@ class PhaseTracker:
             >>> PhaseTracker(margin=0.1, gap_rise=None).settings()["margin"]
             0.1
         """
-        names = ("margin", "patience", "gap_rise", "gap_patience", "gap_window", "phase1_drop")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in _SETTINGS}
 
     def threshold(self) -> float | None:
         """The complexity a measurement must exceed to count as a rise (None before any measurement)."""
@@ -344,8 +345,9 @@ def replay_tracker(history: Sequence[Mapping[str, Any]], tracker: PhaseTracker |
         4
     """
     if tracker is None:
-        settings = next((r["alert_settings"] for r in history if r.get("alert_settings")), {})
-        tracker = PhaseTracker(**settings, wait_for_losses=True)
+        kept = next((r["alert_settings"] for r in history if r.get("alert_settings")), {})
+        # Only the settings this release knows: a key from a later one is left out, not an error.
+        tracker = PhaseTracker(**{k: v for k, v in kept.items() if k in _SETTINGS}, wait_for_losses=True)
     for record in history:
         epoch = int(record["epoch"])
         tracker.update(epoch, float(record["complexity"]))

@@ -2,7 +2,8 @@
 
 A history file is read by later versions of the package (``report``, the dashboard), so every
 record says which format it was written in (``version``). Records written before the key
-existed are version 1, which has the same keys. A record from a newer format is refused with a
+existed are version 1: the same keys but ``version`` and ``alert_settings``, which readers take
+as the defaults. A record from a newer format is refused with a
 message that says to upgrade, instead of being misread. :class:`MeasurementRecord` names every
 key once; a test checks that :func:`~lightning_interactions.analysis.record.build_record` makes
 exactly these keys, so a key renamed in one place fails there rather than silently elsewhere.

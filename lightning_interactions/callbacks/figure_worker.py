@@ -92,7 +92,8 @@ class FigureWorker:
         self._thread: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {}
+        # Not empty: pickle protocols 0 and 1 skip __setstate__ for a false state.
+        return {"empty": True}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         self._reset()

@@ -114,9 +114,19 @@ class RunLog:
     def _drawing(self, trainer: Any) -> Drawing:
         return Drawing.of(self._backends(trainer), self.log_figures, self.figures)
 
-    def _figure_failed(self, trainer: Any) -> Callable[[int, BaseException], None]:
+    def _figure_failed(self, trainer: Any, crashed: bool = False) -> Callable[[int, BaseException], None]:
+        """How a figure's failure is reported: through the fault policy, or, while training is already
+        stopping with the user's error, as a warning only (``on_error="raise"`` must not hide it)."""
+
         def report(epoch: int, error: BaseException) -> None:
-            self.faults.report(trainer, epoch, error=error, what=DRAWING, outcome=KEPT)
+            if not crashed:
+                self.faults.report(trainer, epoch, error=error, what=DRAWING, outcome=KEPT)
+                return
+            rank_zero_warn(
+                f"InteractionMonitor: {DRAWING} at epoch {epoch} failed with {type(error).__name__}: "
+                f"{error} (training had stopped with an error; the measurement is kept)",
+                category=MeasurementWarning,
+            )
 
         return report
 
@@ -129,7 +139,7 @@ class RunLog:
         if not self.figures.pending:
             return
         wait = CRASH_WAIT_S if crashed else FIT_END_WAIT_S
-        finished = self.figures.finish(wait, self._figure_failed(trainer))
+        finished = self.figures.finish(wait, self._figure_failed(trainer, crashed))
         if finished.dropped:
             epochs = ", ".join(str(epoch) for epoch in finished.dropped_epochs)
             why = "training stopped with an error" if crashed else "the fit ended"

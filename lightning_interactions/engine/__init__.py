@@ -19,11 +19,12 @@ from lightning_interactions.engine.outputs import (
     resolve_output,
 )
 from lightning_interactions.engine.result import InteractionResult
-from lightning_interactions.errors import MeasurementMemoryError
+from lightning_interactions.errors import MeasurementMemoryError, MeasurementTooLarge
 
 __all__ = [
     "InteractionResult",
     "MeasurementMemoryError",
+    "MeasurementTooLarge",
     "compute_interactions",
     "masked_outputs",
     "model_device",

@@ -43,7 +43,7 @@ from lightning_interactions.engine._setup import Model, Setup, model_device, pre
 from lightning_interactions.engine.outputs import OutputFn
 from lightning_interactions.engine.result import InteractionResult
 from lightning_interactions.engine.structured import ForwardFn
-from lightning_interactions.errors import MeasurementMemoryError
+from lightning_interactions.errors import MeasurementMemoryError, MeasurementTooLarge
 from lightning_interactions.extraction.and_or import and_or_interactions
 from lightning_interactions.masking import Masker, MaskFn
 from lightning_interactions.masking.base import MAX_PLAYERS, FieldName
@@ -51,6 +51,7 @@ from lightning_interactions.masking.base import MAX_PLAYERS, FieldName
 __all__ = [
     "MAX_PLAYERS",
     "MeasurementMemoryError",
+    "MeasurementTooLarge",
     "masked_outputs",
     "compute_interactions",
     "model_device",

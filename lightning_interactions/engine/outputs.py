@@ -311,3 +311,13 @@ def check_output_values(values: object, expected_n: int) -> None:
         )
     if not values.is_floating_point():
         raise TypeError(f"the output function must return floating-point values, got dtype {values.dtype}")
+
+
+def __getattr__(name: str) -> object:
+    """``_LastTokenLogOdds``: the name under which earlier releases pickled ``last_token_log_odds``'s
+    output, now :class:`~lightning_interactions.engine._last_token.LastTokenLogOdds`."""
+    if name == "_LastTokenLogOdds":
+        from lightning_interactions.engine._last_token import LastTokenLogOdds
+
+        return LastTokenLogOdds
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

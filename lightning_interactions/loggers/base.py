@@ -51,8 +51,20 @@ class LoggerBackend(abc.ABC):
     def start(self, num_players: int, prefix: str) -> None:  # noqa: B027 (an optional hook)
         """Called before the first measurement of a fit is logged (a dashboard layout, say)."""
 
-    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:  # noqa: B027 (an optional hook)
-        """Log a drawn figure, an ``(height, width, 3)`` uint8 RGB array, under ``tag`` at ``step``."""
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """Log a drawn figure, an ``(height, width, 3)`` uint8 RGB array, under ``tag`` at ``step``.
+
+        The default hands a backend written before this hook existed, which overrides only
+        :meth:`log_figure`, a figure that shows the pixels at their size.
+        """
+        if type(self).log_figure is LoggerBackend.log_figure:
+            return
+        from lightning_interactions.plot._canvas import new_figure
+
+        dpi = 100
+        figure = new_figure(figsize=(image.shape[1] / dpi, image.shape[0] / dpi), dpi=dpi)
+        figure.figimage(image)
+        self.log_figure(tag, figure, step)
 
     def log_figure(self, tag: str, figure: Figure, step: int) -> None:
         """Draw a matplotlib figure and log it with :meth:`log_image`."""

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import re
 import weakref
 from collections.abc import Mapping
@@ -152,7 +153,9 @@ class TensorBoardBackend(MetricsBackend):
         # With the module's own hyperparameters, so that the HPARAMS tab compares whole runs; the
         # outcome at the run's last step, where one point does not look like a series from step 0.
         every = {**dict(self.logger.hparams), **params}
-        self.logger.log_hyperparams(_as_shown(every), metrics=dict(metrics), step=step)
+        # Lightning's log_hyperparams takes a step from 2.5 on; before, its metrics go to step 0.
+        at = {"step": step} if "step" in inspect.signature(self.logger.log_hyperparams).parameters else {}
+        self.logger.log_hyperparams(_as_shown(every), metrics=dict(metrics), **at)
         self.logger.hparams.update(every)  # hparams.yaml keeps the values themselves
 
     def flush(self) -> None:

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -97,21 +98,21 @@ def _turn_line(history: History) -> str | None:
     if found["turn"] is None:
         return None
     difference = found["onset_minus_turn"]
-    when = (
-        "at the same epoch"
-        if difference == 0
-        else f"{abs(difference)} epoch(s) {'earlier' if difference < 0 else 'later'}"
-    )
+    if difference == 0:
+        when = "at the same epoch as"
+    else:
+        when = f"{abs(difference)} epoch(s) {'earlier' if difference < 0 else 'later'} than"
     first, last = found["window"]
     return (
         f"- **Onset and the loss gap's turn:** the complexity minimum (epoch {found['onset']}) came {when} "
-        f"than the start of the loss gap's transition window (epochs {first} to {last})."
+        f"the start of the loss gap's transition window (epochs {first} to {last})."
     )
 
 
 def _best_validation(history: History) -> tuple[int, float] | None:
     """The measured epoch of the lowest validation loss, and that loss (None: no validation loss)."""
     losses = [(int(r["epoch"]), float(r["val_loss"])) for r in history if r.get("val_loss") is not None]
+    losses = [(epoch, loss) for epoch, loss in losses if math.isfinite(loss)]  # a diverged epoch is no best
     return min(losses, key=lambda item: item[1]) if losses else None
 
 

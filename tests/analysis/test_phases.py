@@ -337,3 +337,11 @@ def test_a_state_saved_before_phase1_and_losses_existed_is_rebuilt_from_the_hist
     resumed.load_state_dict(old, history=history)
     assert resumed.state_dict() == live.state_dict()
     assert resumed.phase1_seen and resumed.first_complexity == 2.0 and len(resumed.gaps) == 5
+
+
+def test_replay_tracker_uses_the_records_settings_and_ignores_keys_it_does_not_know() -> None:
+    history = [{"epoch": e, "complexity": c} for e, c in enumerate([3.0, 2.0, 2.2, 2.3])]
+    assert replay_tracker(history).alert_epoch == 3  # the defaults: two measurements above the minimum
+    settings = {"margin": 0.05, "patience": 1, "gap_rise": None, "from_a_later_release": 1}
+    kept = [{**record, "alert_settings": settings} for record in history]
+    assert replay_tracker(kept).alert_epoch == 2

@@ -9,6 +9,7 @@ warns about the rest, and the history file keeps every measurement.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -110,6 +111,8 @@ def test_a_copy_of_the_worker_starts_empty() -> None:
     worker.submit(_line("a", 1, wait=(gate := threading.Event())), [Images()], epoch=1)
     twin = copy.deepcopy(worker)
     assert twin.pending == 0 and worker.pending == 1
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):  # 0 and 1 skip __setstate__ for a false state
+        assert pickle.loads(pickle.dumps(worker, protocol=protocol)).pending == 0
     gate.set()
     worker.finish(timeout=60.0)
 
@@ -218,3 +221,34 @@ def test_a_crash_drops_figures_still_drawing_with_a_word_and_keeps_the_history(
     assert not (log_dir / "figures").exists() or not _figure_files(log_dir)
     history = read_history(log_dir / "interaction_history.jsonl")
     assert [record["epoch"] for record in history] == [0, 1, 2]
+
+
+class ReleaseThenCrash(Crash):
+    """Lets the held-back drawings go on, then raises: they finish while training stops."""
+
+    def __init__(self, epoch: int, gate: threading.Event) -> None:
+        super().__init__(epoch)
+        self.gate = gate
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            self.gate.set()
+        super().on_train_epoch_start(trainer, pl_module)
+
+
+def test_a_figure_failing_after_a_crash_is_a_warning_and_the_users_error_comes_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning_interactions.loggers import CSVBackend
+
+    def full_disk(self: Any, tag: str, image: Any, step: int) -> None:
+        raise OSError("disk full")
+
+    gate = threading.Event()
+    _slow_drawings(monkeypatch, gate)  # nothing reaches the logger before the crash
+    monkeypatch.setattr(CSVBackend, "log_image", full_disk)
+    # on_error="raise" (the _fit's monitor): the failure must not replace the user's own error,
+    # which _fit checks is the one that came out of trainer.fit.
+    with pytest.warns(MeasurementWarning, match=r"failed with OSError: disk full \(training had stopped"):
+        monitor, _ = _fit(tmp_path, epochs=6, callbacks=[ReleaseThenCrash(2, gate)])
+    assert [record["epoch"] for record in monitor.history] == [0, 1, 2]

@@ -260,3 +260,13 @@ def test_gpt2_right_padded_batch_matches_each_row_run_alone():
     naive = last_token_log_odds(labels)(batch, targets, ids).tolist()
     assert naive[0] == pytest.approx(expected[0], abs=1e-5)
     assert all(abs(naive[i] - expected[i]) > 1e-3 for i in (1, 2, 3))
+
+
+def test_the_name_earlier_releases_pickled_the_output_under_still_resolves() -> None:
+    from lightning_interactions.engine import outputs
+    from lightning_interactions.engine._last_token import LastTokenLogOdds
+
+    # pickle finds a class by getattr(module, name): earlier releases wrote outputs._LastTokenLogOdds.
+    assert outputs._LastTokenLogOdds is LastTokenLogOdds
+    with pytest.raises(AttributeError):
+        outputs.no_such_name  # noqa: B018

@@ -124,3 +124,19 @@ def test_tensorboard_backend_writes_scalars_text_and_figures(tmp_path) -> None:
     assert "interactions/figure" in tags["images"]
     assert "interactions/summary/text_summary" in tags["tensors"]
     assert "custom_scalars__config__" in tags["tensors"]
+
+
+def test_hparams_go_out_on_a_lightning_without_the_step_argument(tmp_path, monkeypatch) -> None:
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    received = []
+
+    def before_2_5(self, params, metrics=None):  # Lightning's signature before 2.5
+        received.append((dict(params), dict(metrics or {})))
+
+    monkeypatch.setattr(TensorBoardLogger, "log_hyperparams", before_2_5)
+    logger = TensorBoardLogger(str(tmp_path))
+    backend_for(logger).log_hparams(
+        {"interactions/num_players": 8}, {"interactions/outcome/alert_epoch": 3.0}, 29
+    )
+    assert received == [({"interactions/num_players": "8"}, {"interactions/outcome/alert_epoch": 3.0})]

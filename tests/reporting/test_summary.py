@@ -83,3 +83,18 @@ def test_the_summary_puts_the_onset_beside_the_loss_gaps_turn() -> None:
     ) in text
     no_losses = [{"epoch": r["epoch"], "complexity": r["complexity"]} for r in history]
     assert "loss gap's turn" not in summary_text(no_losses, None, None, None)
+
+
+def test_a_diverged_epoch_is_neither_the_best_validation_nor_the_gaps_turn() -> None:
+    from lightning_interactions.reporting.summary import summary_text
+
+    nan = float("nan")
+    losses = [(nan, nan), (1.0, 1.0), (0.8, 1.0), (0.6, 0.9), (0.5, 0.9), (0.3, 1.0), (0.1, 1.2)]
+    history = [
+        {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
+        for e, c, (t, v) in zip(range(7), [2.0, 1.9, 1.5, 1.6, 1.8, 1.9, 2.0], losses)
+    ]
+    text = summary_text(history, None, None, None)
+    assert "nan" not in text.lower()
+    assert "lowest at epoch 3 (0.9)" in text
+    assert "(epochs 1 to 3)" in text  # the window of the finite gaps, as without the diverged epoch
