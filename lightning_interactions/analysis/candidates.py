@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lightning_interactions.analysis.phases import gap_widening
-from lightning_interactions.analysis.transition import transition_window
 
 __all__ = [
     "false_alarm",
@@ -32,7 +31,6 @@ __all__ = [
     "high_order_share",
     "high_order_strength",
     "noise_fall_series",
-    "onset_and_turn",
     "outlier_share",
     "precision_recall",
     "roc_auc",
@@ -249,43 +247,3 @@ def series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], l
         ([0, 1], [2.0, 1.5])
     """
     return [int(r["epoch"]) for r in history], [r.get(key) for r in history]
-
-
-def _finite(value: Any) -> bool:
-    return value is not None and math.isfinite(float(value))
-
-
-def onset_and_turn(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The complexity's onset and the loss gap's turn of a run, side by side (the paper's claim, measured).
-
-    ``onset`` is the tracker's ``onset_epoch`` of the last record, or, where no alert fired, the
-    epoch of the smallest complexity (the first, on ties). ``window`` is the transition window
-    (:func:`~lightning_interactions.analysis.transition.transition_window`) of the logged gap
-    ``val_loss - train_loss`` over the records that have both; ``turn`` its start;
-    ``onset_minus_turn`` the difference (negative: the onset came first). None where unknown.
-
-    Example:
-        >>> losses = [(1.0, 1.0), (0.8, 1.0), (0.6, 0.9), (0.5, 0.9), (0.3, 1.0), (0.1, 1.2)]
-        >>> history = [
-        ...     {"epoch": e, "complexity": c, "train_loss": t, "val_loss": v}
-        ...     for e, c, (t, v) in zip(range(6), [2.0, 1.5, 1.6, 1.8, 1.9, 2.0], losses)
-        ... ]
-        >>> onset_and_turn(history)
-        {'onset': 1, 'turn': 0, 'window': (0, 2), 'onset_minus_turn': 1}
-    """
-    if not history:
-        return {"onset": None, "turn": None, "window": None, "onset_minus_turn": None}
-    onset = history[-1].get("onset_epoch")
-    if onset is None:
-        onset = int(min(history, key=lambda r: float(r["complexity"]))["epoch"])
-    logged = [r for r in history if _finite(r.get("train_loss")) and _finite(r.get("val_loss"))]
-    window = transition_window(
-        [int(r["epoch"]) for r in logged], [float(r["val_loss"]) - float(r["train_loss"]) for r in logged]
-    )
-    turn = None if window is None else window[0]
-    return {
-        "onset": onset,
-        "turn": turn,
-        "window": window,
-        "onset_minus_turn": None if turn is None else onset - turn,
-    }

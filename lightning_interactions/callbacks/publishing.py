@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 History = Sequence[Mapping[str, Any]]
+Figures = Mapping[str, tuple[Any, int]]  # tag -> (figure, step)
 Record = Mapping[str, Any]
 # Periodic figures per tag: TensorBoard keeps 10 images per tag unless told otherwise.
 _PERIODIC_FIGURES = 8
@@ -85,14 +86,12 @@ class Drawing:
             return cls([], worker)
         return cls([backend for backend in backends if backend.supports_figures], worker)
 
-    def submit(self, job: Callable[[], Mapping[str, tuple[Any, int]]], epoch: int) -> None:
+    def submit(self, job: Callable[[list[dict[str, Any]]], Figures], history: History, epoch: int) -> None:
+        """Draw ``job(records)`` in the background; the records are copies, made here and only when
+        some backend gets figures (the training thread adds the losses to the originals later)."""
         if self.backends:
-            self.worker.submit(job, self.backends, epoch)
-
-
-def _frozen(history: History) -> list[dict[str, Any]]:
-    """Copies of the records, for a drawing job: the training thread adds the losses to them later."""
-    return [dict(record) for record in history]
+            frozen = [dict(record) for record in history]
+            self.worker.submit(lambda: job(frozen), self.backends, epoch)
 
 
 def publish_interactions(
@@ -113,13 +112,13 @@ def publish_interactions(
         return
     title = f"grew most from the onset (epoch {comparison.epochs['onset_epoch']}) to epoch {end_epoch}"
 
-    def draw() -> dict[str, tuple[Any, int]]:
+    def draw(_: list[dict[str, Any]]) -> Figures:
         figure = figure_interactions_on_samples(
             samples.layout, samples.inputs, samples.players, comparison.emerging, title=title
         )
         return {f"{prefix}/key_epochs/emerging_{when}": (figure, step)}
 
-    drawing.submit(draw, end_epoch)
+    drawing.submit(draw, [], end_epoch)
 
 
 def logging_step(trainer: Any, epoch: int) -> int:
@@ -187,10 +186,10 @@ def publish_measurement(
         backend.log_scalars(scalars, step)
         if alert is not None:
             backend.log_text(f"{prefix}/alert", alert, step)
-    frozen, fired = _frozen(history), alert is not None
+    fired = alert is not None
     # The record is the history's last: the monitor publishes each measurement as it commits it.
-    draw = lambda: _measurement_figures(frozen[-1], frozen, prefix, plan, fired)  # noqa: E731
-    drawing.submit(draw, int(record["epoch"]))
+    draw = lambda frozen: _measurement_figures(frozen[-1], frozen, prefix, plan, fired)  # noqa: E731
+    drawing.submit(draw, history, int(record["epoch"]))
     if alert is not None:
         publish_interactions(backends, drawing, history, prefix, "at_alert", onset, samples)
     for backend in backends:
@@ -272,9 +271,9 @@ def publish_run(
     last = history[-1]
     step = _step(last)
     text = summary_text(history, run.fits, alert_epoch, onset_epoch)
-    frozen, marks = _frozen(history), {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
+    marks = {"alert_epoch": alert_epoch, "onset_epoch": onset_epoch}
 
-    def draw() -> dict[str, tuple[Any, int]]:
+    def draw(frozen: list[dict[str, Any]]) -> Figures:
         panels = replay_panel_figures(frozen, run.fits, run.predicted_shapes, **marks)
         figures = {f"{prefix}/replay/{name}": (figure, step) for name, figure in panels.items()}
         own = _measured_vs_predicted(frozen[-1])
@@ -284,7 +283,7 @@ def publish_run(
             figures.update(_current_figures(frozen[-1], frozen, prefix, marks, own))
         return figures
 
-    drawing.submit(draw, int(last["epoch"]))
+    drawing.submit(draw, history, int(last["epoch"]))
     publish_interactions(backends, drawing, history, prefix, "at_end", onset, samples)
     for backend in backends:
         backend.log_text(f"{prefix}/summary", text, step)

@@ -15,7 +15,6 @@ from typing import Any, Callable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from lightning_interactions.analysis.candidates import onset_and_turn
 from lightning_interactions.analysis.history import (
     FAILED,
     ONSET_FILENAME,
@@ -29,6 +28,7 @@ from lightning_interactions.analysis.history import (
 )
 from lightning_interactions.analysis.phases import PhaseTracker
 from lightning_interactions.analysis.replay import RunReplay, replay_errors, replay_run
+from lightning_interactions.analysis.transition import onset_and_turn
 from lightning_interactions.callbacks.faults import KEPT, FaultPolicy, MeasurementWarning
 from lightning_interactions.callbacks.figure_worker import FigureWorker
 from lightning_interactions.callbacks.history_file import continue_history_file

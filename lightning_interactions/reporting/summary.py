@@ -12,10 +12,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_interactions.analysis.candidates import onset_and_turn
 from lightning_interactions.analysis.losses import loss_gap_minimum, loss_rows
 from lightning_interactions.analysis.phases import phase1_of
 from lightning_interactions.analysis.replay import EpochFit, replay_errors
+from lightning_interactions.analysis.transition import onset_and_turn
 
 __all__ = ["summary_text", "format_summary", "phase1_sentence"]
 

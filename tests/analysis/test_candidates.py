@@ -12,7 +12,6 @@ from lightning_interactions.analysis.candidates import (
     high_order_share,
     high_order_strength,
     noise_fall_series,
-    onset_and_turn,
     outlier_share,
     precision_recall,
     roc_auc,
@@ -20,6 +19,7 @@ from lightning_interactions.analysis.candidates import (
     specific_share,
     widening_epoch,
 )
+from lightning_interactions.analysis.transition import onset_and_turn
 
 
 def test_widening_epoch_fires_where_the_window_averages_first_clear_the_margin() -> None:
